@@ -1,0 +1,180 @@
+//! `POST /events`, `POST /events/batch`, `GET /events/{id}`,
+//! `GET /events/{id}/attempts`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use dispatch_wire::{
+    AttemptView, EventAccepted, EventBatchIn, EventBatchOut, EventBatchResult, EventIn, ListOut,
+};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{JsonBody, parse};
+use super::{AppState, PathId, views};
+use crate::ingest::Submission;
+use crate::model::{Event, EventKind, InsertOutcome, now_ms, rfc3339};
+use crate::validate;
+
+pub async fn create(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    JsonBody(input): JsonBody<EventIn>,
+) -> ApiResult<Response> {
+    let key = idempotency_key(&headers)?;
+    let event = to_event(input, key)?;
+    let outcome = st
+        .ingest
+        .submit(vec![Submission {
+            event: event.clone(),
+            fixed: None,
+        }])
+        .await?
+        .pop()
+        .ok_or_else(|| ApiError::Internal("ingest returned no outcome".into()))?;
+    match outcome {
+        InsertOutcome::Inserted => Ok((
+            StatusCode::ACCEPTED,
+            Json(EventAccepted {
+                id: event.id,
+                status: "queued".into(),
+                created_at: rfc3339(event.created_at),
+            }),
+        )
+            .into_response()),
+        InsertOutcome::Duplicate(stored) => {
+            if stored.kind != EventKind::Event {
+                return Err(ApiError::Conflict(format!(
+                    "id {:?} is already used by a task",
+                    stored.id
+                )));
+            }
+            let deliveries = st.store.event_deliveries(&stored.id).await?;
+            Ok((StatusCode::OK, Json(views::event(&stored, &deliveries))).into_response())
+        }
+    }
+}
+
+pub async fn create_batch(
+    State(st): State<AppState>,
+    JsonBody(input): JsonBody<EventBatchIn>,
+) -> ApiResult<Json<EventBatchOut>> {
+    let max = st.cfg.api.max_batch_events;
+    if input.events.is_empty() || input.events.len() > max {
+        return Err(ApiError::Validation(format!(
+            "events must hold between 1 and {max} events"
+        )));
+    }
+    let mut results: Vec<EventBatchResult> = Vec::with_capacity(input.events.len());
+    let mut accepted: Vec<(usize, Submission)> = Vec::new();
+    for (index, raw) in input.events.iter().enumerate() {
+        let parsed = parse::<EventIn>(raw.get().as_bytes()).and_then(|e| to_event(e, None));
+        match parsed {
+            Ok(event) => {
+                results.push(EventBatchResult {
+                    index,
+                    id: Some(event.id.clone()),
+                    status: String::new(),
+                    error: None,
+                });
+                accepted.push((index, Submission { event, fixed: None }));
+            }
+            Err(e) => results.push(EventBatchResult {
+                index,
+                id: None,
+                status: "rejected".into(),
+                error: Some(e.body()),
+            }),
+        }
+    }
+    if !accepted.is_empty() {
+        let (indexes, subs): (Vec<usize>, Vec<Submission>) = accepted.into_iter().unzip();
+        let outcomes = st.ingest.submit(subs).await?;
+        for (i, outcome) in indexes.into_iter().zip(outcomes) {
+            let r = &mut results[i];
+            match outcome {
+                InsertOutcome::Inserted => r.status = "queued".into(),
+                InsertOutcome::Duplicate(stored) if stored.kind == EventKind::Event => {
+                    r.status = "duplicate".into();
+                    r.id = Some(stored.id);
+                }
+                InsertOutcome::Duplicate(stored) => {
+                    r.status = "rejected".into();
+                    r.error = Some(
+                        ApiError::Conflict(format!("id {:?} is already used by a task", stored.id))
+                            .body(),
+                    );
+                }
+            }
+        }
+    }
+    Ok(Json(EventBatchOut { results }))
+}
+
+pub async fn get(State(st): State<AppState>, PathId(id): PathId) -> ApiResult<Response> {
+    let event = find(&st, &id).await?;
+    let deliveries = st.store.event_deliveries(&id).await?;
+    Ok(Json(views::event(&event, &deliveries)).into_response())
+}
+
+pub async fn attempts(
+    State(st): State<AppState>,
+    PathId(id): PathId,
+) -> ApiResult<Json<ListOut<AttemptView>>> {
+    find(&st, &id).await?;
+    let attempts = st.store.event_attempts(&id).await?;
+    Ok(Json(ListOut {
+        data: attempts.iter().map(views::attempt).collect(),
+        next_cursor: None,
+    }))
+}
+
+async fn find(st: &AppState, id: &str) -> ApiResult<Event> {
+    st.store
+        .get_event(id, EventKind::Event)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no event with id {id:?}")))
+}
+
+fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
+    let Some(v) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let v = v
+        .to_str()
+        .map_err(|_| ApiError::BadRequest("Idempotency-Key must be visible ASCII".into()))?;
+    if v.is_empty() || v.len() > 255 {
+        return Err(ApiError::BadRequest(
+            "Idempotency-Key must be 1 to 255 characters".into(),
+        ));
+    }
+    Ok(Some(v.to_string()))
+}
+
+fn to_event(input: EventIn, idempotency_key: Option<String>) -> ApiResult<Event> {
+    let id = match input.id {
+        Some(id) => {
+            validate::id("id", &id).map_err(ApiError::Validation)?;
+            id
+        }
+        None => new_id("evt"),
+    };
+    validate::event_type(&input.event_type).map_err(ApiError::Validation)?;
+    if let Some(src) = &input.source {
+        validate::source(src).map_err(ApiError::Validation)?;
+    }
+    Ok(Event {
+        id,
+        kind: EventKind::Event,
+        event_type: input.event_type,
+        source: input.source,
+        data: input.data.get().to_string(),
+        idempotency_key,
+        created_at: now_ms(),
+    })
+}
+
+/// `evt_0190…`: time-ordered (UUIDv7), so ids sort by creation.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::now_v7().simple())
+}

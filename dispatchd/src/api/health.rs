@@ -1,0 +1,35 @@
+//! `/health` (the process answers) and `/ready` (the database answers and
+//! the schema is current).
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use dispatch_wire::HealthOut;
+
+use super::AppState;
+
+pub async fn health() -> Json<HealthOut> {
+    Json(HealthOut {
+        status: "ok".into(),
+        database: None,
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
+}
+
+pub async fn ready(State(st): State<AppState>) -> (StatusCode, Json<HealthOut>) {
+    let (status, db) = match st.store.ready().await {
+        Ok(()) => (StatusCode::OK, "ok".to_string()),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready");
+            (StatusCode::SERVICE_UNAVAILABLE, "unavailable".to_string())
+        }
+    };
+    (
+        status,
+        Json(HealthOut {
+            status: if status.is_success() { "ok" } else { "unavailable" }.into(),
+            database: Some(format!("{} {db}", st.store.backend())),
+            version: env!("CARGO_PKG_VERSION").into(),
+        }),
+    )
+}

@@ -1,0 +1,144 @@
+//! The public HTTP API (SPEC §4): routes, shared state, and the mapping
+//! between domain types and `dispatch_wire` shapes.
+//!
+//! Only this module knows JSON wire shapes. Handlers validate, call the
+//! ingestor or the store, and map errors through `ApiError`.
+
+mod auth;
+pub mod error;
+mod events;
+mod extract;
+mod health;
+mod subscriptions;
+mod tasks;
+mod views;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
+use axum::routing::{get, post};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::config::Config;
+use crate::ingest::Ingestor;
+use crate::store::Store;
+use error::ApiError;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub ingest: Ingestor,
+    pub cfg: Arc<Config>,
+}
+
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/events", post(events::create))
+        .route("/events/batch", post(events::create_batch))
+        .route("/events/{id}", get(events::get))
+        .route("/events/{id}/attempts", get(events::attempts))
+        .route("/tasks", post(tasks::create))
+        .route("/tasks/{id}", get(tasks::get))
+        .route(
+            "/subscriptions",
+            post(subscriptions::create).get(subscriptions::list),
+        )
+        .route(
+            "/subscriptions/{id}",
+            get(subscriptions::get)
+                .patch(subscriptions::update)
+                .delete(subscriptions::delete),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(
+            state.cfg.clone(),
+            auth::require_auth,
+        ))
+        .layer(DefaultBodyLimit::max(state.cfg.api.max_body_bytes))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                let id = req
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such route".into())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("method not allowed on this route".into())
+}
+
+/// `?limit=&after=` of list routes.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<u32>,
+    pub after: Option<String>,
+}
+
+impl PageQuery {
+    pub fn page(self) -> Result<crate::store::Page, ApiError> {
+        let limit = self.limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+        }
+        Ok(crate::store::Page {
+            after: self.after,
+            limit,
+        })
+    }
+}
+
+/// Query-string extraction with our JSON error on bad input.
+pub struct Query<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}
+
+/// Path extraction with our JSON error on bad input.
+pub struct PathId(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathId {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|p| PathId(p.0))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))
+    }
+}

@@ -1,0 +1,197 @@
+//! Subscriptions CRUD. Secrets are write-only: generated when absent, shown
+//! in full only in the answer to the request that set them, masked after.
+//! A new secret in a PATCH rotates: the old one keeps signing (as a second
+//! `webhook-signature` entry) for `delivery.secret_rotation_grace_secs`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use dispatch_wire::{ListOut, SubscriptionIn, SubscriptionPatch, SubscriptionView};
+
+use super::error::{ApiError, ApiResult};
+use super::events::new_id;
+use super::extract::JsonBody;
+use super::{AppState, PageQuery, PathId, Query, views};
+use crate::config::Config;
+use crate::model::{RetryPolicy, Subscription, now_ms};
+use crate::{matching, sign, validate};
+
+pub async fn create(
+    State(st): State<AppState>,
+    JsonBody(input): JsonBody<SubscriptionIn>,
+) -> ApiResult<(StatusCode, Json<SubscriptionView>)> {
+    let now = now_ms();
+    let id = match input.id {
+        Some(id) => {
+            validate::id("id", &id).map_err(ApiError::Validation)?;
+            id
+        }
+        None => new_id("sub"),
+    };
+    let sub = Subscription {
+        id,
+        url: input.url,
+        event_types: input.event_types,
+        secret: input.secret.unwrap_or_else(sign::generate_secret),
+        previous_secret: None,
+        previous_secret_expires_at: None,
+        headers: input.headers.unwrap_or_default(),
+        rate_limit: input.rate_limit,
+        max_attempts: input.max_attempts.unwrap_or(st.cfg.delivery.max_attempts),
+        retry: input.retry.map(policy).unwrap_or_else(|| st.cfg.default_retry()),
+        timeout_ms: input.timeout_ms.unwrap_or(st.cfg.delivery.timeout_ms),
+        plugins: input.plugins.unwrap_or_default(),
+        status: "active".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    check(&sub, &st.cfg)?;
+    st.store.create_subscription(&sub).await.map_err(|e| match e {
+        crate::store::StoreError::Conflict(_) => {
+            ApiError::Conflict(format!("a subscription with id {:?} already exists", sub.id))
+        }
+        other => other.into(),
+    })?;
+    Ok((StatusCode::CREATED, Json(views::subscription(&sub, true))))
+}
+
+pub async fn list(
+    State(st): State<AppState>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<ListOut<SubscriptionView>>> {
+    let page = q.page()?;
+    let subs = st.store.list_subscriptions(&page).await?;
+    let next_cursor = (subs.len() == page.limit as usize)
+        .then(|| subs.last().map(|s| s.id.clone()))
+        .flatten();
+    Ok(Json(ListOut {
+        data: subs.iter().map(|s| views::subscription(s, false)).collect(),
+        next_cursor,
+    }))
+}
+
+pub async fn get(
+    State(st): State<AppState>,
+    PathId(id): PathId,
+) -> ApiResult<Json<SubscriptionView>> {
+    let sub = find(&st, &id).await?;
+    Ok(Json(views::subscription(&sub, false)))
+}
+
+pub async fn update(
+    State(st): State<AppState>,
+    PathId(id): PathId,
+    JsonBody(patch): JsonBody<SubscriptionPatch>,
+) -> ApiResult<Json<SubscriptionView>> {
+    let mut sub = find(&st, &id).await?;
+    let now = now_ms();
+    if let Some(url) = patch.url {
+        sub.url = url;
+    }
+    if let Some(types) = patch.event_types {
+        sub.event_types = types;
+    }
+    if let Some(secret) = patch.secret {
+        if secret != sub.secret {
+            let grace = st.cfg.delivery.secret_rotation_grace_secs as i64 * 1000;
+            sub.previous_secret = Some(std::mem::replace(&mut sub.secret, secret));
+            sub.previous_secret_expires_at = Some(now + grace);
+        }
+    }
+    if let Some(headers) = patch.headers {
+        sub.headers = headers;
+    }
+    if let Some(rate) = patch.rate_limit {
+        sub.rate_limit = rate;
+    }
+    if let Some(n) = patch.max_attempts {
+        sub.max_attempts = n;
+    }
+    if let Some(r) = patch.retry {
+        sub.retry = policy(r);
+    }
+    if let Some(t) = patch.timeout_ms {
+        sub.timeout_ms = t;
+    }
+    if let Some(p) = patch.plugins {
+        sub.plugins = p;
+    }
+    sub.updated_at = now;
+    check(&sub, &st.cfg)?;
+    if !st.store.update_subscription(&sub).await? {
+        return Err(not_found(&id));
+    }
+    Ok(Json(views::subscription(&sub, false)))
+}
+
+pub async fn delete(State(st): State<AppState>, PathId(id): PathId) -> ApiResult<StatusCode> {
+    if st.store.delete_subscription(&id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(not_found(&id))
+    }
+}
+
+async fn find(st: &AppState, id: &str) -> ApiResult<Subscription> {
+    st.store
+        .get_subscription(id)
+        .await?
+        .ok_or_else(|| not_found(id))
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("no subscription with id {id:?}"))
+}
+
+fn policy(r: dispatch_wire::RetryIn) -> RetryPolicy {
+    RetryPolicy {
+        initial_delay_ms: r.initial_delay_ms,
+        multiplier: r.multiplier,
+        max_delay_ms: r.max_delay_ms,
+    }
+}
+
+/// Every rule a stored subscription obeys, checked on create and update.
+fn check(s: &Subscription, cfg: &Config) -> ApiResult<()> {
+    let invalid = ApiError::Validation;
+    validate::url("url", &s.url).map_err(invalid)?;
+    if s.event_types.is_empty() || s.event_types.len() > 100 {
+        return Err(invalid("event_types must hold 1 to 100 patterns".into()));
+    }
+    for p in &s.event_types {
+        matching::validate_pattern(p).map_err(invalid)?;
+    }
+    validate::secret(&s.secret).map_err(invalid)?;
+    validate::headers(&s.headers).map_err(invalid)?;
+    if s.rate_limit == Some(0) || s.rate_limit.is_some_and(|r| r > 100_000) {
+        return Err(invalid("rate_limit must be between 1 and 100000 requests per second".into()));
+    }
+    if !(1..=100).contains(&s.max_attempts) {
+        return Err(invalid("max_attempts must be between 1 and 100".into()));
+    }
+    let r = &s.retry;
+    if r.initial_delay_ms == 0 || r.initial_delay_ms > 86_400_000 {
+        return Err(invalid("retry.initial_delay_ms must be between 1 and 86400000".into()));
+    }
+    if !(1.0..=100.0).contains(&r.multiplier) {
+        return Err(invalid("retry.multiplier must be between 1 and 100".into()));
+    }
+    if r.max_delay_ms < r.initial_delay_ms || r.max_delay_ms > 7 * 86_400_000 {
+        return Err(invalid(
+            "retry.max_delay_ms must be at least retry.initial_delay_ms and at most 7 days".into(),
+        ));
+    }
+    let max_timeout = cfg.max_timeout_ms();
+    if s.timeout_ms == 0 || s.timeout_ms > max_timeout {
+        return Err(invalid(format!(
+            "timeout_ms must be between 1 and {max_timeout} (the lease, queue.lease_secs, minus 1 s)"
+        )));
+    }
+    if s.plugins.len() > 20 {
+        return Err(invalid("plugins may name at most 20 plugins".into()));
+    }
+    for p in &s.plugins {
+        validate::id("plugins[]", p).map_err(invalid)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,102 @@
+//! Domain records to wire shapes.
+
+use dispatch_wire::{AttemptView, DeliveryView, EventView, RetryIn, SubscriptionView};
+use serde_json::value::RawValue;
+
+use crate::model::{
+    AttemptRecord, DeliveryRecord, DeliveryState, Event, RetryPolicy, Subscription, rfc3339,
+};
+use crate::sign;
+
+pub fn raw(data: &str) -> Box<RawValue> {
+    RawValue::from_string(data.to_string())
+        .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"))
+}
+
+pub fn delivery(d: &DeliveryRecord) -> DeliveryView {
+    let waiting = matches!(d.state, DeliveryState::Pending | DeliveryState::Scheduled);
+    DeliveryView {
+        id: d.id,
+        subscription_id: d.subscription_id.clone(),
+        url: d.url.clone(),
+        state: d.state.as_str().to_string(),
+        attempts: d.attempts,
+        max_attempts: d.max_attempts,
+        next_attempt_at: waiting.then(|| rfc3339(d.next_attempt_at)),
+        last_status_code: d.last_status_code,
+        last_error: d.last_error.clone(),
+        delivered_at: d.delivered_at.map(rfc3339),
+        created_at: rfc3339(d.created_at),
+    }
+}
+
+pub fn attempt(a: &AttemptRecord) -> AttemptView {
+    AttemptView {
+        delivery_id: a.delivery_id,
+        subscription_id: a.subscription_id.clone(),
+        url: a.url.clone(),
+        run: a.run,
+        attempt: a.attempt,
+        status_code: a.status_code,
+        error: a.error.clone(),
+        duration_ms: a.duration_ms,
+        response_body: a.response_body.clone(),
+        created_at: rfc3339(a.created_at),
+    }
+}
+
+/// The event's overall status, derived from its deliveries.
+pub fn event_status(deliveries: &[DeliveryRecord]) -> &'static str {
+    if deliveries.is_empty() {
+        "no_subscribers"
+    } else if deliveries.iter().any(|d| !d.state.is_final()) {
+        "queued"
+    } else if deliveries.iter().any(|d| d.state == DeliveryState::Dead) {
+        "failed"
+    } else {
+        "delivered"
+    }
+}
+
+pub fn event(e: &Event, deliveries: &[DeliveryRecord]) -> EventView {
+    EventView {
+        id: e.id.clone(),
+        event_type: e.event_type.clone(),
+        source: e.source.clone(),
+        data: raw(&e.data),
+        created_at: rfc3339(e.created_at),
+        status: event_status(deliveries).to_string(),
+        deliveries: deliveries.iter().map(delivery).collect(),
+    }
+}
+
+pub fn retry(r: RetryPolicy) -> RetryIn {
+    RetryIn {
+        initial_delay_ms: r.initial_delay_ms,
+        multiplier: r.multiplier,
+        max_delay_ms: r.max_delay_ms,
+    }
+}
+
+/// `reveal_secret` only on the answer to the request that set it.
+pub fn subscription(s: &Subscription, reveal_secret: bool) -> SubscriptionView {
+    SubscriptionView {
+        id: s.id.clone(),
+        url: s.url.clone(),
+        event_types: s.event_types.clone(),
+        secret: if reveal_secret {
+            s.secret.clone()
+        } else {
+            sign::mask(&s.secret)
+        },
+        headers: s.headers.clone(),
+        rate_limit: s.rate_limit,
+        max_attempts: s.max_attempts,
+        retry: retry(s.retry),
+        timeout_ms: s.timeout_ms,
+        plugins: s.plugins.clone(),
+        status: s.status.clone(),
+        created_at: rfc3339(s.created_at),
+        updated_at: rfc3339(s.updated_at),
+    }
+}

@@ -1,0 +1,264 @@
+//! Sending one attempt: build the signed request, POST it, read a capped
+//! prefix of the answer, and say what happened.
+//!
+//! This module knows HTTP and signing, not the queue: the worker
+//! (`crate::queue`) decides what an outcome means for the delivery's state.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
+use reqwest::{Method, StatusCode};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+use crate::config::Config;
+use crate::model::{ClaimedDelivery, EventKind, Millis, now_ms};
+use crate::sign;
+
+pub const USER_AGENT_VALUE: &str = concat!("dispatchd/", env!("CARGO_PKG_VERSION"));
+
+/// What one attempt produced.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    pub url: String,
+    pub success: bool,
+    pub status_code: Option<u16>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    pub response_prefix: Option<String>,
+    /// The receiver's `Retry-After` on a 429 or 503, already clamped.
+    pub retry_after: Option<Duration>,
+    pub started_at: Millis,
+}
+
+/// A fully built request, ready to send (and to inspect in tests).
+#[derive(Debug, Clone)]
+pub struct PreparedRequest {
+    pub url: String,
+    pub method: Method,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub timeout: Duration,
+}
+
+/// The body of a subscription delivery: the Dispatch seed's envelope.
+#[derive(Serialize)]
+struct Envelope<'a> {
+    id: &'a str,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    source: Option<&'a str>,
+    data: &'a RawValue,
+    timestamp: String,
+}
+
+pub struct Deliverer {
+    client: reqwest::Client,
+    default_timeout: Duration,
+    max_response_bytes: usize,
+    stored_response_bytes: usize,
+    retry_after_max: Duration,
+}
+
+impl Deliverer {
+    pub fn new(cfg: &Config) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            // A 3xx is a failure: following it could reach anywhere.
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(10))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(cfg.queue.max_in_flight as usize)
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Self {
+            client,
+            default_timeout: Duration::from_millis(cfg.delivery.timeout_ms),
+            max_response_bytes: cfg.delivery.max_response_bytes,
+            stored_response_bytes: cfg.delivery.stored_response_bytes,
+            retry_after_max: Duration::from_secs(cfg.delivery.retry_after_max_secs),
+        })
+    }
+
+    /// Builds the signed request for this attempt. `None` when there is
+    /// nowhere to send it (the subscription was deleted meanwhile).
+    pub fn prepare(&self, d: &ClaimedDelivery, now: Millis) -> Option<PreparedRequest> {
+        let sub = d.subscription.as_ref();
+        let url = d.inline.url.clone().or_else(|| sub.map(|s| s.url.clone()))?;
+        let method = d
+            .inline
+            .method
+            .as_deref()
+            .and_then(|m| Method::from_bytes(m.as_bytes()).ok())
+            .unwrap_or(Method::POST);
+        let body: Bytes = match &d.inline.body {
+            Some(b) => Bytes::from(b.clone()),
+            None => envelope(d).into(),
+        };
+        let timestamp = now / 1000;
+        let msg_id = &d.event.id;
+
+        let mut secrets: Vec<&str> = Vec::with_capacity(2);
+        if let Some(s) = d.inline.secret.as_deref() {
+            secrets.push(s);
+        } else if let Some(s) = sub {
+            secrets.push(&s.secret);
+            if let (Some(prev), Some(until)) = (&s.previous_secret, s.previous_secret_expires_at) {
+                if until > now {
+                    secrets.push(prev);
+                }
+            }
+        }
+
+        let mut headers = HeaderMap::new();
+        let custom: Option<&BTreeMap<String, String>> =
+            d.inline.headers.as_ref().or(sub.map(|s| &s.headers));
+        for (k, v) in custom.into_iter().flatten() {
+            if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+                headers.insert(k, v);
+            }
+        }
+        if !headers.contains_key(CONTENT_TYPE) {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        headers.insert(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
+        let mut set = |name: &'static str, value: String| {
+            if let Ok(v) = HeaderValue::from_str(&value) {
+                headers.insert(HeaderName::from_static(name), v);
+            }
+        };
+        set("webhook-id", msg_id.clone());
+        set("webhook-timestamp", timestamp.to_string());
+        set("x-dispatch-event-id", msg_id.clone());
+        set("x-dispatch-event-type", d.event.event_type.clone());
+        set("x-dispatch-timestamp", timestamp.to_string());
+        if let Some(primary) = secrets.first() {
+            set(
+                "webhook-signature",
+                sign::standard_header(secrets.iter().copied(), msg_id, timestamp, &body),
+            );
+            set("x-dispatch-signature", sign::dispatch_header(primary, &body));
+        }
+        let timeout = sub
+            .map(|s| Duration::from_millis(s.timeout_ms))
+            .filter(|_| d.event.kind == EventKind::Event)
+            .unwrap_or(self.default_timeout);
+        Some(PreparedRequest {
+            url,
+            method,
+            headers,
+            body,
+            timeout,
+        })
+    }
+
+    /// Sends one prepared request and classifies the answer.
+    pub async fn send(&self, req: PreparedRequest) -> AttemptResult {
+        let started_at = now_ms();
+        let start = Instant::now();
+        let url = req.url.clone();
+        let result = self
+            .client
+            .request(req.method, &req.url)
+            .headers(req.headers)
+            .body(req.body)
+            .timeout(req.timeout)
+            .send()
+            .await;
+        let mut out = AttemptResult {
+            url,
+            success: false,
+            status_code: None,
+            error: None,
+            duration_ms: 0,
+            response_prefix: None,
+            retry_after: None,
+            started_at,
+        };
+        match result {
+            Err(e) => out.error = Some(describe(&e, req.timeout)),
+            Ok(mut resp) => {
+                let status = resp.status();
+                out.status_code = Some(status.as_u16());
+                out.success = status.is_success();
+                if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
+                    out.retry_after = resp
+                        .headers()
+                        .get(RETRY_AFTER)
+                        .and_then(|v| v.to_str().ok())
+                        .and_then(|v| crate::retry::parse_retry_after(v, self.retry_after_max));
+                }
+                // Read at most max_response_bytes; a huge or endless body costs
+                // no more than that (and the request timeout bounds a slow one).
+                let mut buf: Vec<u8> = Vec::new();
+                let mut body_error = None;
+                while buf.len() < self.max_response_bytes {
+                    match resp.chunk().await {
+                        Ok(Some(chunk)) => {
+                            let room = self.max_response_bytes - buf.len();
+                            buf.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            body_error = Some(describe(&e, req.timeout));
+                            break;
+                        }
+                    }
+                }
+                if !buf.is_empty() {
+                    let keep = &buf[..buf.len().min(self.stored_response_bytes)];
+                    out.response_prefix = Some(String::from_utf8_lossy(keep).into_owned());
+                }
+                out.error = if status.is_redirection() {
+                    Some(format!("redirect ({status}) not followed"))
+                } else if !status.is_success() {
+                    Some(format!("receiver answered {status}"))
+                } else {
+                    // The receiver accepted it; a broken body after a 2xx
+                    // status does not undo that.
+                    body_error.map(|e| format!("accepted, but reading the answer failed: {e}"))
+                };
+            }
+        }
+        out.duration_ms = start.elapsed().as_millis() as i64;
+        out
+    }
+}
+
+/// The envelope `{id, type, source, data, timestamp}` of a subscription
+/// delivery. Built the same way on every attempt, so retries send the same
+/// bytes.
+pub fn envelope(d: &ClaimedDelivery) -> Vec<u8> {
+    let data = RawValue::from_string(d.event.data.clone())
+        .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"));
+    let env = Envelope {
+        id: &d.event.id,
+        event_type: &d.event.event_type,
+        source: d.event.source.as_deref(),
+        data: &data,
+        timestamp: crate::model::rfc3339(d.event.created_at),
+    };
+    serde_json::to_vec(&env).expect("envelope serializes")
+}
+
+/// A one-line, secret-free account of a failed request.
+fn describe(e: &reqwest::Error, timeout: Duration) -> String {
+    if e.is_timeout() {
+        return format!("timeout after {} ms", timeout.as_millis());
+    }
+    let mut chain = Vec::new();
+    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    while let Some(s) = src {
+        chain.push(s.to_string());
+        src = s.source();
+    }
+    let detail = chain.last().cloned().unwrap_or_else(|| e.to_string());
+    if e.is_connect() {
+        format!("connection failed: {detail}")
+    } else if e.is_body() || e.is_decode() {
+        format!("reading the answer failed: {detail}")
+    } else {
+        format!("request failed: {detail}")
+    }
+}

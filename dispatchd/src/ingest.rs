@@ -1,0 +1,142 @@
+//! Ingest with group commit: route events to their destinations and store
+//! them durably, many requests per transaction.
+//!
+//! Every `POST /events`, `/events/batch` and `/tasks` hands its events to
+//! `Ingestor::submit` and waits for the commit. A committer takes whatever
+//! has queued up while the previous transaction was committing and writes it
+//! all in one transaction, so under load hundreds of requests share one
+//! fsync, and when idle a request commits alone, with no added delay. A
+//! request is answered only after its own commit.
+//!
+//! Routing (fan-out) happens here, outside the transaction, against a cached
+//! subscription snapshot; the store rejects the batch if subscriptions
+//! changed since that snapshot, and the batch is routed again.
+
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use crate::matching;
+use crate::model::{Event, InsertOutcome, NewDelivery, RoutedEvent};
+use crate::store::{Store, StoreError};
+
+/// One event to store: either fanned out to matching subscriptions, or with
+/// its deliveries fixed by the caller (a task's inline destination).
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub event: Event,
+    pub fixed: Option<Vec<NewDelivery>>,
+}
+
+struct Job {
+    items: Vec<Submission>,
+    reply: oneshot::Sender<Result<Vec<InsertOutcome>, StoreError>>,
+}
+
+/// Most events written in one transaction.
+const MAX_ROWS: usize = 2000;
+/// Committers running at once: one commits while the next gathers a batch.
+const COMMITTERS: usize = 2;
+
+#[derive(Clone)]
+pub struct Ingestor {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Ingestor {
+    /// Starts the committers. They stop once every `Ingestor` clone is dropped
+    /// and the queue is drained.
+    pub fn start(store: Arc<dyn Store>) -> Self {
+        let (tx, rx) = mpsc::channel::<Job>(4096);
+        let rx = Arc::new(Mutex::new(rx));
+        for _ in 0..COMMITTERS {
+            tokio::spawn(commit_loop(store.clone(), rx.clone()));
+        }
+        Self { tx }
+    }
+
+    /// Stores the events and their deliveries; returns one outcome per event.
+    pub async fn submit(&self, items: Vec<Submission>) -> Result<Vec<InsertOutcome>, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Job { items, reply })
+            .await
+            .map_err(|_| StoreError::Unavailable("shutting down".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("shutting down".into()))?
+    }
+}
+
+async fn commit_loop(store: Arc<dyn Store>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    loop {
+        let jobs = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut rows = first.items.len();
+            let mut jobs = vec![first];
+            while rows < MAX_ROWS {
+                match rx.try_recv() {
+                    Ok(j) => {
+                        rows += j.items.len();
+                        jobs.push(j);
+                    }
+                    Err(_) => break,
+                }
+            }
+            jobs
+        };
+        let items: Vec<&Submission> = jobs.iter().flat_map(|j| &j.items).collect();
+        let result = commit(store.as_ref(), &items).await;
+        let mut offset = 0;
+        for job in jobs {
+            let n = job.items.len();
+            let answer = match &result {
+                Ok(outcomes) => Ok(outcomes[offset..offset + n].to_vec()),
+                Err(e) => Err(clone_error(e)),
+            };
+            offset += n;
+            let _ = job.reply.send(answer);
+        }
+    }
+}
+
+async fn commit(store: &dyn Store, items: &[&Submission]) -> Result<Vec<InsertOutcome>, StoreError> {
+    let mut tries = 0;
+    loop {
+        let snap = store.subscriptions().await?;
+        let routed: Vec<RoutedEvent> = items
+            .iter()
+            .map(|s| RoutedEvent {
+                event: s.event.clone(),
+                deliveries: match &s.fixed {
+                    Some(fixed) => fixed.clone(),
+                    None => route(&snap.subscriptions, &s.event),
+                },
+            })
+            .collect();
+        match store.insert_events(&routed, snap.version).await {
+            Err(StoreError::StaleSubscriptions) if tries < 5 => tries += 1,
+            other => return other,
+        }
+    }
+}
+
+/// One delivery per active subscription whose patterns match the type.
+pub fn route(subscriptions: &[crate::model::Subscription], event: &Event) -> Vec<NewDelivery> {
+    matching::select(subscriptions, &event.event_type)
+        .map(|s| NewDelivery {
+            subscription_id: Some(s.id.clone()),
+            inline: Default::default(),
+            max_attempts: s.max_attempts,
+        })
+        .collect()
+}
+
+fn clone_error(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
+        StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
+        StoreError::StaleSubscriptions => StoreError::StaleSubscriptions,
+        StoreError::Other(m) => StoreError::Other(m.clone()),
+    }
+}

@@ -1,0 +1,111 @@
+//! The `dispatchd` binary: flags, configuration, logging, then `server::run`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use dispatchd::config::Config;
+
+/// dispatch: a durable, signed webhook dispatcher.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// Configuration file (see the documented dispatch.toml).
+    #[arg(long, short, env = "DISPATCH_CONFIG", global = true)]
+    config: Option<PathBuf>,
+    /// Local development: embedded SQLite unless DATABASE_URL is set,
+    /// 127.0.0.1 only, no API authentication. Never in production.
+    #[arg(long, global = true)]
+    dev: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the API and deliver webhooks (the default).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let env: Vec<(String, String)> = std::env::vars().collect();
+    let cfg = match Config::load(cli.config.as_deref(), &env, cli.dev) {
+        Ok(cfg) => cfg,
+        Err(e) => {
+            eprintln!("dispatchd: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_logging(&cfg);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("dispatchd: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Migrate => migrate(&cfg).await,
+            Command::Serve => serve(cfg).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("dispatchd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn migrate(cfg: &Config) -> anyhow::Result<()> {
+    let store = dispatchd::store::open(cfg).await.context("migrating")?;
+    eprintln!("dispatchd: migrations applied ({})", store.backend());
+    Ok(())
+}
+
+async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let addr = cfg.listen_addr()?;
+    if cfg.dev {
+        dev_banner(&cfg, addr);
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr} (server.addr)"))?;
+    dispatchd::server::run(listener, Arc::new(cfg), dispatchd::server::shutdown_signal()).await
+}
+
+fn dev_banner(cfg: &Config, addr: std::net::SocketAddr) {
+    let storage = if cfg.uses_postgres() {
+        "PostgreSQL (DATABASE_URL)".to_string()
+    } else {
+        format!("embedded SQLite at {}", cfg.database.sqlite_path.display())
+    };
+    eprintln!(
+        "\n\
+         ==================================================================\n\
+         \x20 dispatchd is running in DEV MODE. Do not use it in production.\n\
+         \x20   - API authentication is OFF\n\
+         \x20   - listening on http://{addr} (loopback only)\n\
+         \x20   - storage: {storage}\n\
+         ==================================================================\n"
+    );
+}
+
+fn init_logging(cfg: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}

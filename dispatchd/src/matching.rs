@@ -1,0 +1,77 @@
+//! Event-type patterns: which subscriptions an event goes to.
+//!
+//! A pattern is an exact type (`order.created`), a prefix wildcard over
+//! whole segments (`order.*` matches `order.created` and
+//! `order.item.added`, not `order` or `orders.created`), or `*` for all.
+
+use crate::model::Subscription;
+
+/// Whether `event_type` matches `pattern`.
+pub fn matches(pattern: &str, event_type: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    match pattern.strip_suffix(".*") {
+        Some(prefix) => event_type
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.len() > 1 && rest.starts_with('.')),
+        None => pattern == event_type,
+    }
+}
+
+/// Checks a pattern when a subscription is written.
+pub fn validate_pattern(pattern: &str) -> Result<(), String> {
+    if pattern == "*" {
+        return Ok(());
+    }
+    let body = pattern.strip_suffix(".*").unwrap_or(pattern);
+    if body.is_empty() || body.len() > 200 {
+        return Err(format!("event type pattern {pattern:?} must be 1 to 200 characters"));
+    }
+    if body.contains('*') {
+        return Err(format!(
+            "event type pattern {pattern:?}: `*` is only allowed alone or as a final `.*` segment"
+        ));
+    }
+    crate::validate::event_type(body)
+        .map_err(|e| format!("event type pattern {pattern:?}: {e}"))
+}
+
+/// The active subscriptions an event of `event_type` fans out to.
+pub fn select<'a>(
+    subscriptions: &'a [Subscription],
+    event_type: &'a str,
+) -> impl Iterator<Item = &'a Subscription> + 'a {
+    subscriptions.iter().filter(move |s| {
+        s.status == "active" && s.event_types.iter().any(|p| matches(p, event_type))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_whole_segments() {
+        assert!(matches("order.*", "order.created"));
+        assert!(matches("order.*", "order.item.added"));
+        assert!(!matches("order.*", "invoice.paid"));
+        assert!(!matches("order.*", "order"));
+        assert!(!matches("order.*", "orders.created"));
+        assert!(!matches("order.*", "order."));
+        assert!(matches("*", "anything"));
+        assert!(matches("invoice.paid", "invoice.paid"));
+        assert!(!matches("invoice.paid", "invoice.paid.late"));
+    }
+
+    #[test]
+    fn patterns_are_validated() {
+        assert!(validate_pattern("order.*").is_ok());
+        assert!(validate_pattern("*").is_ok());
+        assert!(validate_pattern("order.created").is_ok());
+        assert!(validate_pattern("or*der").is_err());
+        assert!(validate_pattern("").is_err());
+        assert!(validate_pattern("*.created").is_err());
+        assert!(validate_pattern("order created").is_err());
+    }
+}

@@ -1,0 +1,260 @@
+//! Domain types shared by the store, the queue and the API.
+//!
+//! Nothing here knows SQL, HTTP or JSON wire shapes: the store maps rows to
+//! these types and the api module maps them to `dispatch_wire` types.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+/// Milliseconds since the Unix epoch: the one time unit stored everywhere.
+pub type Millis = i64;
+
+pub fn now_ms() -> Millis {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// RFC 3339 with milliseconds, UTC, as every API answer shows times.
+pub fn rfc3339(ms: Millis) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// The state machine of one delivery (see ARCHITECTURE.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DeliveryState {
+    /// Waiting for its first attempt.
+    Pending,
+    /// Claimed by a worker under a lease.
+    InFlight,
+    /// Failed; waiting for its next attempt at `next_attempt_at`.
+    Scheduled,
+    /// A receiver answered 2xx.
+    Delivered,
+    /// Attempts exhausted (or not deliverable): a dead letter.
+    Dead,
+    /// Parked: endpoint paused, disabled or circuit open; attempts not consumed.
+    Paused,
+}
+
+impl DeliveryState {
+    pub const ALL: [DeliveryState; 6] = [
+        Self::Pending,
+        Self::InFlight,
+        Self::Scheduled,
+        Self::Delivered,
+        Self::Dead,
+        Self::Paused,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::InFlight => "in_flight",
+            Self::Scheduled => "scheduled",
+            Self::Delivered => "delivered",
+            Self::Dead => "dead",
+            Self::Paused => "paused",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Delivered | Self::Dead)
+    }
+}
+
+impl fmt::Display for DeliveryState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for DeliveryState {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown delivery state {s:?}"))
+    }
+}
+
+/// Exponential backoff with jitter and a cap.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    pub initial_delay_ms: u64,
+    pub multiplier: f64,
+    pub max_delay_ms: u64,
+}
+
+/// A subscription: where matching events go and how.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Subscription {
+    pub id: String,
+    pub url: String,
+    pub event_types: Vec<String>,
+    pub secret: String,
+    /// The rotated-out secret, still signing until `previous_secret_expires_at`.
+    pub previous_secret: Option<String>,
+    pub previous_secret_expires_at: Option<Millis>,
+    pub headers: BTreeMap<String, String>,
+    pub rate_limit: Option<u32>,
+    pub max_attempts: u32,
+    pub retry: RetryPolicy,
+    pub timeout_ms: u64,
+    pub plugins: Vec<String>,
+    pub status: String,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// Whether the row is a producer event or a DispatchGO task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Event,
+    Task,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Event => "event",
+            Self::Task => "task",
+        }
+    }
+}
+
+/// An event as stored. `data` is the producer's JSON, byte for byte.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub id: String,
+    pub kind: EventKind,
+    pub event_type: String,
+    pub source: Option<String>,
+    pub data: String,
+    pub idempotency_key: Option<String>,
+    pub created_at: Millis,
+}
+
+/// A destination written with the delivery itself, winning over the
+/// subscription's: a task's inline target, later a plugin's rewritten request.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InlineDestination {
+    pub url: Option<String>,
+    pub method: Option<String>,
+    pub headers: Option<BTreeMap<String, String>>,
+    pub secret: Option<String>,
+    pub body: Option<String>,
+}
+
+/// One delivery to create with its event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewDelivery {
+    pub subscription_id: Option<String>,
+    pub inline: InlineDestination,
+    pub max_attempts: u32,
+}
+
+/// An event and the deliveries fan-out chose for it, ready to insert.
+#[derive(Debug, Clone)]
+pub struct RoutedEvent {
+    pub event: Event,
+    pub deliveries: Vec<NewDelivery>,
+}
+
+/// What the store did with one routed event.
+#[derive(Debug, Clone, PartialEq)]
+pub enum InsertOutcome {
+    /// Stored with its deliveries.
+    Inserted,
+    /// An event with this id (or idempotency key) already exists: this one.
+    Duplicate(Event),
+}
+
+/// A delivery as the API shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeliveryRecord {
+    pub id: i64,
+    pub event_id: String,
+    pub subscription_id: Option<String>,
+    pub url: String,
+    pub method: String,
+    pub state: DeliveryState,
+    pub run: i32,
+    pub attempts: i32,
+    pub max_attempts: i32,
+    pub next_attempt_at: Millis,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+    pub delivered_at: Option<Millis>,
+}
+
+/// One HTTP attempt as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AttemptRecord {
+    pub delivery_id: i64,
+    pub event_id: String,
+    pub subscription_id: Option<String>,
+    pub run: i32,
+    pub attempt: i32,
+    pub url: String,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    pub response_body: Option<String>,
+    pub created_at: Millis,
+}
+
+/// A delivery a worker has claimed, with everything needed to send it.
+#[derive(Debug, Clone)]
+pub struct ClaimedDelivery {
+    pub id: i64,
+    pub run: i32,
+    /// This attempt's number within the run (1 for the first).
+    pub attempt: i32,
+    pub max_attempts: i32,
+    pub event: Event,
+    /// `None` for tasks, or when the subscription was deleted meanwhile.
+    pub subscription: Option<Subscription>,
+    pub subscription_id: Option<String>,
+    pub inline: InlineDestination,
+}
+
+/// The fencing token of a claim: a completion only applies while the row
+/// still carries the same run and attempt number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimToken {
+    pub id: i64,
+    pub run: i32,
+    pub attempt: i32,
+}
+
+impl ClaimedDelivery {
+    pub fn token(&self) -> ClaimToken {
+        ClaimToken {
+            id: self.id,
+            run: self.run,
+            attempt: self.attempt,
+        }
+    }
+}
+
+/// The next state a completed attempt leads to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NextState {
+    Delivered,
+    /// Try again after this many milliseconds (measured on the store's clock).
+    Retry { delay_ms: i64 },
+    Dead,
+}
+
+/// A finished attempt, written back in a batch.
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub token: ClaimToken,
+    pub next: NextState,
+    pub attempt: AttemptRecord,
+}

@@ -1,0 +1,284 @@
+//! The delivery worker: claim due deliveries in batches, send them
+//! concurrently, write their outcomes back in batches.
+//!
+//! Three parts run per node. The *claimer* claims up to `claim_batch`
+//! deliveries at a time, never more than there are free in-flight slots,
+//! and sleeps until work is announced (`Store::work_signal`), the next
+//! scheduled retry is due, or the poll interval passes. Each claimed delivery
+//! is sent on its own task. The *completer* gathers finished attempts and
+//! writes them in one transaction per batch, retrying while the database is
+//! away (a completion that arrives after its lease expired is fenced off by
+//! its attempt number, so at worst the delivery is sent again: at least once).
+//! The *sweeper* returns expired leases to the queue and prunes old
+//! delivered rows.
+//!
+//! Shutdown: the claimer stops at once; in-flight sends get the grace
+//! period to finish; those still running are cancelled and handed back
+//! (`Store::release`) so another node, or this one after a restart, sends
+//! them. Nothing claimed is left stranded until its lease runs out.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, mpsc};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::deliver::{AttemptResult, Deliverer};
+use crate::model::{
+    AttemptRecord, ClaimToken, ClaimedDelivery, Completion, NextState, RetryPolicy, now_ms,
+};
+use crate::retry;
+use crate::store::Store;
+
+/// What a send task reports back.
+enum Done {
+    Completed(Completion),
+    /// Cancelled at shutdown before an answer came: hand the claim back.
+    Released(ClaimToken),
+}
+
+pub struct Worker {
+    pub store: Arc<dyn Store>,
+    pub deliverer: Arc<Deliverer>,
+    pub cfg: Arc<Config>,
+    pub node: String,
+}
+
+impl Worker {
+    /// Runs until `shutdown`, then drains as described in the module docs.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let Worker {
+            store,
+            deliverer,
+            cfg,
+            node,
+        } = self;
+        let slots = Arc::new(Semaphore::new(cfg.queue.max_in_flight as usize));
+        let (done_tx, done_rx) = mpsc::unbounded_channel::<Done>();
+        let completer = tokio::spawn(complete_loop(store.clone(), done_rx));
+        let sends = TaskTracker::new();
+        // Cancelled when the grace period is over: unfinished sends give up.
+        let hard_stop = CancellationToken::new();
+        let signal = store.work_signal();
+        let poll = Duration::from_millis(cfg.queue.poll_interval_ms);
+        let mut failures = 0u32;
+
+        while !shutdown.is_cancelled() {
+            let free = slots.available_permits() as u32;
+            if free == 0 {
+                tokio::select! {
+                    p = slots.clone().acquire_owned() => drop(p),
+                    _ = shutdown.cancelled() => break,
+                }
+                continue;
+            }
+            let want = free.min(cfg.queue.claim_batch);
+            let claimed = match store.claim(&node, want, cfg.lease()).await {
+                Ok(c) => {
+                    failures = 0;
+                    c
+                }
+                Err(e) => {
+                    failures += 1;
+                    let pause = backoff_pause(failures);
+                    tracing::warn!(error = %e, retry_in_ms = pause.as_millis() as u64, "claim failed");
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = shutdown.cancelled() => break,
+                    }
+                    continue;
+                }
+            };
+            let got = claimed.len() as u32;
+            for d in claimed {
+                let permit = slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore never closes");
+                let deliverer = deliverer.clone();
+                let cfg = cfg.clone();
+                let done = done_tx.clone();
+                let hard_stop = hard_stop.clone();
+                sends.spawn(async move {
+                    let token = d.token();
+                    let msg = tokio::select! {
+                        c = attempt(&deliverer, &cfg, d) => Done::Completed(c),
+                        _ = hard_stop.cancelled() => Done::Released(token),
+                    };
+                    let _ = done.send(msg);
+                    drop(permit);
+                });
+            }
+            if got == want {
+                continue; // probably more waiting
+            }
+            let wait = match store.next_due_in_ms().await {
+                Ok(Some(ms)) => Duration::from_millis(ms.max(5) as u64).min(poll),
+                _ => poll,
+            };
+            tokio::select! {
+                _ = signal.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.cancelled() => break,
+            }
+        }
+
+        // Graceful drain.
+        sends.close();
+        let grace = Duration::from_secs(cfg.shutdown.grace_secs);
+        if tokio::time::timeout(grace, sends.wait()).await.is_err() {
+            tracing::warn!("grace period over: handing unfinished deliveries back to the queue");
+            hard_stop.cancel();
+            sends.wait().await;
+        }
+        drop(done_tx);
+        let _ = completer.await;
+    }
+}
+
+/// Sends one claimed delivery and decides its next state.
+async fn attempt(deliverer: &Deliverer, cfg: &Config, d: ClaimedDelivery) -> Completion {
+    let now = now_ms();
+    let result = match deliverer.prepare(&d, now) {
+        Some(req) => deliverer.send(req).await,
+        None => AttemptResult {
+            url: String::new(),
+            success: false,
+            status_code: None,
+            error: Some("subscription was deleted; nothing to deliver to".into()),
+            duration_ms: 0,
+            response_prefix: None,
+            retry_after: None,
+            started_at: now,
+        },
+    };
+    let deliverable = !result.url.is_empty();
+    let next = if result.success {
+        NextState::Delivered
+    } else if !deliverable || d.attempt >= d.max_attempts {
+        NextState::Dead
+    } else {
+        let policy: RetryPolicy = match &d.subscription {
+            Some(s) if d.inline.url.is_none() => s.retry,
+            _ => cfg.tasks.retry.into(),
+        };
+        let delay = result
+            .retry_after
+            .unwrap_or_else(|| retry::backoff(&policy, d.attempt));
+        NextState::Retry {
+            delay_ms: delay.as_millis() as i64,
+        }
+    };
+    if !result.success {
+        tracing::debug!(
+            delivery = d.id,
+            attempt = d.attempt,
+            error = result.error.as_deref().unwrap_or(""),
+            "attempt failed"
+        );
+    }
+    Completion {
+        token: d.token(),
+        next,
+        attempt: AttemptRecord {
+            delivery_id: d.id,
+            event_id: d.event.id.clone(),
+            subscription_id: d.subscription_id.clone(),
+            run: d.run,
+            attempt: d.attempt,
+            url: result.url,
+            status_code: result.status_code.map(i32::from),
+            error: result.error,
+            duration_ms: result.duration_ms,
+            response_body: result.response_prefix,
+            created_at: result.started_at,
+        },
+    }
+}
+
+/// Writes finished attempts in batches until every sender is gone.
+async fn complete_loop(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Done>) {
+    const MAX_BATCH: usize = 500;
+    let mut completions = Vec::new();
+    let mut releases = Vec::new();
+    loop {
+        let Some(first) = rx.recv().await else { break };
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(m) => batch.push(m),
+                Err(_) => break,
+            }
+        }
+        for m in batch {
+            match m {
+                Done::Completed(c) => completions.push(c),
+                Done::Released(t) => releases.push(t),
+            }
+        }
+        let mut failures = 0;
+        while !completions.is_empty() || !releases.is_empty() {
+            let r = async {
+                store.complete(&completions).await?;
+                store.release(&releases).await
+            }
+            .await;
+            match r {
+                Ok(_) => {
+                    completions.clear();
+                    releases.clear();
+                }
+                Err(e) => {
+                    failures += 1;
+                    let pause = backoff_pause(failures);
+                    tracing::warn!(error = %e, pending = completions.len(), "recording attempts failed; retrying");
+                    tokio::time::sleep(pause).await;
+                    // Keep accepting results meanwhile so senders never block.
+                    while let Ok(m) = rx.try_recv() {
+                        match m {
+                            Done::Completed(c) => completions.push(c),
+                            Done::Released(t) => releases.push(t),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Returns expired leases to the queue and prunes old delivered rows.
+pub async fn sweep(store: Arc<dyn Store>, cfg: Arc<Config>, shutdown: CancellationToken) {
+    let every = Duration::from_secs(cfg.retention.sweep_interval_secs);
+    let keep_ms = (cfg.retention.delivered_hours * 3600 * 1000) as i64;
+    let mut tick = 0u64;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        match store.reap_expired_leases().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "returned deliveries with expired leases to the queue"),
+            Err(e) => tracing::warn!(error = %e, "lease reaper failed"),
+        }
+        // Pruning is heavier: once a minute at the default interval.
+        if tick % 6 == 0 {
+            match store.prune_delivered(now_ms() - keep_ms).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(count = n, "pruned delivered deliveries past retention"),
+                Err(e) => tracing::warn!(error = %e, "retention pruning failed"),
+            }
+        }
+        tick += 1;
+    }
+}
+
+/// 100 ms doubling to 5 s, with jitter: how long to wait after repeated
+/// database failures, so workers back off instead of crash-looping.
+fn backoff_pause(failures: u32) -> Duration {
+    let base = 100u64.saturating_mul(1 << failures.min(6)).min(5000);
+    Duration::from_millis(base / 2 + fastrand::u64(0..=base / 2))
+}

@@ -1,0 +1,105 @@
+//! `run(listener, cfg, shutdown)`: everything a node runs, wired together.
+//!
+//! Takes an already bound listener and a shutdown future (the mini-redis
+//! pattern), so tests bind `127.0.0.1:0` and stop a node on demand.
+//!
+//! Shutdown order matters. When `shutdown` resolves: the HTTP server stops
+//! accepting and finishes the requests it has (each one answered after its
+//! commit); at the same moment the worker stops claiming and gives in-flight
+//! deliveries the grace period, handing unfinished ones back to the queue;
+//! then the sweeper stops. Only then does `run` return, and the process
+//! exits 0.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::api::{self, AppState};
+use crate::config::Config;
+use crate::deliver::Deliverer;
+use crate::ingest::Ingestor;
+use crate::queue::{self, Worker};
+use crate::store::{self, Store};
+
+/// Opens the configured store, then serves until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    cfg: Arc<Config>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = store::open(&cfg).await.context("opening the store")?;
+    run_with_store(listener, cfg, store, shutdown).await
+}
+
+pub async fn run_with_store(
+    listener: TcpListener,
+    cfg: Arc<Config>,
+    store: Arc<dyn Store>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let node = format!("node-{}", &uuid::Uuid::now_v7().simple().to_string()[20..]);
+    let deliverer = Arc::new(Deliverer::new(&cfg).context("building the HTTP client")?);
+    let stop = CancellationToken::new();
+
+    let worker = tokio::spawn(
+        Worker {
+            store: store.clone(),
+            deliverer,
+            cfg: cfg.clone(),
+            node: node.clone(),
+        }
+        .run(stop.clone()),
+    );
+    let sweeper = tokio::spawn(queue::sweep(store.clone(), cfg.clone(), stop.clone()));
+
+    let state = AppState {
+        store: store.clone(),
+        ingest: Ingestor::start(store.clone()),
+        cfg: cfg.clone(),
+    };
+    let app = api::router(state);
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        backend = store.backend(),
+        node = %node,
+        "dispatchd listening"
+    );
+    let stop_on_signal = stop.clone();
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            tracing::info!("shutting down: no new requests, draining deliveries");
+            stop_on_signal.cancel();
+        })
+        .await;
+    stop.cancel();
+    let _ = worker.await;
+    let _ = sweeper.await;
+    tracing::info!("dispatchd stopped");
+    served.context("serving HTTP")
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}

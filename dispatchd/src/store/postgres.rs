@@ -1,0 +1,658 @@
+//! The PostgreSQL store: production storage, shared by several nodes.
+//!
+//! Work is claimed with `FOR UPDATE SKIP LOCKED` under a lease measured on
+//! the database's clock (`dispatch_now_ms()`), batches are written with
+//! `unnest` arrays (one round trip per batch), and new work is announced
+//! with `NOTIFY dispatch_work` so every node's workers wake at once.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
+use sqlx::{PgPool, Row};
+use tokio::sync::Notify;
+
+use super::rows::{
+    AttemptRow, ClaimRow, DeliveryRow, EventRow, SubscriptionRow, subscription_json,
+};
+use super::{Page, Result, Store, StoreError, SubscriptionSnapshot};
+use crate::config::Config;
+use crate::model::{
+    AttemptRecord, ClaimToken, ClaimedDelivery, Completion, DeliveryRecord, Event, EventKind,
+    InsertOutcome, Millis, NextState, RoutedEvent, Subscription,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
+
+const WORK_CHANNEL: &str = "dispatch_work";
+
+pub struct PgStore {
+    pool: PgPool,
+    cache: Mutex<Option<SubscriptionSnapshot>>,
+    work: Arc<Notify>,
+}
+
+impl PgStore {
+    pub async fn connect(cfg: &Config) -> Result<Self> {
+        let opts: PgConnectOptions = cfg
+            .database
+            .url
+            .parse()
+            .map_err(|e| StoreError::Other(format!("database.url: {e}")))?;
+        let opts = opts.application_name("dispatchd");
+        let pool = PgPoolOptions::new()
+            .max_connections(cfg.database.max_connections)
+            .acquire_timeout(Duration::from_millis(cfg.database.acquire_timeout_ms))
+            .connect_with(opts)
+            .await?;
+        let work = Arc::new(Notify::new());
+        tokio::spawn(listen_for_work(pool.clone(), work.clone()));
+        Ok(Self {
+            pool,
+            cache: Mutex::new(None),
+            work,
+        })
+    }
+
+    /// The underlying pool, for tests and tools.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    fn invalidate(&self) {
+        *self.cache.lock().expect("cache lock") = None;
+    }
+}
+
+/// Forwards `NOTIFY dispatch_work` to the local workers; reconnects with a
+/// pause when the database goes away, and stops when the pool is closed.
+async fn listen_for_work(pool: PgPool, work: Arc<Notify>) {
+    while !pool.is_closed() {
+        let mut listener = match PgListener::connect_with(&pool).await {
+            Ok(l) => l,
+            Err(_) => {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                continue;
+            }
+        };
+        if listener.listen(WORK_CHANNEL).await.is_err() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        }
+        // Anything may have arrived while we were not listening.
+        work.notify_one();
+        loop {
+            match listener.try_recv().await {
+                Ok(Some(_)) => work.notify_one(),
+                // Connection lost: the next try_recv reconnects; wake the
+                // workers since notifications may have been missed.
+                Ok(None) => work.notify_one(),
+                Err(_) => break,
+            }
+            if pool.is_closed() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ready(&self) -> Result<()> {
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.pool)
+            .await?;
+        if (applied as usize) < MIGRATOR.iter().count() {
+            return Err(StoreError::Unavailable("migrations not applied".into()));
+        }
+        Ok(())
+    }
+
+    async fn subscriptions(&self) -> Result<SubscriptionSnapshot> {
+        if let Some(snap) = self.cache.lock().expect("cache lock").clone() {
+            return Ok(snap);
+        }
+        // Version first: a change between the two reads makes the snapshot
+        // look older than it is, which ingest detects; never the reverse.
+        let version: i64 = sqlx::query_scalar(
+            "SELECT value FROM dispatch_meta WHERE key = 'subscriptions_version'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        let rows: Vec<SubscriptionRow> =
+            sqlx::query_as("SELECT * FROM subscriptions ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
+        let snap = SubscriptionSnapshot {
+            version,
+            subscriptions: Arc::new(rows.into_iter().map(Subscription::from).collect()),
+        };
+        *self.cache.lock().expect("cache lock") = Some(snap.clone());
+        Ok(snap)
+    }
+
+    async fn create_subscription(&self, s: &Subscription) -> Result<()> {
+        let j = subscription_json(s);
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO subscriptions (id, url, event_types, secret, previous_secret, \
+             previous_secret_expires_at, headers, rate_limit, max_attempts, retry_initial_delay_ms, \
+             retry_multiplier, retry_max_delay_ms, timeout_ms, plugins, status, created_at, updated_at) \
+             VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15,$16,$17)",
+        )
+        .bind(&s.id)
+        .bind(&s.url)
+        .bind(&j.event_types)
+        .bind(&s.secret)
+        .bind(&s.previous_secret)
+        .bind(s.previous_secret_expires_at)
+        .bind(&j.headers)
+        .bind(s.rate_limit.map(|v| v as i32))
+        .bind(s.max_attempts as i32)
+        .bind(s.retry.initial_delay_ms as i64)
+        .bind(s.retry.multiplier)
+        .bind(s.retry.max_delay_ms as i64)
+        .bind(s.timeout_ms as i64)
+        .bind(&j.plugins)
+        .bind(&s.status)
+        .bind(s.created_at)
+        .bind(s.updated_at)
+        .execute(&mut *tx)
+        .await?;
+        bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.invalidate();
+        Ok(())
+    }
+
+    async fn get_subscription(&self, id: &str) -> Result<Option<Subscription>> {
+        let row: Option<SubscriptionRow> =
+            sqlx::query_as("SELECT * FROM subscriptions WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn list_subscriptions(&self, page: &Page) -> Result<Vec<Subscription>> {
+        let rows: Vec<SubscriptionRow> = sqlx::query_as(
+            "SELECT * FROM subscriptions WHERE ($1::text IS NULL OR id > $1) ORDER BY id LIMIT $2",
+        )
+        .bind(&page.after)
+        .bind(page.limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn update_subscription(&self, s: &Subscription) -> Result<bool> {
+        let j = subscription_json(s);
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query(
+            "UPDATE subscriptions SET url = $2, event_types = $3, secret = $4, previous_secret = $5, \
+             previous_secret_expires_at = $6, headers = $7, rate_limit = $8, max_attempts = $9, \
+             retry_initial_delay_ms = $10, retry_multiplier = $11, retry_max_delay_ms = $12, \
+             timeout_ms = $13, plugins = $14, status = $15, updated_at = $16 WHERE id = $1",
+        )
+        .bind(&s.id)
+        .bind(&s.url)
+        .bind(&j.event_types)
+        .bind(&s.secret)
+        .bind(&s.previous_secret)
+        .bind(s.previous_secret_expires_at)
+        .bind(&j.headers)
+        .bind(s.rate_limit.map(|v| v as i32))
+        .bind(s.max_attempts as i32)
+        .bind(s.retry.initial_delay_ms as i64)
+        .bind(s.retry.multiplier)
+        .bind(s.retry.max_delay_ms as i64)
+        .bind(s.timeout_ms as i64)
+        .bind(&j.plugins)
+        .bind(&s.status)
+        .bind(s.updated_at)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.invalidate();
+        Ok(n == 1)
+    }
+
+    async fn delete_subscription(&self, id: &str) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let n = sqlx::query("DELETE FROM subscriptions WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        // Deliveries not yet sent go with it; history (delivered, dead,
+        // in flight) stays visible on the event.
+        sqlx::query(
+            "DELETE FROM deliveries WHERE subscription_id = $1 \
+             AND state IN ('pending', 'scheduled', 'paused')",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.invalidate();
+        Ok(n == 1)
+    }
+
+    async fn insert_events(
+        &self,
+        events: &[RoutedEvent],
+        routed_at_version: i64,
+    ) -> Result<Vec<InsertOutcome>> {
+        let mut tx = self.pool.begin().await?;
+        let version: i64 = sqlx::query_scalar(
+            "SELECT value FROM dispatch_meta WHERE key = 'subscriptions_version'",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if version != routed_at_version {
+            drop(tx);
+            self.invalidate();
+            return Err(StoreError::StaleSubscriptions);
+        }
+        let ids: Vec<&str> = events.iter().map(|e| e.event.id.as_str()).collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e.event.kind.as_str()).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.event.event_type.as_str()).collect();
+        let sources: Vec<Option<&str>> = events.iter().map(|e| e.event.source.as_deref()).collect();
+        let datas: Vec<&str> = events.iter().map(|e| e.event.data.as_str()).collect();
+        let keys: Vec<Option<&str>> = events
+            .iter()
+            .map(|e| e.event.idempotency_key.as_deref())
+            .collect();
+        let created: Vec<i64> = events.iter().map(|e| e.event.created_at).collect();
+        let inserted: Vec<String> = sqlx::query_scalar(
+            "INSERT INTO events (id, kind, type, source, data, idempotency_key, created_at) \
+             SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                                  $6::text[], $7::int8[]) \
+             ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .bind(&ids)
+        .bind(&kinds)
+        .bind(&types)
+        .bind(&sources)
+        .bind(&datas)
+        .bind(&keys)
+        .bind(&created)
+        .fetch_all(&mut *tx)
+        .await?;
+
+        let fresh = super::first_occurrences(events, &inserted);
+        let mut d = DeliveryColumns::default();
+        for (e, _) in events.iter().zip(&fresh).filter(|(_, f)| **f) {
+            for nd in &e.deliveries {
+                d.push(&e.event.id, nd);
+            }
+        }
+        if !d.event_id.is_empty() {
+            sqlx::query(
+                "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
+                 dest_headers, dest_secret, body, max_attempts, state, next_attempt_at, \
+                 created_at, updated_at) \
+                 SELECT t.*, 'pending', dispatch_now_ms(), dispatch_now_ms(), dispatch_now_ms() \
+                 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                             $6::text[], $7::text[], $8::int4[]) AS t",
+            )
+            .bind(&d.event_id)
+            .bind(&d.subscription_id)
+            .bind(&d.url)
+            .bind(&d.method)
+            .bind(&d.headers)
+            .bind(&d.secret)
+            .bind(&d.body)
+            .bind(&d.max_attempts)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(WORK_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+
+        let mut outcomes = Vec::with_capacity(events.len());
+        let dup_ids: Vec<&str> = events
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, f)| !**f)
+            .map(|(e, _)| e.event.id.as_str())
+            .collect();
+        let existing: Vec<Event> = if dup_ids.is_empty() {
+            Vec::new()
+        } else {
+            let dup_keys: Vec<&str> = events
+                .iter()
+                .zip(&fresh)
+                .filter(|(_, f)| !**f)
+                .filter_map(|(e, _)| e.event.idempotency_key.as_deref())
+                .collect();
+            let rows: Vec<EventRow> = sqlx::query_as(
+                "SELECT * FROM events WHERE id = ANY($1) OR idempotency_key = ANY($2)",
+            )
+            .bind(&dup_ids)
+            .bind(&dup_keys)
+            .fetch_all(&mut *tx)
+            .await?;
+            rows.into_iter().map(Event::from).collect()
+        };
+        tx.commit().await?;
+        for (e, f) in events.iter().zip(&fresh) {
+            outcomes.push(super::outcome_for(e, *f, &existing)?);
+        }
+        Ok(outcomes)
+    }
+
+    async fn get_event(&self, id: &str, kind: EventKind) -> Result<Option<Event>> {
+        let row: Option<EventRow> = sqlx::query_as("SELECT * FROM events WHERE id = $1 AND kind = $2")
+            .bind(id)
+            .bind(kind.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn event_deliveries(&self, event_id: &str) -> Result<Vec<DeliveryRecord>> {
+        let rows: Vec<DeliveryRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id \
+              WHERE d.event_id = $1 ORDER BY d.id"
+        ))
+        .bind(event_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn event_attempts(&self, event_id: &str) -> Result<Vec<AttemptRecord>> {
+        let rows: Vec<AttemptRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            attempt_columns!(),
+            " FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+              WHERE a.event_id = $1 ORDER BY a.delivery_id, a.run, a.attempt"
+        ))
+        .bind(event_id)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn claim(
+        &self,
+        node: &str,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        let rows: Vec<ClaimRow> = sqlx::query_as(concat!(
+            "WITH due AS ( \
+                SELECT id FROM deliveries \
+                WHERE state IN ('pending', 'scheduled') AND next_attempt_at <= dispatch_now_ms() \
+                ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED \
+             ), claimed AS ( \
+                UPDATE deliveries d SET state = 'in_flight', attempts = d.attempts + 1, \
+                    lease_expires_at = dispatch_now_ms() + $2, leased_by = $3, \
+                    updated_at = dispatch_now_ms() \
+                FROM due WHERE d.id = due.id RETURNING d.* \
+             ) SELECT ",
+            claim_columns!(),
+            " FROM claimed d JOIN events e ON e.id = d.event_id \
+              LEFT JOIN subscriptions s ON s.id = d.subscription_id ORDER BY d.id"
+        ))
+        .bind(limit as i64)
+        .bind(lease.as_millis() as i64)
+        .bind(node)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn complete(&self, completions: &[Completion]) -> Result<u64> {
+        if completions.is_empty() {
+            return Ok(0);
+        }
+        let mut c = CompletionColumns::default();
+        for x in completions {
+            c.push(x);
+        }
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO attempts (delivery_id, event_id, run, attempt, url, status_code, error, \
+             duration_ms, response_body, created_at) \
+             SELECT u.* FROM unnest($1::int8[], $2::text[], $3::int4[], $4::int4[], $5::text[], \
+                                    $6::int4[], $7::text[], $8::int8[], $9::text[], $10::int8[]) \
+                 AS u(delivery_id, event_id, run, attempt, url, status_code, error, duration_ms, \
+                      response_body, created_at) \
+             WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = u.delivery_id) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&c.id)
+        .bind(&c.event_id)
+        .bind(&c.run)
+        .bind(&c.attempt)
+        .bind(&c.url)
+        .bind(&c.status_code)
+        .bind(&c.error)
+        .bind(&c.duration_ms)
+        .bind(&c.response_body)
+        .bind(&c.created_at)
+        .execute(&mut *tx)
+        .await?;
+        let changed = sqlx::query(
+            "UPDATE deliveries d SET state = v.state, \
+                next_attempt_at = CASE WHEN v.state = 'scheduled' \
+                    THEN dispatch_now_ms() + v.delay_ms ELSE d.next_attempt_at END, \
+                lease_expires_at = NULL, leased_by = NULL, \
+                last_status_code = v.status_code, last_error = v.error, \
+                delivered_at = CASE WHEN v.state = 'delivered' THEN dispatch_now_ms() \
+                    ELSE d.delivered_at END, \
+                updated_at = dispatch_now_ms() \
+             FROM unnest($1::int8[], $2::int4[], $3::int4[], $4::text[], $5::int8[], \
+                         $6::int4[], $7::text[]) \
+                 AS v(id, run, attempt, state, delay_ms, status_code, error) \
+             WHERE d.id = v.id AND d.run = v.run AND d.attempts = v.attempt \
+               AND d.state = 'in_flight'",
+        )
+        .bind(&c.id)
+        .bind(&c.run)
+        .bind(&c.attempt)
+        .bind(&c.state)
+        .bind(&c.delay_ms)
+        .bind(&c.status_code)
+        .bind(&c.error)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if c.state.iter().any(|s| *s == "scheduled") {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(WORK_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    async fn release(&self, tokens: &[ClaimToken]) -> Result<u64> {
+        if tokens.is_empty() {
+            return Ok(0);
+        }
+        let ids: Vec<i64> = tokens.iter().map(|t| t.id).collect();
+        let runs: Vec<i32> = tokens.iter().map(|t| t.run).collect();
+        let attempts: Vec<i32> = tokens.iter().map(|t| t.attempt).collect();
+        let n = sqlx::query(
+            "UPDATE deliveries d SET \
+                state = CASE WHEN d.attempts > 1 THEN 'scheduled' ELSE 'pending' END, \
+                attempts = d.attempts - 1, lease_expires_at = NULL, leased_by = NULL, \
+                next_attempt_at = dispatch_now_ms(), updated_at = dispatch_now_ms() \
+             FROM unnest($1::int8[], $2::int4[], $3::int4[]) AS v(id, run, attempt) \
+             WHERE d.id = v.id AND d.run = v.run AND d.attempts = v.attempt \
+               AND d.state = 'in_flight'",
+        )
+        .bind(&ids)
+        .bind(&runs)
+        .bind(&attempts)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        sqlx::query("SELECT pg_notify($1, '')")
+            .bind(WORK_CHANNEL)
+            .execute(&self.pool)
+            .await?;
+        Ok(n)
+    }
+
+    async fn reap_expired_leases(&self) -> Result<u64> {
+        let n = sqlx::query(
+            "UPDATE deliveries SET \
+                state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'scheduled' END, \
+                last_error = $1, lease_expires_at = NULL, leased_by = NULL, \
+                next_attempt_at = dispatch_now_ms(), updated_at = dispatch_now_ms() \
+             WHERE state = 'in_flight' AND lease_expires_at < dispatch_now_ms()",
+        )
+        .bind(super::LEASE_EXPIRED)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if n > 0 {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(WORK_CHANNEL)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(n)
+    }
+
+    async fn prune_delivered(&self, before: Millis) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let n = sqlx::query(
+                "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
+                 WHERE state = 'delivered' AND updated_at < $1 LIMIT 5000)",
+            )
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            total += n;
+            if n < 5000 {
+                break;
+            }
+        }
+        sqlx::query(
+            "DELETE FROM events e WHERE e.id IN (SELECT id FROM events WHERE created_at < $1 \
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id) LIMIT 5000)",
+        )
+        .bind(before)
+        .execute(&self.pool)
+        .await?;
+        Ok(total)
+    }
+
+    async fn next_due_in_ms(&self) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT MIN(next_attempt_at) - dispatch_now_ms() AS due FROM deliveries \
+             WHERE state IN ('pending', 'scheduled')",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>("due")?)
+    }
+
+    fn work_signal(&self) -> Arc<Notify> {
+        self.work.clone()
+    }
+}
+
+async fn bump_version(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<()> {
+    sqlx::query("UPDATE dispatch_meta SET value = value + 1 WHERE key = 'subscriptions_version'")
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}
+
+/// Deliveries to insert, as parallel arrays for `unnest`.
+#[derive(Default)]
+struct DeliveryColumns {
+    event_id: Vec<String>,
+    subscription_id: Vec<Option<String>>,
+    url: Vec<Option<String>>,
+    method: Vec<Option<String>>,
+    headers: Vec<Option<String>>,
+    secret: Vec<Option<String>>,
+    body: Vec<Option<String>>,
+    max_attempts: Vec<i32>,
+}
+
+impl DeliveryColumns {
+    fn push(&mut self, event_id: &str, d: &crate::model::NewDelivery) {
+        self.event_id.push(event_id.to_string());
+        self.subscription_id.push(d.subscription_id.clone());
+        self.url.push(d.inline.url.clone());
+        self.method.push(d.inline.method.clone());
+        self.headers.push(
+            d.inline
+                .headers
+                .as_ref()
+                .map(|h| serde_json::to_string(h).expect("strings serialize")),
+        );
+        self.secret.push(d.inline.secret.clone());
+        self.body.push(d.inline.body.clone());
+        self.max_attempts.push(d.max_attempts as i32);
+    }
+}
+
+/// Completions, as parallel arrays for `unnest`.
+#[derive(Default)]
+struct CompletionColumns {
+    id: Vec<i64>,
+    event_id: Vec<String>,
+    run: Vec<i32>,
+    attempt: Vec<i32>,
+    url: Vec<String>,
+    status_code: Vec<Option<i32>>,
+    error: Vec<Option<String>>,
+    duration_ms: Vec<i64>,
+    response_body: Vec<Option<String>>,
+    created_at: Vec<i64>,
+    state: Vec<&'static str>,
+    delay_ms: Vec<i64>,
+}
+
+impl CompletionColumns {
+    fn push(&mut self, c: &Completion) {
+        let a = &c.attempt;
+        self.id.push(c.token.id);
+        self.event_id.push(a.event_id.clone());
+        self.run.push(c.token.run);
+        self.attempt.push(c.token.attempt);
+        self.url.push(a.url.clone());
+        self.status_code.push(a.status_code);
+        self.error.push(a.error.clone());
+        self.duration_ms.push(a.duration_ms);
+        self.response_body.push(a.response_body.clone());
+        self.created_at.push(a.created_at);
+        let (state, delay) = match c.next {
+            NextState::Delivered => ("delivered", 0),
+            NextState::Retry { delay_ms } => ("scheduled", delay_ms),
+            NextState::Dead => ("dead", 0),
+        };
+        self.state.push(state);
+        self.delay_ms.push(delay);
+    }
+}

@@ -1,0 +1,529 @@
+//! The embedded SQLite store: the zero-setup default, single node.
+//!
+//! One writer connection serialises every write in-process (SQLite allows
+//! one writer anyway; this avoids `SQLITE_BUSY` upgrades), a few reader
+//! connections serve the API's lookups. WAL with `synchronous = FULL`: a
+//! `kill -9` or power cut after a commit loses nothing acknowledged. Work is
+//! announced in-process, since no other process shares the file.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use tokio::sync::Notify;
+
+use super::rows::{
+    AttemptRow, ClaimRow, DeliveryRow, EventRow, SubscriptionRow, subscription_json,
+};
+use super::{Page, Result, Store, StoreError, SubscriptionSnapshot};
+use crate::config::Config;
+use crate::model::{
+    AttemptRecord, ClaimToken, ClaimedDelivery, Completion, DeliveryRecord, Event, EventKind,
+    InsertOutcome, Millis, NextState, RoutedEvent, Subscription, now_ms,
+};
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+    cache: Mutex<Option<SubscriptionSnapshot>>,
+    work: Arc<Notify>,
+}
+
+impl SqliteStore {
+    pub async fn open(cfg: &Config) -> Result<Self> {
+        let path = &cfg.database.sqlite_path;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Other(format!("database.sqlite_path: cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let opts = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        let acquire = Duration::from_millis(cfg.database.acquire_timeout_ms);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(acquire)
+            .connect_with(opts.clone())
+            .await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(cfg.database.max_connections.clamp(1, 8))
+            .acquire_timeout(acquire)
+            .connect_with(opts)
+            .await?;
+        Ok(Self {
+            writer,
+            reader,
+            cache: Mutex::new(None),
+            work: Arc::new(Notify::new()),
+        })
+    }
+
+    fn invalidate(&self) {
+        *self.cache.lock().expect("cache lock") = None;
+    }
+
+    async fn bump_version(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<()> {
+        sqlx::query("UPDATE dispatch_meta SET value = value + 1 WHERE key = 'subscriptions_version'")
+            .execute(&mut **tx)
+            .await?;
+        Ok(())
+    }
+
+    async fn write_subscription(&self, s: &Subscription, insert: bool) -> Result<bool> {
+        let j = subscription_json(s);
+        let sql = if insert {
+            "INSERT INTO subscriptions (id, url, event_types, secret, previous_secret, \
+             previous_secret_expires_at, headers, rate_limit, max_attempts, retry_initial_delay_ms, \
+             retry_multiplier, retry_max_delay_ms, timeout_ms, plugins, status, created_at, updated_at) \
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17)"
+        } else {
+            "UPDATE subscriptions SET url = ?2, event_types = ?3, secret = ?4, previous_secret = ?5, \
+             previous_secret_expires_at = ?6, headers = ?7, rate_limit = ?8, max_attempts = ?9, \
+             retry_initial_delay_ms = ?10, retry_multiplier = ?11, retry_max_delay_ms = ?12, \
+             timeout_ms = ?13, plugins = ?14, status = ?15, updated_at = ?17 WHERE id = ?1 \
+             AND ?16 = ?16"
+        };
+        let mut tx = self.writer.begin().await?;
+        let n = sqlx::query(sql)
+            .bind(&s.id)
+            .bind(&s.url)
+            .bind(&j.event_types)
+            .bind(&s.secret)
+            .bind(&s.previous_secret)
+            .bind(s.previous_secret_expires_at)
+            .bind(&j.headers)
+            .bind(s.rate_limit.map(|v| v as i32))
+            .bind(s.max_attempts as i32)
+            .bind(s.retry.initial_delay_ms as i64)
+            .bind(s.retry.multiplier)
+            .bind(s.retry.max_delay_ms as i64)
+            .bind(s.timeout_ms as i64)
+            .bind(&j.plugins)
+            .bind(&s.status)
+            .bind(s.created_at)
+            .bind(s.updated_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        Self::bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.invalidate();
+        Ok(n == 1)
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        MIGRATOR.run(&self.writer).await?;
+        Ok(())
+    }
+
+    async fn ready(&self) -> Result<()> {
+        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+            .fetch_one(&self.reader)
+            .await?;
+        if (applied as usize) < MIGRATOR.iter().count() {
+            return Err(StoreError::Unavailable("migrations not applied".into()));
+        }
+        Ok(())
+    }
+
+    async fn subscriptions(&self) -> Result<SubscriptionSnapshot> {
+        if let Some(snap) = self.cache.lock().expect("cache lock").clone() {
+            return Ok(snap);
+        }
+        let mut tx = self.reader.begin().await?;
+        let version: i64 = sqlx::query_scalar(
+            "SELECT value FROM dispatch_meta WHERE key = 'subscriptions_version'",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        let rows: Vec<SubscriptionRow> = sqlx::query_as("SELECT * FROM subscriptions ORDER BY id")
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let snap = SubscriptionSnapshot {
+            version,
+            subscriptions: Arc::new(rows.into_iter().map(Subscription::from).collect()),
+        };
+        *self.cache.lock().expect("cache lock") = Some(snap.clone());
+        Ok(snap)
+    }
+
+    async fn create_subscription(&self, s: &Subscription) -> Result<()> {
+        self.write_subscription(s, true).await.map(|_| ())
+    }
+
+    async fn get_subscription(&self, id: &str) -> Result<Option<Subscription>> {
+        let row: Option<SubscriptionRow> = sqlx::query_as("SELECT * FROM subscriptions WHERE id = ?1")
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn list_subscriptions(&self, page: &Page) -> Result<Vec<Subscription>> {
+        let rows: Vec<SubscriptionRow> = sqlx::query_as(
+            "SELECT * FROM subscriptions WHERE (?1 IS NULL OR id > ?1) ORDER BY id LIMIT ?2",
+        )
+        .bind(&page.after)
+        .bind(page.limit as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn update_subscription(&self, s: &Subscription) -> Result<bool> {
+        self.write_subscription(s, false).await
+    }
+
+    async fn delete_subscription(&self, id: &str) -> Result<bool> {
+        let mut tx = self.writer.begin().await?;
+        let n = sqlx::query("DELETE FROM subscriptions WHERE id = ?1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        sqlx::query(
+            "DELETE FROM deliveries WHERE subscription_id = ?1 \
+             AND state IN ('pending', 'scheduled', 'paused')",
+        )
+        .bind(id)
+        .execute(&mut *tx)
+        .await?;
+        Self::bump_version(&mut tx).await?;
+        tx.commit().await?;
+        self.invalidate();
+        Ok(n == 1)
+    }
+
+    async fn insert_events(
+        &self,
+        events: &[RoutedEvent],
+        routed_at_version: i64,
+    ) -> Result<Vec<InsertOutcome>> {
+        let mut tx = self.writer.begin().await?;
+        let version: i64 = sqlx::query_scalar(
+            "SELECT value FROM dispatch_meta WHERE key = 'subscriptions_version'",
+        )
+        .fetch_one(&mut *tx)
+        .await?;
+        if version != routed_at_version {
+            drop(tx);
+            self.invalidate();
+            return Err(StoreError::StaleSubscriptions);
+        }
+        let now = now_ms();
+        let mut inserted = Vec::new();
+        let mut any_delivery = false;
+        for e in events {
+            let ev = &e.event;
+            let done = sqlx::query(
+                "INSERT INTO events (id, kind, type, source, data, idempotency_key, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
+            )
+            .bind(&ev.id)
+            .bind(ev.kind.as_str())
+            .bind(&ev.event_type)
+            .bind(&ev.source)
+            .bind(&ev.data)
+            .bind(&ev.idempotency_key)
+            .bind(ev.created_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if done == 0 {
+                continue;
+            }
+            inserted.push(ev.id.clone());
+            for d in &e.deliveries {
+                any_delivery = true;
+                sqlx::query(
+                    "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
+                     dest_headers, dest_secret, body, max_attempts, state, next_attempt_at, \
+                     created_at, updated_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, ?9)",
+                )
+                .bind(&ev.id)
+                .bind(&d.subscription_id)
+                .bind(&d.inline.url)
+                .bind(&d.inline.method)
+                .bind(
+                    d.inline
+                        .headers
+                        .as_ref()
+                        .map(|h| serde_json::to_string(h).expect("strings serialize")),
+                )
+                .bind(&d.inline.secret)
+                .bind(&d.inline.body)
+                .bind(d.max_attempts as i32)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        let fresh = super::first_occurrences(events, &inserted);
+        let mut existing = Vec::new();
+        for (e, f) in events.iter().zip(&fresh) {
+            if *f {
+                continue;
+            }
+            let row: Option<EventRow> = sqlx::query_as(
+                "SELECT * FROM events WHERE id = ?1 OR (?2 IS NOT NULL AND idempotency_key = ?2) \
+                 ORDER BY id = ?1 DESC LIMIT 1",
+            )
+            .bind(&e.event.id)
+            .bind(&e.event.idempotency_key)
+            .fetch_optional(&mut *tx)
+            .await?;
+            existing.extend(row.map(Event::from));
+        }
+        tx.commit().await?;
+        if any_delivery {
+            self.work.notify_one();
+        }
+        events
+            .iter()
+            .zip(&fresh)
+            .map(|(e, f)| super::outcome_for(e, *f, &existing))
+            .collect()
+    }
+
+    async fn get_event(&self, id: &str, kind: EventKind) -> Result<Option<Event>> {
+        let row: Option<EventRow> = sqlx::query_as("SELECT * FROM events WHERE id = ?1 AND kind = ?2")
+            .bind(id)
+            .bind(kind.as_str())
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.map(Into::into))
+    }
+
+    async fn event_deliveries(&self, event_id: &str) -> Result<Vec<DeliveryRecord>> {
+        let rows: Vec<DeliveryRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            " FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id \
+              WHERE d.event_id = ?1 ORDER BY d.id"
+        ))
+        .bind(event_id)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn event_attempts(&self, event_id: &str) -> Result<Vec<AttemptRecord>> {
+        let rows: Vec<AttemptRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            attempt_columns!(),
+            " FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+              WHERE a.event_id = ?1 ORDER BY a.delivery_id, a.run, a.attempt"
+        ))
+        .bind(event_id)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn claim(
+        &self,
+        node: &str,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<ClaimedDelivery>> {
+        let now = now_ms();
+        let mut tx = self.writer.begin().await?;
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "UPDATE deliveries SET state = 'in_flight', attempts = attempts + 1, \
+                lease_expires_at = ?1 + ?2, leased_by = ?3, updated_at = ?1 \
+             WHERE id IN (SELECT id FROM deliveries \
+                WHERE state IN ('pending', 'scheduled') AND next_attempt_at <= ?1 \
+                ORDER BY next_attempt_at LIMIT ?4) \
+             RETURNING id",
+        )
+        .bind(now)
+        .bind(lease.as_millis() as i64)
+        .bind(node)
+        .bind(limit as i64)
+        .fetch_all(&mut *tx)
+        .await?;
+        if ids.is_empty() {
+            tx.commit().await?;
+            return Ok(Vec::new());
+        }
+        let id_list = serde_json::to_string(&ids).expect("integers serialize");
+        let rows: Vec<ClaimRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            claim_columns!(),
+            " FROM deliveries d JOIN events e ON e.id = d.event_id \
+              LEFT JOIN subscriptions s ON s.id = d.subscription_id \
+              WHERE d.id IN (SELECT value FROM json_each(?1)) ORDER BY d.id"
+        ))
+        .bind(id_list)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn complete(&self, completions: &[Completion]) -> Result<u64> {
+        if completions.is_empty() {
+            return Ok(0);
+        }
+        let now = now_ms();
+        let mut changed = 0;
+        let mut retry = false;
+        let mut tx = self.writer.begin().await?;
+        for c in completions {
+            let a = &c.attempt;
+            sqlx::query(
+                "INSERT INTO attempts (delivery_id, event_id, run, attempt, url, status_code, \
+                 error, duration_ms, response_body, created_at) \
+                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
+                 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(c.token.id)
+            .bind(&a.event_id)
+            .bind(c.token.run)
+            .bind(c.token.attempt)
+            .bind(&a.url)
+            .bind(a.status_code)
+            .bind(&a.error)
+            .bind(a.duration_ms)
+            .bind(&a.response_body)
+            .bind(a.created_at)
+            .execute(&mut *tx)
+            .await?;
+            let (state, next_at, delivered_at) = match c.next {
+                NextState::Delivered => ("delivered", None, Some(now)),
+                NextState::Retry { delay_ms } => ("scheduled", Some(now + delay_ms), None),
+                NextState::Dead => ("dead", None, None),
+            };
+            retry |= next_at.is_some();
+            changed += sqlx::query(
+                "UPDATE deliveries SET state = ?4, \
+                    next_attempt_at = COALESCE(?5, next_attempt_at), \
+                    lease_expires_at = NULL, leased_by = NULL, \
+                    last_status_code = ?6, last_error = ?7, \
+                    delivered_at = COALESCE(?8, delivered_at), updated_at = ?9 \
+                 WHERE id = ?1 AND run = ?2 AND attempts = ?3 AND state = 'in_flight'",
+            )
+            .bind(c.token.id)
+            .bind(c.token.run)
+            .bind(c.token.attempt)
+            .bind(state)
+            .bind(next_at)
+            .bind(a.status_code)
+            .bind(&a.error)
+            .bind(delivered_at)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        if retry {
+            self.work.notify_one();
+        }
+        Ok(changed)
+    }
+
+    async fn release(&self, tokens: &[ClaimToken]) -> Result<u64> {
+        let now = now_ms();
+        let mut n = 0;
+        let mut tx = self.writer.begin().await?;
+        for t in tokens {
+            n += sqlx::query(
+                "UPDATE deliveries SET \
+                    state = CASE WHEN attempts > 1 THEN 'scheduled' ELSE 'pending' END, \
+                    attempts = attempts - 1, lease_expires_at = NULL, leased_by = NULL, \
+                    next_attempt_at = ?4, updated_at = ?4 \
+                 WHERE id = ?1 AND run = ?2 AND attempts = ?3 AND state = 'in_flight'",
+            )
+            .bind(t.id)
+            .bind(t.run)
+            .bind(t.attempt)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        self.work.notify_one();
+        Ok(n)
+    }
+
+    async fn reap_expired_leases(&self) -> Result<u64> {
+        let now = now_ms();
+        let n = sqlx::query(
+            "UPDATE deliveries SET \
+                state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'scheduled' END, \
+                last_error = ?2, lease_expires_at = NULL, leased_by = NULL, \
+                next_attempt_at = ?1, updated_at = ?1 \
+             WHERE state = 'in_flight' AND lease_expires_at < ?1",
+        )
+        .bind(now)
+        .bind(super::LEASE_EXPIRED)
+        .execute(&self.writer)
+        .await?
+        .rows_affected();
+        if n > 0 {
+            self.work.notify_one();
+        }
+        Ok(n)
+    }
+
+    async fn prune_delivered(&self, before: Millis) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let n = sqlx::query(
+                "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
+                 WHERE state = 'delivered' AND updated_at < ?1 LIMIT 5000)",
+            )
+            .bind(before)
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+            total += n;
+            if n < 5000 {
+                break;
+            }
+        }
+        sqlx::query(
+            "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < ?1 \
+             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id) LIMIT 5000)",
+        )
+        .bind(before)
+        .execute(&self.writer)
+        .await?;
+        Ok(total)
+    }
+
+    async fn next_due_in_ms(&self) -> Result<Option<i64>> {
+        let row = sqlx::query(
+            "SELECT MIN(next_attempt_at) AS due FROM deliveries \
+             WHERE state IN ('pending', 'scheduled')",
+        )
+        .fetch_one(&self.reader)
+        .await?;
+        Ok(row.try_get::<Option<i64>, _>("due")?.map(|at| at - now_ms()))
+    }
+
+    fn work_signal(&self) -> Arc<Notify> {
+        self.work.clone()
+    }
+}
