@@ -45,9 +45,7 @@ pub async fn require_auth(
         // The signature covers the raw body: buffer it (under the body limit),
         // check, then hand the same bytes on.
         let (parts, body) = req.into_parts();
-        let bytes = axum::body::to_bytes(body, cfg.api.max_body_bytes)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge("request body exceeds api.max_body_bytes".into()))?;
+        let bytes = super::extract::read_limited(body, cfg.api.max_body_bytes).await?;
         let ok = cfg
             .api
             .hmac_secrets

@@ -6,28 +6,26 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
+
 use axum::http::header::CONTENT_TYPE;
 use serde::de::DeserializeOwned;
 
+use super::AppState;
 use super::error::ApiError;
 
 pub struct JsonBody<T>(pub T);
 
-impl<S, T> FromRequest<S> for JsonBody<T>
-where
-    T: DeserializeOwned,
-    S: Send + Sync,
-{
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = read_json_body(req, state).await?;
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let bytes = read_json_body(req, state.cfg.api.max_body_bytes).await?;
         parse(&bytes).map(JsonBody)
     }
 }
 
 /// Reads a JSON request body, enforcing media type and size.
-pub async fn read_json_body<S: Send + Sync>(req: Request, state: &S) -> Result<Bytes, ApiError> {
+pub async fn read_json_body(req: Request, limit: usize) -> Result<Bytes, ApiError> {
     let ct = req
         .headers()
         .get(CONTENT_TYPE)
@@ -40,13 +38,42 @@ pub async fn read_json_body<S: Send + Sync>(req: Request, state: &S) -> Result<B
             if ct.is_empty() { "none".to_string() } else { format!("{ct:?}") }
         )));
     }
-    Bytes::from_request(req, state).await.map_err(|e| {
-        if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::PayloadTooLarge("request body exceeds api.max_body_bytes".into())
-        } else {
-            ApiError::BadRequest(format!("could not read the request body: {e}"))
+    read_limited(req.into_body(), limit).await
+}
+
+/// Reads a body of at most `limit` bytes. A larger body is answered 413,
+/// but only after reading (and discarding) a bounded overflow: a client
+/// still writing its body would otherwise see a reset instead of the 413.
+pub async fn read_limited(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+    use futures::StreamExt;
+    let drain_cap = limit.saturating_mul(4).max(16 * 1024 * 1024);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut stream = body.into_data_stream();
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    loop {
+        let next = tokio::time::timeout_at(deadline, stream.next()).await;
+        match next {
+            Ok(Some(Ok(chunk))) => {
+                seen += chunk.len();
+                if seen <= limit {
+                    buf.extend_from_slice(&chunk);
+                } else if seen > drain_cap {
+                    break;
+                }
+            }
+            Ok(Some(Err(e))) => {
+                return Err(ApiError::BadRequest(format!("could not read the request body: {e}")));
+            }
+            Ok(None) | Err(_) => break,
         }
-    })
+    }
+    if seen > limit {
+        return Err(ApiError::PayloadTooLarge(format!(
+            "request body exceeds api.max_body_bytes ({limit} bytes)"
+        )));
+    }
+    Ok(buf.freeze())
 }
 
 /// Parses JSON: 400 when it is not JSON, 422 when it is the wrong shape.

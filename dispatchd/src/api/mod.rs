@@ -62,7 +62,9 @@ pub fn router(state: AppState) -> Router {
             state.cfg.clone(),
             auth::require_auth,
         ))
-        .layer(DefaultBodyLimit::max(state.cfg.api.max_body_bytes))
+        // Bodies are read by `extract::read_limited`, which enforces
+        // api.max_body_bytes itself.
+        .layer(DefaultBodyLimit::disable())
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
             TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
