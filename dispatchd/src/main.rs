@@ -33,7 +33,9 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let env: Vec<(String, String)> = std::env::vars().collect();
-    let cfg = match Config::load(cli.config.as_deref(), &env, cli.dev) {
+    let migrating = matches!(cli.command, Some(Command::Migrate));
+    // `migrate` only needs the database settings, not API keys.
+    let cfg = match Config::load(cli.config.as_deref(), &env, cli.dev || migrating) {
         Ok(cfg) => cfg,
         Err(e) => {
             eprintln!("dispatchd: {e}");

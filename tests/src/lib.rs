@@ -535,3 +535,104 @@ pub fn python() -> String {
         }
     })
 }
+
+/// A free port on 127.0.0.1 (bound, then released for a child to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// The real `dispatchd` executable running as a child process.
+pub struct Binary {
+    pub child: tokio::process::Child,
+    pub port: u16,
+    pub base: String,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Binary {
+    /// Runs `dispatchd --dev` on `db` at a free port, with extra env vars.
+    pub async fn start_dev(db: &TestDb, env: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("dispatchd.log");
+        let mut cmd = tokio::process::Command::new(dispatchd_binary());
+        cmd.arg("--dev")
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("ADDR", format!("127.0.0.1:{port}"))
+            .env("DISPATCH_DATABASE__SQLITE_PATH", &db.sqlite_path)
+            .env("DISPATCH_QUEUE__POLL_INTERVAL_MS", "100")
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .kill_on_drop(true);
+        if !db.url.is_empty() {
+            cmd.env("DATABASE_URL", &db.url);
+        }
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn dispatchd");
+        let bin = Binary {
+            child,
+            port,
+            base: format!("http://127.0.0.1:{port}"),
+            log,
+            _dir: dir,
+        };
+        let http = reqwest::Client::new();
+        let ready = eventually(Duration::from_secs(20), || async {
+            http.get(format!("{}/ready", bin.base))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        })
+        .await;
+        assert!(ready, "dispatchd did not become ready:\n{}", bin.log());
+        bin
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let pid = self.child.id().expect("running").to_string();
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill")
+            .success();
+        assert!(ok, "kill -TERM {pid} failed");
+    }
+
+    /// Waits for the process to exit and returns its exit code.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let status = tokio::time::timeout(within, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("dispatchd did not exit within {within:?}:\n{}", self.log()))
+            .expect("wait");
+        status.code()
+    }
+}
+
+/// Runs `dispatchd` with `args` and `env` to completion: (exit code, stderr).
+pub async fn run_dispatchd(args: &[&str], env: &[(&str, String)]) -> (Option<i32>, String) {
+    let mut cmd = tokio::process::Command::new(dispatchd_binary());
+    cmd.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default());
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+        .await
+        .expect("dispatchd finishes")
+        .expect("run dispatchd");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
