@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::model::RetryPolicy;
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     pub server: ServerConfig,
@@ -139,23 +139,6 @@ pub struct LogConfig {
     pub format: String,
     /// A tracing filter, e.g. `info` or `dispatchd=debug`.
     pub level: String,
-}
-
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            server: ServerConfig::default(),
-            database: DatabaseConfig::default(),
-            api: ApiConfig::default(),
-            queue: QueueConfig::default(),
-            delivery: DeliveryConfig::default(),
-            tasks: TasksConfig::default(),
-            retention: RetentionConfig::default(),
-            shutdown: ShutdownConfig::default(),
-            log: LogConfig::default(),
-            dev: false,
-        }
-    }
 }
 
 impl Default for ServerConfig {
@@ -290,11 +273,7 @@ impl Config {
             fig = fig.merge(Toml::file_exact(path));
         }
         // Explicit environment (not process-global) so tests can pass their own.
-        let lookup = |name: &str| {
-            env.iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
+        let lookup = |name: &str| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
         if let Some(url) = lookup("DATABASE_URL") {
             fig = fig.merge(Serialized::default("database.url", url));
         }
@@ -338,7 +317,10 @@ impl Config {
             return Err(bad("database.sqlite_path", "must not be empty"));
         }
         if !(1..=1000).contains(&self.database.max_connections) {
-            return Err(bad("database.max_connections", "must be between 1 and 1000"));
+            return Err(bad(
+                "database.max_connections",
+                "must be between 1 and 1000",
+            ));
         }
         if self.database.acquire_timeout_ms == 0 {
             return Err(bad("database.acquire_timeout_ms", "must be at least 1"));
@@ -354,7 +336,10 @@ impl Config {
             return Err(bad("api.keys", "every key must be at least 16 characters"));
         }
         if self.api.hmac_secrets.iter().any(|k| k.len() < 16) {
-            return Err(bad("api.hmac_secrets", "every secret must be at least 16 characters"));
+            return Err(bad(
+                "api.hmac_secrets",
+                "every secret must be at least 16 characters",
+            ));
         }
         if self.api.max_body_bytes < 1024 {
             return Err(bad("api.max_body_bytes", "must be at least 1024"));
@@ -366,7 +351,10 @@ impl Config {
             return Err(bad("queue.lease_secs", "must be at least 2"));
         }
         if !(10..=60_000).contains(&self.queue.poll_interval_ms) {
-            return Err(bad("queue.poll_interval_ms", "must be between 10 and 60000"));
+            return Err(bad(
+                "queue.poll_interval_ms",
+                "must be between 10 and 60000",
+            ));
         }
         if !(1..=1000).contains(&self.queue.claim_batch) {
             return Err(bad("queue.claim_batch", "must be between 1 and 1000"));
@@ -431,7 +419,10 @@ impl Config {
             message: format!("{raw:?} is not host:port or :port"),
         })?;
         if self.dev && !addr.ip().is_loopback() {
-            return Ok(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), addr.port()));
+            return Ok(SocketAddr::new(
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                addr.port(),
+            ));
         }
         Ok(addr)
     }
@@ -440,7 +431,10 @@ impl Config {
     /// well before the lease does, or another node could take the delivery
     /// while it is still being sent.
     pub fn max_timeout_ms(&self) -> u64 {
-        self.queue.lease_secs.saturating_mul(1000).saturating_sub(1000)
+        self.queue
+            .lease_secs
+            .saturating_mul(1000)
+            .saturating_sub(1000)
     }
 
     pub fn lease(&self) -> Duration {
@@ -571,8 +565,12 @@ mod tests {
     #[test]
     fn documented_file_matches_defaults() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../dispatch.toml");
-        let from_file = Config::load(Some(&path), &env(&[("DISPATCH_API__KEYS", "[\"0123456789abcdef\"]")]), false)
-            .expect("dispatch.toml loads");
+        let from_file = Config::load(
+            Some(&path),
+            &env(&[("DISPATCH_API__KEYS", "[\"0123456789abcdef\"]")]),
+            false,
+        )
+        .expect("dispatch.toml loads");
         let mut expected = Config::default();
         expected.api.keys = vec!["0123456789abcdef".into()];
         assert_eq!(from_file, expected);
@@ -645,7 +643,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("d.toml");
         std::fs::write(&path, "[delivery]\ntimeout_ms = \"soon\"\n").unwrap();
-        let err = Config::load(Some(&path), &[], false).unwrap_err().to_string();
+        let err = Config::load(Some(&path), &[], false)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("delivery.timeout_ms"), "{err}");
         let err = Config::load(Some(&dir.path().join("nope.toml")), &[], false)
             .unwrap_err()

@@ -85,7 +85,11 @@ impl Deliverer {
     /// nowhere to send it (the subscription was deleted meanwhile).
     pub fn prepare(&self, d: &ClaimedDelivery, now: Millis) -> Option<PreparedRequest> {
         let sub = d.subscription.as_ref();
-        let url = d.inline.url.clone().or_else(|| sub.map(|s| s.url.clone()))?;
+        let url = d
+            .inline
+            .url
+            .clone()
+            .or_else(|| sub.map(|s| s.url.clone()))?;
         let method = d
             .inline
             .method
@@ -104,10 +108,10 @@ impl Deliverer {
             secrets.push(s);
         } else if let Some(s) = sub {
             secrets.push(&s.secret);
-            if let (Some(prev), Some(until)) = (&s.previous_secret, s.previous_secret_expires_at) {
-                if until > now {
-                    secrets.push(prev);
-                }
+            if let (Some(prev), Some(until)) = (&s.previous_secret, s.previous_secret_expires_at)
+                && until > now
+            {
+                secrets.push(prev);
             }
         }
 
@@ -115,7 +119,10 @@ impl Deliverer {
         let custom: Option<&BTreeMap<String, String>> =
             d.inline.headers.as_ref().or(sub.map(|s| &s.headers));
         for (k, v) in custom.into_iter().flatten() {
-            if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            if let (Ok(k), Ok(v)) = (
+                HeaderName::from_bytes(k.as_bytes()),
+                HeaderValue::from_str(v),
+            ) {
                 headers.insert(k, v);
             }
         }
@@ -138,7 +145,10 @@ impl Deliverer {
                 "webhook-signature",
                 sign::standard_header(secrets.iter().copied(), msg_id, timestamp, &body),
             );
-            set("x-dispatch-signature", sign::dispatch_header(primary, &body));
+            set(
+                "x-dispatch-signature",
+                sign::dispatch_header(primary, &body),
+            );
         }
         let timeout = sub
             .map(|s| Duration::from_millis(s.timeout_ms))
@@ -182,7 +192,10 @@ impl Deliverer {
                 let status = resp.status();
                 out.status_code = Some(status.as_u16());
                 out.success = status.is_success();
-                if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
+                if matches!(
+                    status,
+                    StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+                ) {
                     out.retry_after = resp
                         .headers()
                         .get(RETRY_AFTER)

@@ -100,7 +100,10 @@ async fn commit_loop(store: Arc<dyn Store>, rx: Arc<Mutex<mpsc::Receiver<Job>>>)
     }
 }
 
-async fn commit(store: &dyn Store, items: &[&Submission]) -> Result<Vec<InsertOutcome>, StoreError> {
+async fn commit(
+    store: &dyn Store,
+    items: &[&Submission],
+) -> Result<Vec<InsertOutcome>, StoreError> {
     let mut tries = 0;
     loop {
         let snap = store.subscriptions().await?;

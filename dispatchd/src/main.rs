@@ -43,7 +43,10 @@ fn main() -> std::process::ExitCode {
         }
     };
     init_logging(&cfg);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("dispatchd: cannot start the async runtime: {e}");
@@ -79,7 +82,12 @@ async fn serve(cfg: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("binding {addr} (server.addr)"))?;
-    dispatchd::server::run(listener, Arc::new(cfg), dispatchd::server::shutdown_signal()).await
+    dispatchd::server::run(
+        listener,
+        Arc::new(cfg),
+        dispatchd::server::shutdown_signal(),
+    )
+    .await
 }
 
 fn dev_banner(cfg: &Config, addr: std::net::SocketAddr) {

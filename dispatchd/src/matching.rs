@@ -26,15 +26,16 @@ pub fn validate_pattern(pattern: &str) -> Result<(), String> {
     }
     let body = pattern.strip_suffix(".*").unwrap_or(pattern);
     if body.is_empty() || body.len() > 200 {
-        return Err(format!("event type pattern {pattern:?} must be 1 to 200 characters"));
+        return Err(format!(
+            "event type pattern {pattern:?} must be 1 to 200 characters"
+        ));
     }
     if body.contains('*') {
         return Err(format!(
             "event type pattern {pattern:?}: `*` is only allowed alone or as a final `.*` segment"
         ));
     }
-    crate::validate::event_type(body)
-        .map_err(|e| format!("event type pattern {pattern:?}: {e}"))
+    crate::validate::event_type(body).map_err(|e| format!("event type pattern {pattern:?}: {e}"))
 }
 
 /// The active subscriptions an event of `event_type` fans out to.

@@ -247,7 +247,9 @@ impl ClaimedDelivery {
 pub enum NextState {
     Delivered,
     /// Try again after this many milliseconds (measured on the store's clock).
-    Retry { delay_ms: i64 },
+    Retry {
+        delay_ms: i64,
+    },
     Dead,
 }
 

@@ -261,11 +261,14 @@ pub async fn sweep(store: Arc<dyn Store>, cfg: Arc<Config>, shutdown: Cancellati
         }
         match store.reap_expired_leases().await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(count = n, "returned deliveries with expired leases to the queue"),
+            Ok(n) => tracing::info!(
+                count = n,
+                "returned deliveries with expired leases to the queue"
+            ),
             Err(e) => tracing::warn!(error = %e, "lease reaper failed"),
         }
         // Pruning is heavier: once a minute at the default interval.
-        if tick % 6 == 0 {
+        if tick.is_multiple_of(6) {
             match store.prune_delivered(now_ms() - keep_ms).await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(count = n, "pruned delivered deliveries past retention"),

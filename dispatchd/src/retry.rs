@@ -60,7 +60,10 @@ mod tests {
         assert_eq!(parse_retry_after("99999", max), Some(max));
         let soon = httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(30));
         let d = parse_retry_after(&soon, max).unwrap();
-        assert!(d <= Duration::from_secs(30) && d >= Duration::from_secs(28), "{d:?}");
+        assert!(
+            d <= Duration::from_secs(30) && d >= Duration::from_secs(28),
+            "{d:?}"
+        );
         assert_eq!(parse_retry_after("soon", max), None);
     }
 }

@@ -13,13 +13,20 @@ use sha2::Sha256;
 type HmacSha256 = Hmac<Sha256>;
 
 /// The key bytes of a secret.
+///
+/// ```
+/// use dispatchd::sign::secret_key;
+/// // Standard Webhooks secrets are base64 after the prefix...
+/// assert_eq!(secret_key("whsec_aGVsbG8="), b"hello");
+/// // ...anything else is used as it is.
+/// assert_eq!(secret_key("my-secret-key"), b"my-secret-key");
+/// ```
 pub fn secret_key(secret: &str) -> Vec<u8> {
-    if let Some(b64) = secret.strip_prefix("whsec_") {
-        if let Ok(bytes) = STANDARD.decode(b64) {
-            if !bytes.is_empty() {
-                return bytes;
-            }
-        }
+    if let Some(b64) = secret.strip_prefix("whsec_")
+        && let Ok(bytes) = STANDARD.decode(b64)
+        && !bytes.is_empty()
+    {
+        return bytes;
     }
     secret.as_bytes().to_vec()
 }
@@ -61,6 +68,16 @@ pub fn hex_hmac(key: &[u8], body: &[u8]) -> String {
 }
 
 /// The `X-Dispatch-Signature` header value.
+///
+/// A receiver checks it by computing the same HMAC over the raw body:
+///
+/// ```
+/// use dispatchd::sign::{dispatch_header, verify_hex_hmac};
+/// let body = br#"{"id":"evt_123"}"#;
+/// let header = dispatch_header("my-secret-key", body);
+/// assert!(header.starts_with("sha256="));
+/// assert!(verify_hex_hmac(b"my-secret-key", body, &header));
+/// ```
 pub fn dispatch_header(secret: &str, body: &[u8]) -> String {
     format!("sha256={}", hex_hmac(&secret_key(secret), body))
 }
@@ -112,7 +129,10 @@ mod tests {
     fn non_whsec_secrets_are_raw_bytes() {
         assert_eq!(secret_key("my-secret-key"), b"my-secret-key");
         // Not valid base64 after the prefix: the whole string is the key.
-        assert_eq!(secret_key("whsec_test_secret_123"), b"whsec_test_secret_123");
+        assert_eq!(
+            secret_key("whsec_test_secret_123"),
+            b"whsec_test_secret_123"
+        );
     }
 
     #[test]

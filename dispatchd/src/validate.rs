@@ -53,7 +53,8 @@ pub fn url(field: &str, value: &str) -> Result<Url, String> {
     if value.len() > 2048 {
         return Err(format!("{field} must be at most 2048 characters"));
     }
-    let url = Url::parse(value).map_err(|e| format!("{field} {value:?} is not a valid URL: {e}"))?;
+    let url =
+        Url::parse(value).map_err(|e| format!("{field} {value:?} is not a valid URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(format!("{field} must use http or https"));
     }
@@ -88,7 +89,9 @@ pub fn headers(map: &BTreeMap<String, String>) -> Result<(), String> {
         let parsed = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("header name {name:?} is not a valid HTTP header name"))?;
         if RESERVED.contains(&parsed.as_str()) || parsed.as_str().starts_with("x-dispatch-") {
-            return Err(format!("header {name:?} is set by dispatchd and cannot be overridden"));
+            return Err(format!(
+                "header {name:?} is set by dispatchd and cannot be overridden"
+            ));
         }
         if value.len() > 4096 || HeaderValue::from_str(value).is_err() {
             return Err(format!(

@@ -84,7 +84,10 @@ pub async fn postgres_available() -> bool {
     );
     if !ok {
         if std::env::var("DISPATCH_REQUIRE_POSTGRES").as_deref() == Ok("1") {
-            panic!("PostgreSQL at {} is required but not reachable", pg_admin_url());
+            panic!(
+                "PostgreSQL at {} is required but not reachable",
+                pg_admin_url()
+            );
         }
         eprintln!(
             "notice: PostgreSQL not reachable at {}; skipping this PostgreSQL test",
@@ -156,14 +159,14 @@ impl TestDb {
 
     /// Drops the PostgreSQL database (SQLite files go with the temp dir).
     pub async fn drop_db(&self) {
-        if let Some(name) = &self.pg_name {
-            if let Ok(mut admin) = sqlx::PgConnection::connect(&pg_admin_url()).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                )))
-                .execute(&mut admin)
-                .await;
-            }
+        if let Some(name) = &self.pg_name
+            && let Ok(mut admin) = sqlx::PgConnection::connect(&pg_admin_url()).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut admin)
+            .await;
         }
     }
 }
@@ -197,9 +200,13 @@ impl Daemon {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(dispatchd::server::run(listener, Arc::new(cfg), async move {
-            let _ = stopped.await;
-        }));
+        let task = tokio::spawn(dispatchd::server::run(
+            listener,
+            Arc::new(cfg),
+            async move {
+                let _ = stopped.await;
+            },
+        ));
         let daemon = Daemon {
             addr,
             base: format!("http://{addr}"),
@@ -511,10 +518,7 @@ impl Receiver {
 /// The `dispatchd` executable next to this test binary.
 pub fn dispatchd_binary() -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
-    let dir = exe
-        .parent()
-        .and_then(|p| p.parent())
-        .expect("target dir");
+    let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
     let bin = dir.join("dispatchd");
     assert!(
         bin.exists(),
@@ -634,5 +638,8 @@ pub async fn run_dispatchd(args: &[&str], env: &[(&str, String)]) -> (Option<i32
         .await
         .expect("dispatchd finishes")
         .expect("run dispatchd");
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

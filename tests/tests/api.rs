@@ -11,7 +11,9 @@ fn assert_error(status: StatusCode, body: &Value, want: StatusCode, code: &str) 
     assert_eq!(status, want, "{body}");
     assert_eq!(body["error"]["code"], code, "{body}");
     assert!(
-        body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()),
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()),
         "{body}"
     );
 }
@@ -49,9 +51,14 @@ async fn same_event_id_is_delivered_once(backend: Backend) {
     let second: Value = second.json().await.unwrap();
     assert_eq!(first["id"], second["id"]);
 
-    d.wait_event_status("evt_1", "delivered", Duration::from_secs(10)).await;
-    d.wait_event_status(first["id"].as_str().unwrap(), "delivered", Duration::from_secs(10))
+    d.wait_event_status("evt_1", "delivered", Duration::from_secs(10))
         .await;
+    d.wait_event_status(
+        first["id"].as_str().unwrap(),
+        "delivered",
+        Duration::from_secs(10),
+    )
+    .await;
     // Let any stray duplicate show up before counting.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(rx.count(), 2, "each event delivered exactly once");
@@ -61,10 +68,13 @@ async fn same_event_id_is_delivered_once(backend: Backend) {
 async fn wildcards_route_by_segment(backend: Backend) {
     let rx = Receiver::start().await;
     let d = Daemon::start(backend).await;
-    d.subscribe(&rx.url("/orders"), &["order.*"], json!({})).await;
+    d.subscribe(&rx.url("/orders"), &["order.*"], json!({}))
+        .await;
     d.send_event("e1", "order.created", json!({})).await;
     d.send_event("e2", "invoice.paid", json!({})).await;
-    let ev = d.wait_event_status("e1", "delivered", Duration::from_secs(10)).await;
+    let ev = d
+        .wait_event_status("e1", "delivered", Duration::from_secs(10))
+        .await;
     assert_eq!(ev["deliveries"][0]["url"], rx.url("/orders"));
     let (_, other) = d.get("/events/e2").await;
     assert_eq!(other["status"], "no_subscribers");
@@ -89,35 +99,102 @@ async fn bad_input_gets_precise_errors(backend: Backend) {
         (s, r.json::<Value>().await.expect("error bodies are JSON"))
     };
 
-    let (s, b) = json_of(raw("/events", "application/json", b"{\"type\": ".to_vec()).await.unwrap()).await;
+    let (s, b) = json_of(
+        raw("/events", "application/json", b"{\"type\": ".to_vec())
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "malformed_json");
 
-    let big = format!("{{\"type\":\"a.b\",\"data\":\"{}\"}}", "x".repeat(6 * 1024 * 1024));
-    let (s, b) = json_of(raw("/events", "application/json", big.into_bytes()).await.unwrap()).await;
+    let big = format!(
+        "{{\"type\":\"a.b\",\"data\":\"{}\"}}",
+        "x".repeat(6 * 1024 * 1024)
+    );
+    let (s, b) = json_of(
+        raw("/events", "application/json", big.into_bytes())
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_error(s, &b, StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
 
     let (s, b) = json_of(raw("/events", "text/plain", b"{}".to_vec()).await.unwrap()).await;
-    assert_error(s, &b, StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
+    assert_error(
+        s,
+        &b,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "unsupported_media_type",
+    );
 
-    let (s, b) = d.post("/subscriptions", json!({"event_types": ["order.*"]})).await;
+    let (s, b) = d
+        .post("/subscriptions", json!({"event_types": ["order.*"]}))
+        .await;
     assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-    assert!(b["error"]["message"].as_str().unwrap().contains("url"), "{b}");
+    assert!(
+        b["error"]["message"].as_str().unwrap().contains("url"),
+        "{b}"
+    );
 
     let cases = [
         ("/events", json!({"type": 5, "data": {}}), "type"),
         ("/events", json!({"type": "a.b"}), "data"),
         ("/events", json!({"type": "a b", "data": {}}), "type"),
-        ("/events", json!({"id": "a/b", "type": "a.b", "data": {}}), "id"),
-        ("/events", json!({"type": "a.b", "data": {}, "extra": 1}), "extra"),
-        ("/subscriptions", json!({"url": "ftp://x", "event_types": ["a"]}), "url"),
-        ("/subscriptions", json!({"url": "http://x", "event_types": []}), "event_types"),
-        ("/subscriptions", json!({"url": "http://x", "event_types": ["a"], "event_type": ["a"]}), "event_type"),
-        ("/subscriptions", json!({"url": "http://x", "event_types": ["a"], "max_attempts": 0}), "max_attempts"),
-        ("/subscriptions", json!({"url": "http://x", "event_types": ["a"], "timeout_ms": 999999999}), "timeout_ms"),
-        ("/subscriptions", json!({"url": "http://x", "event_types": ["a"], "retry": {"initial_delay_ms": 10}}), "retry"),
-        ("/subscriptions", json!({"url": "http://x", "event_types": ["a"], "headers": {"webhook-id": "x"}}), "webhook-id"),
-        ("/subscriptions", json!({"url": "http://x", "event_types": ["a"], "rate_limit": -1}), "rate_limit"),
-        ("/tasks", json!({"url": "http://x", "event": "a", "data": {}, "method": "BREW"}), "method"),
+        (
+            "/events",
+            json!({"id": "a/b", "type": "a.b", "data": {}}),
+            "id",
+        ),
+        (
+            "/events",
+            json!({"type": "a.b", "data": {}, "extra": 1}),
+            "extra",
+        ),
+        (
+            "/subscriptions",
+            json!({"url": "ftp://x", "event_types": ["a"]}),
+            "url",
+        ),
+        (
+            "/subscriptions",
+            json!({"url": "http://x", "event_types": []}),
+            "event_types",
+        ),
+        (
+            "/subscriptions",
+            json!({"url": "http://x", "event_types": ["a"], "event_type": ["a"]}),
+            "event_type",
+        ),
+        (
+            "/subscriptions",
+            json!({"url": "http://x", "event_types": ["a"], "max_attempts": 0}),
+            "max_attempts",
+        ),
+        (
+            "/subscriptions",
+            json!({"url": "http://x", "event_types": ["a"], "timeout_ms": 999999999}),
+            "timeout_ms",
+        ),
+        (
+            "/subscriptions",
+            json!({"url": "http://x", "event_types": ["a"], "retry": {"initial_delay_ms": 10}}),
+            "retry",
+        ),
+        (
+            "/subscriptions",
+            json!({"url": "http://x", "event_types": ["a"], "headers": {"webhook-id": "x"}}),
+            "webhook-id",
+        ),
+        (
+            "/subscriptions",
+            json!({"url": "http://x", "event_types": ["a"], "rate_limit": -1}),
+            "rate_limit",
+        ),
+        (
+            "/tasks",
+            json!({"url": "http://x", "event": "a", "data": {}, "method": "BREW"}),
+            "method",
+        ),
         ("/tasks", json!({"url": "http://x", "data": {}}), "event"),
         ("/events/batch", json!({"events": []}), "events"),
     ];
@@ -142,7 +219,9 @@ async fn bad_input_gets_precise_errors(backend: Backend) {
     }
     let (s, b) = d.delete("/subscriptions/nope").await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
-    let (s, b) = d.patch("/subscriptions/nope", json!({"url": "http://x"})).await;
+    let (s, b) = d
+        .patch("/subscriptions/nope", json!({"url": "http://x"}))
+        .await;
     assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
     let r = d.http.put(d.url("/events")).send().await.unwrap();
     assert_eq!(r.status(), 405);
@@ -154,10 +233,17 @@ async fn bad_input_gets_precise_errors(backend: Backend) {
 async fn subscriptions_crud_hides_secrets(backend: Backend) {
     let d = Daemon::start(backend).await;
     let created = d
-        .subscribe("http://127.0.0.1:9/a", &["order.*"], json!({"id": "sub_a", "rate_limit": 5}))
+        .subscribe(
+            "http://127.0.0.1:9/a",
+            &["order.*"],
+            json!({"id": "sub_a", "rate_limit": 5}),
+        )
         .await;
     let secret = created["secret"].as_str().unwrap().to_string();
-    assert!(secret.starts_with("whsec_") && secret.len() > 20, "generated and shown once");
+    assert!(
+        secret.starts_with("whsec_") && secret.len() > 20,
+        "generated and shown once"
+    );
     assert_eq!(created["max_attempts"], 10);
     assert_eq!(created["timeout_ms"], 30000);
     assert_eq!(created["retry"]["initial_delay_ms"], 1000);
@@ -169,17 +255,26 @@ async fn subscriptions_crud_hides_secrets(backend: Backend) {
     assert_eq!(got["event_types"], json!(["order.*"]));
 
     let (s, b) = d
-        .post("/subscriptions", json!({"id": "sub_a", "url": "http://127.0.0.1:9/b", "event_types": ["x"]}))
+        .post(
+            "/subscriptions",
+            json!({"id": "sub_a", "url": "http://127.0.0.1:9/b", "event_types": ["x"]}),
+        )
         .await;
     assert_error(s, &b, StatusCode::CONFLICT, "conflict");
 
-    d.subscribe("http://127.0.0.1:9/b", &["*"], json!({"id": "sub_b", "secret": "plain-secret"}))
-        .await;
+    d.subscribe(
+        "http://127.0.0.1:9/b",
+        &["*"],
+        json!({"id": "sub_b", "secret": "plain-secret"}),
+    )
+    .await;
     let (_, page1) = d.get("/subscriptions?limit=1").await;
     assert_eq!(page1["data"].as_array().unwrap().len(), 1);
     assert_eq!(page1["data"][0]["id"], "sub_a");
     let cursor = page1["next_cursor"].as_str().unwrap();
-    let (_, page2) = d.get(&format!("/subscriptions?limit=1&after={cursor}")).await;
+    let (_, page2) = d
+        .get(&format!("/subscriptions?limit=1&after={cursor}"))
+        .await;
     assert_eq!(page2["data"][0]["id"], "sub_b");
     assert_eq!(page2["data"][0]["secret"], "********");
 
@@ -193,7 +288,11 @@ async fn subscriptions_crud_hides_secrets(backend: Backend) {
     assert_eq!(patched["url"], "http://127.0.0.1:9/new");
     assert_eq!(patched["rate_limit"], Value::Null);
     assert_eq!(patched["max_attempts"], 3);
-    assert_eq!(patched["event_types"], json!(["order.*"]), "untouched fields stay");
+    assert_eq!(
+        patched["event_types"],
+        json!(["order.*"]),
+        "untouched fields stay"
+    );
 
     let (s, _) = d.delete("/subscriptions/sub_a").await;
     assert_eq!(s, StatusCode::NO_CONTENT);
@@ -226,13 +325,17 @@ async fn batch_reports_each_event(backend: Backend) {
         .iter()
         .map(|r| r["status"].as_str().unwrap())
         .collect();
-    assert_eq!(statuses, ["queued", "rejected", "duplicate", "queued", "duplicate"]);
+    assert_eq!(
+        statuses,
+        ["queued", "rejected", "duplicate", "queued", "duplicate"]
+    );
     assert_eq!(b["results"][1]["error"]["code"], "validation_failed");
     assert_eq!(b["results"][0]["id"], "b1");
     let generated = b["results"][3]["id"].as_str().unwrap();
     assert!(generated.starts_with("evt_"));
     rx.wait_for(3, Duration::from_secs(10)).await;
-    d.wait_event_status(generated, "delivered", Duration::from_secs(10)).await;
+    d.wait_event_status(generated, "delivered", Duration::from_secs(10))
+        .await;
     d.finish().await;
 }
 
@@ -260,7 +363,11 @@ async fn tasks_report_dispatchgo_statuses(backend: Backend) {
     assert_eq!(got[0].json(), json!({"txn": 1}), "a task delivers its data");
     assert_eq!(got[0].header("x-api-key"), "k");
     assert_eq!(got[0].header("webhook-id"), id);
-    assert_eq!(got[0].header("x-dispatch-signature"), "", "no secret, no signature");
+    assert_eq!(
+        got[0].header("x-dispatch-signature"),
+        "",
+        "no secret, no signature"
+    );
     let done = dispatch_tests::eventually(Duration::from_secs(10), || async {
         d.get(&format!("/tasks/{id}")).await.1["status"] == "completed"
     })
@@ -320,8 +427,20 @@ async fn auth_is_required_outside_dev(backend: Backend) {
     assert_eq!(r.status(), 401);
     let b: Value = r.json().await.unwrap();
     assert_eq!(b["error"]["code"], "unauthorized");
-    assert_eq!(post(Some(("authorization", "Bearer wrong-key-000000000".into()))).await.unwrap().status(), 401);
-    assert_eq!(post(Some(("authorization", format!("Bearer {key}")))).await.unwrap().status(), 202);
+    assert_eq!(
+        post(Some(("authorization", "Bearer wrong-key-000000000".into())))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    assert_eq!(
+        post(Some(("authorization", format!("Bearer {key}"))))
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
 
     let sig = {
         use hmac::Mac;
@@ -329,8 +448,20 @@ async fn auth_is_required_outside_dev(backend: Backend) {
         m.update(&body);
         hex::encode(m.finalize().into_bytes())
     };
-    assert_eq!(post(Some(("x-hmac-signature", sig))).await.unwrap().status(), 202);
-    assert_eq!(post(Some(("x-hmac-signature", "00ff".into()))).await.unwrap().status(), 401);
+    assert_eq!(
+        post(Some(("x-hmac-signature", sig)))
+            .await
+            .unwrap()
+            .status(),
+        202
+    );
+    assert_eq!(
+        post(Some(("x-hmac-signature", "00ff".into())))
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
     let r = d.http.get(d.url("/subscriptions")).send().await.unwrap();
     assert_eq!(r.status(), 401, "reads need auth too");
     let r = d.http.get(d.url("/health")).send().await.unwrap();

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use dispatch_tests::{Backend, Daemon, Receiver, Received, Reply, both_backends, python};
+use dispatch_tests::{Backend, Daemon, Received, Receiver, Reply, both_backends, python};
 use hmac::Mac;
 use serde_json::{Value, json};
 
@@ -57,10 +57,18 @@ fn fast_retry() -> Value {
 async fn signed_delivery_verifies(backend: Backend) {
     let rx = Receiver::start().await;
     let d = Daemon::start(backend).await;
-    d.subscribe(&rx.url("/hook"), &["order.*"], json!({"secret": WHSEC, "headers": {"X-Tenant": "acme"}}))
-        .await;
-    d.subscribe(&rx.url("/plain"), &["order.*"], json!({"secret": "my-secret-key"}))
-        .await;
+    d.subscribe(
+        &rx.url("/hook"),
+        &["order.*"],
+        json!({"secret": WHSEC, "headers": {"X-Tenant": "acme"}}),
+    )
+    .await;
+    d.subscribe(
+        &rx.url("/plain"),
+        &["order.*"],
+        json!({"secret": "my-secret-key"}),
+    )
+    .await;
     let (_, _) = d
         .post(
             "/events",
@@ -70,7 +78,11 @@ async fn signed_delivery_verifies(backend: Backend) {
         .await;
     let got = rx.wait_for(2, Duration::from_secs(10)).await;
     for r in &got {
-        let secret = if r.path == "/hook" { WHSEC } else { "my-secret-key" };
+        let secret = if r.path == "/hook" {
+            WHSEC
+        } else {
+            "my-secret-key"
+        };
         // The libraries take a base64 key; a raw secret's key is its bytes.
         let lib_secret = if r.path == "/hook" {
             WHSEC.to_string()
@@ -80,11 +92,17 @@ async fn signed_delivery_verifies(backend: Backend) {
         };
         verify_with_standardwebhooks(&lib_secret, r).unwrap();
         let key = dispatchd::sign::secret_key(secret);
-        assert_eq!(r.header("x-dispatch-signature"), format!("sha256={}", hex_hmac(&key, &r.body)));
+        assert_eq!(
+            r.header("x-dispatch-signature"),
+            format!("sha256={}", hex_hmac(&key, &r.body))
+        );
         assert_eq!(r.header("webhook-id"), "evt_sig");
         assert_eq!(r.header("x-dispatch-event-id"), "evt_sig");
         assert_eq!(r.header("x-dispatch-event-type"), "order.created");
-        assert_eq!(r.header("x-dispatch-timestamp"), r.header("webhook-timestamp"));
+        assert_eq!(
+            r.header("x-dispatch-timestamp"),
+            r.header("webhook-timestamp")
+        );
         assert_eq!(r.header("content-type"), "application/json");
         assert!(r.header("user-agent").starts_with("dispatchd/"));
         let body = r.json();
@@ -109,12 +127,20 @@ async fn two_failures_then_success(backend: Backend) {
     let d = Daemon::start(backend).await;
     d.subscribe(&rx.url("/r"), &["*"], fast_retry()).await;
     d.send_event("evt_r", "a.b", json!({"x": 1})).await;
-    let ev = d.wait_event_status("evt_r", "delivered", Duration::from_secs(10)).await;
+    let ev = d
+        .wait_event_status("evt_r", "delivered", Duration::from_secs(10))
+        .await;
     assert_eq!(ev["deliveries"][0]["attempts"], 3);
     let got = rx.received();
     assert_eq!(got.len(), 3);
-    assert!(got.iter().all(|r| r.header("webhook-id") == "evt_r"), "stable webhook-id");
-    assert!(got.windows(2).all(|w| w[0].body == w[1].body), "retries resend the same bytes");
+    assert!(
+        got.iter().all(|r| r.header("webhook-id") == "evt_r"),
+        "stable webhook-id"
+    );
+    assert!(
+        got.windows(2).all(|w| w[0].body == w[1].body),
+        "retries resend the same bytes"
+    );
     let (_, attempts) = d.get("/events/evt_r/attempts").await;
     let codes: Vec<Value> = attempts["data"]
         .as_array()
@@ -130,7 +156,12 @@ async fn two_failures_then_success(backend: Backend) {
         .map(|a| a["attempt"].as_i64().unwrap())
         .collect();
     assert_eq!(numbers, [1, 2, 3]);
-    assert!(attempts["data"][0]["error"].as_str().unwrap().contains("500"));
+    assert!(
+        attempts["data"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("500")
+    );
     d.finish().await;
 }
 
@@ -142,7 +173,9 @@ async fn exhausted_attempts_leave_a_dead_letter(backend: Backend) {
     extra["max_attempts"] = json!(3);
     d.subscribe(&rx.url("/dead"), &["*"], extra).await;
     d.send_event("evt_d", "a.b", json!({})).await;
-    let ev = d.wait_event_status("evt_d", "failed", Duration::from_secs(10)).await;
+    let ev = d
+        .wait_event_status("evt_d", "failed", Duration::from_secs(10))
+        .await;
     let dl = &ev["deliveries"][0];
     assert_eq!(dl["state"], "dead");
     assert_eq!(dl["attempts"], 3);
@@ -152,7 +185,11 @@ async fn exhausted_attempts_leave_a_dead_letter(backend: Backend) {
     let attempts = attempts["data"].as_array().unwrap();
     assert_eq!(attempts.len(), 3);
     assert_eq!(attempts[2]["response_body"], "down for maintenance");
-    assert!(attempts.iter().all(|a| a["duration_ms"].as_i64().unwrap() >= 0));
+    assert!(
+        attempts
+            .iter()
+            .all(|a| a["duration_ms"].as_i64().unwrap() >= 0)
+    );
     // Nothing more is sent once dead: several retry periods later, still 3.
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert_eq!(rx.count(), 3);
@@ -163,12 +200,17 @@ async fn retry_after_is_honoured(backend: Backend) {
     let rx = Receiver::start().await;
     rx.script([Reply::status(429).header("Retry-After", "1")]);
     let d = Daemon::start(backend).await;
-    d.subscribe(&rx.url("/slow-down"), &["*"], fast_retry()).await;
+    d.subscribe(&rx.url("/slow-down"), &["*"], fast_retry())
+        .await;
     d.send_event("evt_ra", "a.b", json!({})).await;
     let got = rx.wait_for(2, Duration::from_secs(10)).await;
     let gap = got[1].at.duration_since(got[0].at);
-    assert!(gap >= Duration::from_millis(950), "retried after {gap:?}, asked for 1 s");
-    d.wait_event_status("evt_ra", "delivered", Duration::from_secs(10)).await;
+    assert!(
+        gap >= Duration::from_millis(950),
+        "retried after {gap:?}, asked for 1 s"
+    );
+    d.wait_event_status("evt_ra", "delivered", Duration::from_secs(10))
+        .await;
     d.finish().await;
 }
 
@@ -182,29 +224,58 @@ async fn failures_are_recorded_clearly(backend: Backend) {
         Reply::status(500).body("x".repeat(200_000)),
     ]);
     // One subscription per case, so each event meets its scripted reply in order.
-    d.subscribe(&rx.url("/hang"), &["case.hang"], one_try.clone()).await;
-    d.subscribe(&rx.url("/redirect"), &["case.redirect"], one_try.clone()).await;
-    d.subscribe(&rx.url("/huge"), &["case.huge"], one_try.clone()).await;
-    d.subscribe("http://127.0.0.1:1/refused", &["case.refused"], one_try).await;
+    d.subscribe(&rx.url("/hang"), &["case.hang"], one_try.clone())
+        .await;
+    d.subscribe(&rx.url("/redirect"), &["case.redirect"], one_try.clone())
+        .await;
+    d.subscribe(&rx.url("/huge"), &["case.huge"], one_try.clone())
+        .await;
+    d.subscribe("http://127.0.0.1:1/refused", &["case.refused"], one_try)
+        .await;
 
     d.send_event("hang", "case.hang", json!({})).await;
-    let ev = d.wait_event_status("hang", "failed", Duration::from_secs(10)).await;
-    assert!(ev["deliveries"][0]["last_error"].as_str().unwrap().contains("timeout"), "{ev}");
+    let ev = d
+        .wait_event_status("hang", "failed", Duration::from_secs(10))
+        .await;
+    assert!(
+        ev["deliveries"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("timeout"),
+        "{ev}"
+    );
 
     d.send_event("redirect", "case.redirect", json!({})).await;
-    let ev = d.wait_event_status("redirect", "failed", Duration::from_secs(10)).await;
-    assert!(ev["deliveries"][0]["last_error"].as_str().unwrap().contains("redirect"), "{ev}");
+    let ev = d
+        .wait_event_status("redirect", "failed", Duration::from_secs(10))
+        .await;
+    assert!(
+        ev["deliveries"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("redirect"),
+        "{ev}"
+    );
     assert_eq!(ev["deliveries"][0]["last_status_code"], 302);
 
     d.send_event("huge", "case.huge", json!({})).await;
-    d.wait_event_status("huge", "failed", Duration::from_secs(10)).await;
+    d.wait_event_status("huge", "failed", Duration::from_secs(10))
+        .await;
     let (_, attempts) = d.get("/events/huge/attempts").await;
     let stored = attempts["data"][0]["response_body"].as_str().unwrap();
     assert_eq!(stored.len(), 4096, "only a prefix of the answer is kept");
 
     d.send_event("refused", "case.refused", json!({})).await;
-    let ev = d.wait_event_status("refused", "failed", Duration::from_secs(10)).await;
-    assert!(ev["deliveries"][0]["last_error"].as_str().unwrap().contains("connection"), "{ev}");
+    let ev = d
+        .wait_event_status("refused", "failed", Duration::from_secs(10))
+        .await;
+    assert!(
+        ev["deliveries"][0]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("connection"),
+        "{ev}"
+    );
     // The redirect target was never contacted: only our receiver's 3 requests.
     assert_eq!(rx.count(), 3);
     d.finish().await;
@@ -213,7 +284,9 @@ async fn failures_are_recorded_clearly(backend: Backend) {
 async fn rotated_secret_signs_twice(backend: Backend) {
     let rx = Receiver::start().await;
     let d = Daemon::start(backend).await;
-    let sub = d.subscribe(&rx.url("/rot"), &["*"], json!({"secret": WHSEC})).await;
+    let sub = d
+        .subscribe(&rx.url("/rot"), &["*"], json!({"secret": WHSEC}))
+        .await;
     let new_secret = "whsec_c2VjcmV0LXR3by1zZWNyZXQtdHdvLXNlY3JldA==";
     let (status, _) = d
         .patch(
@@ -225,7 +298,11 @@ async fn rotated_secret_signs_twice(backend: Backend) {
     d.send_event("evt_rot", "a.b", json!({})).await;
     let got = rx.wait_for(1, Duration::from_secs(10)).await;
     let sigs: Vec<&str> = got[0].header("webhook-signature").split(' ').collect();
-    assert_eq!(sigs.len(), 2, "new and previous secret both sign during the grace period");
+    assert_eq!(
+        sigs.len(),
+        2,
+        "new and previous secret both sign during the grace period"
+    );
     verify_with_standardwebhooks(new_secret, &got[0]).unwrap();
     verify_with_standardwebhooks(WHSEC, &got[0]).unwrap();
     d.finish().await;

@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use dispatch_tests::{Backend, Binary, Receiver, Reply, TestDb, both_backends, eventually, run_dispatchd};
+use dispatch_tests::{
+    Backend, Binary, Receiver, Reply, TestDb, both_backends, eventually, run_dispatchd,
+};
 use serde_json::json;
 
 /// SIGTERM while deliveries hang past the grace period: exit 0, the
@@ -42,7 +44,11 @@ async fn sigterm_in_flight_then_restart_loses_nothing(backend: Backend) {
     node.terminate();
     let code = node.wait_exit(Duration::from_secs(15)).await;
     assert_eq!(code, Some(0), "graceful exit:\n{}", node.log());
-    assert!(node.log().contains("handing unfinished deliveries back"), "{}", node.log());
+    assert!(
+        node.log().contains("handing unfinished deliveries back"),
+        "{}",
+        node.log()
+    );
 
     // Restart with a healthy receiver: everything accepted arrives.
     rx.always(Reply::status(200));
@@ -56,7 +62,10 @@ async fn sigterm_in_flight_then_restart_loses_nothing(backend: Backend) {
         accepted.is_subset(&ids)
     })
     .await;
-    assert!(all, "some accepted events were never delivered after restart");
+    assert!(
+        all,
+        "some accepted events were never delivered after restart"
+    );
     let r: serde_json::Value = http
         .get(format!("{}/events/evt_7", node.base))
         .send()
@@ -113,7 +122,8 @@ async fn bad_settings_stop_startup_naming_the_key() {
     assert_eq!(code, Some(2));
     assert!(err.contains("server.addr"), "{err}");
 
-    let (code, err) = run_dispatchd(&["--dev", "--config", "/nonexistent/dispatch.toml"], &[]).await;
+    let (code, err) =
+        run_dispatchd(&["--dev", "--config", "/nonexistent/dispatch.toml"], &[]).await;
     assert_eq!(code, Some(2));
     assert!(err.contains("not found"), "{err}");
 

@@ -57,7 +57,10 @@ impl Seeds {
     async fn run(&self, example: &str) -> (u16, Value) {
         let command = example
             .replace("localhost:8080", &format!("localhost:{}", self.port))
-            .replace("https://example.com/webhook", &self.receiver.url("/webhook"))
+            .replace(
+                "https://example.com/webhook",
+                &self.receiver.url("/webhook"),
+            )
             .replace(
                 "[https://webhook.site/YOUR-UNIQUE-ID](https://webhook.site/YOUR-UNIQUE-ID)",
                 &self.receiver.url("/task"),
@@ -141,16 +144,25 @@ async fn seed_examples_work_verbatim(backend: Backend) {
     assert_eq!(task["status"], "queued");
     let task_id = task["task_id"].as_str().expect("task_id").to_string();
     let got = seeds.receiver.wait_for(2, Duration::from_secs(10)).await;
-    let t = got.iter().find(|r| r.path == "/task").expect("task delivered");
+    let t = got
+        .iter()
+        .find(|r| r.path == "/task")
+        .expect("task delivered");
     assert_eq!(t.header("x-api-key"), "crm_key_88492");
-    assert_eq!(t.json(), serde_json::json!({"transaction_id": "txn_8923749823"}));
+    assert_eq!(
+        t.json(),
+        serde_json::json!({"transaction_id": "txn_8923749823"})
+    );
     let key = dispatchd::sign::secret_key("whsec_test_secret_123");
     assert_eq!(
         t.header("x-dispatch-signature"),
         format!("sha256={}", dispatchd::sign::hex_hmac(&key, &t.body))
     );
     let done = dispatch_tests::eventually(Duration::from_secs(10), || async {
-        seeds.run(&format!("curl http://localhost:8080/tasks/{task_id}")).await.1["status"]
+        seeds
+            .run(&format!("curl http://localhost:8080/tasks/{task_id}"))
+            .await
+            .1["status"]
             == "completed"
     })
     .await;

@@ -106,7 +106,10 @@ async fn insert_claim_complete(backend: Backend) {
         .unwrap();
     let out = ingest(
         store.as_ref(),
-        vec![event("e1", "order.created", None), event("e2", "invoice.paid", None)],
+        vec![
+            event("e1", "order.created", None),
+            event("e2", "invoice.paid", None),
+        ],
     )
     .await;
     assert_eq!(out, vec![InsertOutcome::Inserted, InsertOutcome::Inserted]);
@@ -118,8 +121,14 @@ async fn insert_claim_complete(backend: Backend) {
     assert_eq!((d.event.id.as_str(), d.attempt, d.run), ("e1", 1, 1));
     assert_eq!(d.subscription.as_ref().unwrap().id, "s1");
     assert_eq!(d.event.data, r#"{"n":1}"#);
-    assert_eq!(state_of(store.as_ref(), "e1").await, DeliveryState::InFlight);
-    assert!(store.claim("n2", 10, LEASE).await.unwrap().is_empty(), "leased work is not claimed twice");
+    assert_eq!(
+        state_of(store.as_ref(), "e1").await,
+        DeliveryState::InFlight
+    );
+    assert!(
+        store.claim("n2", 10, LEASE).await.unwrap().is_empty(),
+        "leased work is not claimed twice"
+    );
 
     let changed = store
         .complete(&[completion(d, NextState::Delivered, Some(200))])
@@ -153,11 +162,20 @@ async fn duplicates_by_id_and_key(backend: Backend) {
     .await;
     assert_eq!(out[0], InsertOutcome::Inserted);
     assert!(matches!(&out[1], InsertOutcome::Duplicate(e) if e.id == "a"));
-    assert!(matches!(&out[2], InsertOutcome::Duplicate(e) if e.id == "a"), "same idempotency key");
+    assert!(
+        matches!(&out[2], InsertOutcome::Duplicate(e) if e.id == "a"),
+        "same idempotency key"
+    );
     let again = ingest(store.as_ref(), vec![event("a", "t.x", None)]).await;
     assert!(matches!(&again[0], InsertOutcome::Duplicate(e) if e.id == "a"));
     assert_eq!(store.event_deliveries("a").await.unwrap().len(), 1);
-    assert!(store.get_event("b", EventKind::Event).await.unwrap().is_none());
+    assert!(
+        store
+            .get_event("b", EventKind::Event)
+            .await
+            .unwrap()
+            .is_none()
+    );
     db.drop_db().await;
 }
 
@@ -173,9 +191,18 @@ async fn stale_snapshot_writes_nothing(backend: Backend) {
         event: event("e1", "t.x", None),
         deliveries: Vec::new(),
     }];
-    let err = store.insert_events(&routed, before.version).await.unwrap_err();
+    let err = store
+        .insert_events(&routed, before.version)
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::StaleSubscriptions), "{err}");
-    assert!(store.get_event("e1", EventKind::Event).await.unwrap().is_none());
+    assert!(
+        store
+            .get_event("e1", EventKind::Event)
+            .await
+            .unwrap()
+            .is_none()
+    );
     let after = store.subscriptions().await.unwrap();
     assert!(after.version > before.version);
     assert_eq!(after.subscriptions.len(), 1);
@@ -210,7 +237,10 @@ async fn stale_completion_is_fenced(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(stale, 0);
-    assert_eq!(state_of(store.as_ref(), "e1").await, DeliveryState::InFlight);
+    assert_eq!(
+        state_of(store.as_ref(), "e1").await,
+        DeliveryState::InFlight
+    );
     let fresh = store
         .complete(&[completion(&second, NextState::Dead, Some(500))])
         .await
@@ -230,7 +260,10 @@ async fn expired_last_attempt_is_dead(backend: Backend) {
         .await
         .unwrap();
     ingest(store.as_ref(), vec![event("e1", "t.x", None)]).await;
-    store.claim("n1", 1, Duration::from_millis(20)).await.unwrap();
+    store
+        .claim("n1", 1, Duration::from_millis(20))
+        .await
+        .unwrap();
     let reaped = eventually(Duration::from_secs(5), || async {
         store.reap_expired_leases().await.unwrap() == 1
     })
@@ -255,7 +288,10 @@ async fn release_hands_work_back(backend: Backend) {
     let rec = &store.event_deliveries("e1").await.unwrap()[0];
     assert_eq!((rec.state, rec.attempts), (DeliveryState::Pending, 0));
     let again = store.claim("n2", 1, LEASE).await.unwrap();
-    assert_eq!(again[0].attempt, 1, "a released claim does not cost an attempt");
+    assert_eq!(
+        again[0].attempt, 1,
+        "a released claim does not cost an attempt"
+    );
     db.drop_db().await;
 }
 
@@ -266,7 +302,9 @@ async fn concurrent_claims_never_overlap(backend: Backend) {
         .create_subscription(&subscription("s1", &["*"], 5))
         .await
         .unwrap();
-    let events: Vec<Event> = (0..300).map(|i| event(&format!("e{i}"), "t.x", None)).collect();
+    let events: Vec<Event> = (0..300)
+        .map(|i| event(&format!("e{i}"), "t.x", None))
+        .collect();
     ingest(store.as_ref(), events).await;
     // Four claimers, as if four nodes, each on its own store handle.
     let mut tasks = Vec::new();
@@ -303,11 +341,21 @@ async fn retries_wait_until_due(backend: Backend) {
     ingest(store.as_ref(), vec![event("e1", "t.x", None)]).await;
     let d = store.claim("n1", 1, LEASE).await.unwrap().remove(0);
     store
-        .complete(&[completion(&d, NextState::Retry { delay_ms: 400 }, Some(500))])
+        .complete(&[completion(
+            &d,
+            NextState::Retry { delay_ms: 400 },
+            Some(500),
+        )])
         .await
         .unwrap();
-    assert_eq!(state_of(store.as_ref(), "e1").await, DeliveryState::Scheduled);
-    assert!(store.claim("n1", 1, LEASE).await.unwrap().is_empty(), "not due yet");
+    assert_eq!(
+        state_of(store.as_ref(), "e1").await,
+        DeliveryState::Scheduled
+    );
+    assert!(
+        store.claim("n1", 1, LEASE).await.unwrap().is_empty(),
+        "not due yet"
+    );
     let due = store.next_due_in_ms().await.unwrap().unwrap();
     assert!((1..=400).contains(&due), "{due}");
     let got = eventually(Duration::from_secs(5), || async {
@@ -345,9 +393,19 @@ async fn prune_keeps_dead_letters(backend: Backend) {
         })
         .collect();
     store.complete(&done).await.unwrap();
-    assert_eq!(store.prune_delivered(now_ms() - 60_000).await.unwrap(), 0, "too recent");
+    assert_eq!(
+        store.prune_delivered(now_ms() - 60_000).await.unwrap(),
+        0,
+        "too recent"
+    );
     assert_eq!(store.prune_delivered(now_ms() + 1000).await.unwrap(), 1);
-    assert!(store.get_event("ok", EventKind::Event).await.unwrap().is_none());
+    assert!(
+        store
+            .get_event("ok", EventKind::Event)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(state_of(store.as_ref(), "bad").await, DeliveryState::Dead);
     assert_eq!(store.event_attempts("bad").await.unwrap().len(), 1);
     db.drop_db().await;

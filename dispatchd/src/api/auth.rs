@@ -29,7 +29,10 @@ pub async fn require_auth(
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
     {
         if key_matches(&cfg.api.keys, token.trim()) {
             return Ok(next.run(req).await);
@@ -52,9 +55,13 @@ pub async fn require_auth(
             .iter()
             .any(|s| sign::verify_hex_hmac(s.as_bytes(), &bytes, &sig));
         if !ok {
-            return Err(ApiError::Unauthorized("X-HMAC-Signature does not match the body".into()));
+            return Err(ApiError::Unauthorized(
+                "X-HMAC-Signature does not match the body".into(),
+            ));
         }
-        return Ok(next.run(Request::from_parts(parts, Body::from(bytes))).await);
+        return Ok(next
+            .run(Request::from_parts(parts, Body::from(bytes)))
+            .await);
     }
     Err(ApiError::Unauthorized(
         "missing credentials: send Authorization: Bearer <key> or X-HMAC-Signature".into(),
@@ -64,6 +71,7 @@ pub async fn require_auth(
 /// Constant-time comparison of digests, so neither content nor length leaks.
 fn key_matches(keys: &[String], token: &str) -> bool {
     let t = Sha256::digest(token.as_bytes());
-    keys.iter()
-        .fold(false, |acc, k| acc | bool::from(Sha256::digest(k.as_bytes()).ct_eq(&t)))
+    keys.iter().fold(false, |acc, k| {
+        acc | bool::from(Sha256::digest(k.as_bytes()).ct_eq(&t))
+    })
 }

@@ -83,9 +83,7 @@ impl ApiError {
     pub fn body(&self) -> ErrorBody {
         let message = match self {
             Self::Internal(_) => "internal error; see the server log".to_string(),
-            Self::Unavailable(_) => {
-                "the database is unavailable; retry with backoff".to_string()
-            }
+            Self::Unavailable(_) => "the database is unavailable; retry with backoff".to_string(),
             other => other.to_string(),
         };
         ErrorBody {
@@ -113,11 +111,7 @@ impl IntoResponse for ApiError {
             _ => {}
         }
         let status = self.status();
-        let mut resp = (
-            status,
-            axum::Json(ErrorResponse { error: self.body() }),
-        )
-            .into_response();
+        let mut resp = (status, axum::Json(ErrorResponse { error: self.body() })).into_response();
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()
                 .insert("retry-after", axum::http::HeaderValue::from_static("1"));

@@ -31,11 +31,20 @@ pub async fn read_json_body(req: Request, limit: usize) -> Result<Bytes, ApiErro
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
     if essence != "application/json" && !essence.ends_with("+json") {
         return Err(ApiError::UnsupportedMediaType(format!(
             "expected Content-Type: application/json, got {}",
-            if ct.is_empty() { "none".to_string() } else { format!("{ct:?}") }
+            if ct.is_empty() {
+                "none".to_string()
+            } else {
+                format!("{ct:?}")
+            }
         )));
     }
     read_limited(req.into_body(), limit).await
@@ -63,7 +72,9 @@ pub async fn read_limited(body: axum::body::Body, limit: usize) -> Result<Bytes,
                 }
             }
             Ok(Some(Err(e))) => {
-                return Err(ApiError::BadRequest(format!("could not read the request body: {e}")));
+                return Err(ApiError::BadRequest(format!(
+                    "could not read the request body: {e}"
+                )));
             }
             Ok(None) | Err(_) => break,
         }

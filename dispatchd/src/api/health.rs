@@ -27,7 +27,12 @@ pub async fn ready(State(st): State<AppState>) -> (StatusCode, Json<HealthOut>) 
     (
         status,
         Json(HealthOut {
-            status: if status.is_success() { "ok" } else { "unavailable" }.into(),
+            status: if status.is_success() {
+                "ok"
+            } else {
+                "unavailable"
+            }
+            .into(),
             database: Some(format!("{} {db}", st.store.backend())),
             version: env!("CARGO_PKG_VERSION").into(),
         }),

@@ -104,7 +104,9 @@ impl PageQuery {
     pub fn page(self) -> Result<crate::store::Page, ApiError> {
         let limit = self.limit.unwrap_or(100);
         if !(1..=1000).contains(&limit) {
-            return Err(ApiError::BadRequest("limit must be between 1 and 1000".into()));
+            return Err(ApiError::BadRequest(
+                "limit must be between 1 and 1000".into(),
+            ));
         }
         Ok(crate::store::Page {
             after: self.after,
@@ -116,7 +118,9 @@ impl PageQuery {
 /// Query-string extraction with our JSON error on bad input.
 pub struct Query<T>(pub T);
 
-impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S> for Query<T> {
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for Query<T>
+{
     type Rejection = ApiError;
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,

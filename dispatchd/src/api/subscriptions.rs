@@ -38,7 +38,10 @@ pub async fn create(
         headers: input.headers.unwrap_or_default(),
         rate_limit: input.rate_limit,
         max_attempts: input.max_attempts.unwrap_or(st.cfg.delivery.max_attempts),
-        retry: input.retry.map(policy).unwrap_or_else(|| st.cfg.default_retry()),
+        retry: input
+            .retry
+            .map(policy)
+            .unwrap_or_else(|| st.cfg.default_retry()),
         timeout_ms: input.timeout_ms.unwrap_or(st.cfg.delivery.timeout_ms),
         plugins: input.plugins.unwrap_or_default(),
         status: "active".into(),
@@ -46,12 +49,16 @@ pub async fn create(
         updated_at: now,
     };
     check(&sub, &st.cfg)?;
-    st.store.create_subscription(&sub).await.map_err(|e| match e {
-        crate::store::StoreError::Conflict(_) => {
-            ApiError::Conflict(format!("a subscription with id {:?} already exists", sub.id))
-        }
-        other => other.into(),
-    })?;
+    st.store
+        .create_subscription(&sub)
+        .await
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict(_) => ApiError::Conflict(format!(
+                "a subscription with id {:?} already exists",
+                sub.id
+            )),
+            other => other.into(),
+        })?;
     Ok((StatusCode::CREATED, Json(views::subscription(&sub, true))))
 }
 
@@ -91,12 +98,10 @@ pub async fn update(
     if let Some(types) = patch.event_types {
         sub.event_types = types;
     }
-    if let Some(secret) = patch.secret {
-        if secret != sub.secret {
-            let grace = st.cfg.delivery.secret_rotation_grace_secs as i64 * 1000;
-            sub.previous_secret = Some(std::mem::replace(&mut sub.secret, secret));
-            sub.previous_secret_expires_at = Some(now + grace);
-        }
+    if let Some(secret) = patch.secret.filter(|s| *s != sub.secret) {
+        let grace = st.cfg.delivery.secret_rotation_grace_secs as i64 * 1000;
+        sub.previous_secret = Some(std::mem::replace(&mut sub.secret, secret));
+        sub.previous_secret_expires_at = Some(now + grace);
     }
     if let Some(headers) = patch.headers {
         sub.headers = headers;
@@ -164,14 +169,18 @@ fn check(s: &Subscription, cfg: &Config) -> ApiResult<()> {
     validate::secret(&s.secret).map_err(invalid)?;
     validate::headers(&s.headers).map_err(invalid)?;
     if s.rate_limit == Some(0) || s.rate_limit.is_some_and(|r| r > 100_000) {
-        return Err(invalid("rate_limit must be between 1 and 100000 requests per second".into()));
+        return Err(invalid(
+            "rate_limit must be between 1 and 100000 requests per second".into(),
+        ));
     }
     if !(1..=100).contains(&s.max_attempts) {
         return Err(invalid("max_attempts must be between 1 and 100".into()));
     }
     let r = &s.retry;
     if r.initial_delay_ms == 0 || r.initial_delay_ms > 86_400_000 {
-        return Err(invalid("retry.initial_delay_ms must be between 1 and 86400000".into()));
+        return Err(invalid(
+            "retry.initial_delay_ms must be between 1 and 86400000".into(),
+        ));
     }
     if !(1.0..=100.0).contains(&r.multiplier) {
         return Err(invalid("retry.multiplier must be between 1 and 100".into()));

@@ -35,7 +35,9 @@ pub async fn create(
     }
     let max_retries = input.max_retries.unwrap_or(st.cfg.tasks.max_retries);
     if max_retries > 99 {
-        return Err(ApiError::Validation("max_retries must be at most 99".into()));
+        return Err(ApiError::Validation(
+            "max_retries must be at most 99".into(),
+        ));
     }
     let id = new_id("task");
     let data = input.data.get().to_string();

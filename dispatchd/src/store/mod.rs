@@ -91,8 +91,13 @@ impl From<sqlx::Error> for StoreError {
                 // Postgres shutting down, too many connections, read-only
                 // failover: all transient. SQLite busy/locked likewise.
                 let code = db.code().unwrap_or_default();
-                if code.starts_with("57P") || code.starts_with("08") || code == "53300"
-                    || code == "25006" || code == "5" || code == "6" || code == "517"
+                if code.starts_with("57P")
+                    || code.starts_with("08")
+                    || code == "53300"
+                    || code == "25006"
+                    || code == "5"
+                    || code == "6"
+                    || code == "517"
                 {
                     StoreError::Unavailable(e.to_string())
                 } else {
@@ -166,8 +171,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Claims up to `limit` due deliveries for `node` under a lease of
     /// `lease`, incrementing each one's attempt number.
-    async fn claim(&self, node: &str, limit: u32, lease: Duration)
-    -> Result<Vec<ClaimedDelivery>>;
+    async fn claim(&self, node: &str, limit: u32, lease: Duration) -> Result<Vec<ClaimedDelivery>>;
 
     /// Writes attempts and moves deliveries to their next state, all in one
     /// transaction. A completion whose token no longer matches the row (the
@@ -231,7 +235,12 @@ pub(crate) fn outcome_for(
         })
         .cloned()
         .map(InsertOutcome::Duplicate)
-        .ok_or_else(|| StoreError::Conflict(format!("event {} conflicts with a stored event", e.event.id)))
+        .ok_or_else(|| {
+            StoreError::Conflict(format!(
+                "event {} conflicts with a stored event",
+                e.event.id
+            ))
+        })
 }
 
 /// Opens the store the configuration names and applies migrations.
@@ -346,7 +355,6 @@ pub(crate) mod rows {
         }
     }
 
-
     #[derive(sqlx::FromRow)]
     pub struct DeliveryRow {
         pub id: i64,
@@ -387,7 +395,6 @@ pub(crate) mod rows {
             }
         }
     }
-
 
     #[derive(sqlx::FromRow)]
     pub struct AttemptRow {

@@ -110,9 +110,10 @@ impl Store for PgStore {
     }
 
     async fn ready(&self) -> Result<()> {
-        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.pool)
-            .await?;
+        let applied: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.pool)
+                .await?;
         if (applied as usize) < MIGRATOR.iter().count() {
             return Err(StoreError::Unavailable("migrations not applied".into()));
         }
@@ -130,10 +131,9 @@ impl Store for PgStore {
         )
         .fetch_one(&self.pool)
         .await?;
-        let rows: Vec<SubscriptionRow> =
-            sqlx::query_as("SELECT * FROM subscriptions ORDER BY id")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows: Vec<SubscriptionRow> = sqlx::query_as("SELECT * FROM subscriptions ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
         let snap = SubscriptionSnapshot {
             version,
             subscriptions: Arc::new(rows.into_iter().map(Subscription::from).collect()),
@@ -359,11 +359,12 @@ impl Store for PgStore {
     }
 
     async fn get_event(&self, id: &str, kind: EventKind) -> Result<Option<Event>> {
-        let row: Option<EventRow> = sqlx::query_as("SELECT * FROM events WHERE id = $1 AND kind = $2")
-            .bind(id)
-            .bind(kind.as_str())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row: Option<EventRow> =
+            sqlx::query_as("SELECT * FROM events WHERE id = $1 AND kind = $2")
+                .bind(id)
+                .bind(kind.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(row.map(Into::into))
     }
 
@@ -393,12 +394,7 @@ impl Store for PgStore {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    async fn claim(
-        &self,
-        node: &str,
-        limit: u32,
-        lease: Duration,
-    ) -> Result<Vec<ClaimedDelivery>> {
+    async fn claim(&self, node: &str, limit: u32, lease: Duration) -> Result<Vec<ClaimedDelivery>> {
         let rows: Vec<ClaimRow> = sqlx::query_as(concat!(
             "WITH due AS ( \
                 SELECT id FROM deliveries \
@@ -478,7 +474,7 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if c.state.iter().any(|s| *s == "scheduled") {
+        if c.state.contains(&"scheduled") {
             sqlx::query("SELECT pg_notify($1, '')")
                 .bind(WORK_CHANNEL)
                 .execute(&mut *tx)

@@ -38,7 +38,10 @@ impl SqliteStore {
         let path = &cfg.database.sqlite_path;
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Other(format!("database.sqlite_path: cannot create {}: {e}", dir.display()))
+                StoreError::Other(format!(
+                    "database.sqlite_path: cannot create {}: {e}",
+                    dir.display()
+                ))
             })?;
         }
         let opts = SqliteConnectOptions::new()
@@ -72,9 +75,11 @@ impl SqliteStore {
     }
 
     async fn bump_version(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>) -> Result<()> {
-        sqlx::query("UPDATE dispatch_meta SET value = value + 1 WHERE key = 'subscriptions_version'")
-            .execute(&mut **tx)
-            .await?;
+        sqlx::query(
+            "UPDATE dispatch_meta SET value = value + 1 WHERE key = 'subscriptions_version'",
+        )
+        .execute(&mut **tx)
+        .await?;
         Ok(())
     }
 
@@ -133,9 +138,10 @@ impl Store for SqliteStore {
     }
 
     async fn ready(&self) -> Result<()> {
-        let applied: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-            .fetch_one(&self.reader)
-            .await?;
+        let applied: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
+                .fetch_one(&self.reader)
+                .await?;
         if (applied as usize) < MIGRATOR.iter().count() {
             return Err(StoreError::Unavailable("migrations not applied".into()));
         }
@@ -169,10 +175,11 @@ impl Store for SqliteStore {
     }
 
     async fn get_subscription(&self, id: &str) -> Result<Option<Subscription>> {
-        let row: Option<SubscriptionRow> = sqlx::query_as("SELECT * FROM subscriptions WHERE id = ?1")
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?;
+        let row: Option<SubscriptionRow> =
+            sqlx::query_as("SELECT * FROM subscriptions WHERE id = ?1")
+                .bind(id)
+                .fetch_optional(&self.reader)
+                .await?;
         Ok(row.map(Into::into))
     }
 
@@ -304,11 +311,12 @@ impl Store for SqliteStore {
     }
 
     async fn get_event(&self, id: &str, kind: EventKind) -> Result<Option<Event>> {
-        let row: Option<EventRow> = sqlx::query_as("SELECT * FROM events WHERE id = ?1 AND kind = ?2")
-            .bind(id)
-            .bind(kind.as_str())
-            .fetch_optional(&self.reader)
-            .await?;
+        let row: Option<EventRow> =
+            sqlx::query_as("SELECT * FROM events WHERE id = ?1 AND kind = ?2")
+                .bind(id)
+                .bind(kind.as_str())
+                .fetch_optional(&self.reader)
+                .await?;
         Ok(row.map(Into::into))
     }
 
@@ -338,12 +346,7 @@ impl Store for SqliteStore {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    async fn claim(
-        &self,
-        node: &str,
-        limit: u32,
-        lease: Duration,
-    ) -> Result<Vec<ClaimedDelivery>> {
+    async fn claim(&self, node: &str, limit: u32, lease: Duration) -> Result<Vec<ClaimedDelivery>> {
         let now = now_ms();
         let mut tx = self.writer.begin().await?;
         let ids: Vec<i64> = sqlx::query_scalar(
@@ -520,7 +523,9 @@ impl Store for SqliteStore {
         )
         .fetch_one(&self.reader)
         .await?;
-        Ok(row.try_get::<Option<i64>, _>("due")?.map(|at| at - now_ms()))
+        Ok(row
+            .try_get::<Option<i64>, _>("due")?
+            .map(|at| at - now_ms()))
     }
 
     fn work_signal(&self) -> Arc<Notify> {
