@@ -53,6 +53,9 @@ pub fn url(field: &str, value: &str) -> Result<Url, String> {
     if value.len() > 2048 {
         return Err(format!("{field} must be at most 2048 characters"));
     }
+    if value.chars().any(char::is_control) {
+        return Err(format!("{field} must not contain control characters"));
+    }
     let url =
         Url::parse(value).map_err(|e| format!("{field} {value:?} is not a valid URL: {e}"))?;
     if !matches!(url.scheme(), "http" | "https") {
@@ -105,6 +108,9 @@ pub fn headers(map: &BTreeMap<String, String>) -> Result<(), String> {
 pub fn secret(value: &str) -> Result<(), String> {
     if value.is_empty() || value.len() > 1024 {
         return Err("secret must be 1 to 1024 characters".into());
+    }
+    if value.chars().any(char::is_control) {
+        return Err("secret must not contain control characters".into());
     }
     Ok(())
 }

@@ -227,6 +227,37 @@ async fn bad_input_gets_precise_errors(backend: Backend) {
     assert_eq!(r.status(), 405);
     let (s, b) = d.get("/subscriptions?limit=0").await;
     assert_error(s, &b, StatusCode::BAD_REQUEST, "bad_request");
+    let (s, b) = d.get("/subscriptions?after=%00").await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "bad_request");
+    let (s, b) = d.get("/subscriptions?limit=many").await;
+    assert_error(s, &b, StatusCode::BAD_REQUEST, "bad_request");
+
+    // NUL and other control characters never reach the database (PostgreSQL
+    // would refuse them, which must not surface as a 500).
+    for path in [
+        "/events/%00",
+        "/events/a%0Ab/attempts",
+        "/tasks/%00",
+        "/subscriptions/%00",
+    ] {
+        let (s, b) = d.get(path).await;
+        assert_error(s, &b, StatusCode::NOT_FOUND, "not_found");
+    }
+    for body in [
+        json!({"url": "http://x/a\u{0}b", "event_types": ["a"]}),
+        json!({"url": "http://x", "event_types": ["a"], "secret": "ab\u{0}c"}),
+        json!({"url": "http://x", "event_types": ["a\u{0}"]}),
+    ] {
+        let (s, b) = d.post("/subscriptions", body.clone()).await;
+        assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    }
+    let (s, b) = d
+        .post(
+            "/events",
+            json!({"type": "a.b", "source": "x\u{0}", "data": "\u{0}"}),
+        )
+        .await;
+    assert_error(s, &b, StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     d.finish().await;
 }
 

@@ -102,6 +102,9 @@ pub struct PageQuery {
 
 impl PageQuery {
     pub fn page(self) -> Result<crate::store::Page, ApiError> {
+        if let Some(after) = &self.after {
+            crate::validate::id("after", after).map_err(ApiError::BadRequest)?;
+        }
         let limit = self.limit.unwrap_or(100);
         if !(1..=1000).contains(&limit) {
             return Err(ApiError::BadRequest(
@@ -142,9 +145,14 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathId {
         parts: &mut axum::http::request::Parts,
         state: &S,
     ) -> Result<Self, ApiError> {
-        axum::extract::Path::<String>::from_request_parts(parts, state)
+        let id = axum::extract::Path::<String>::from_request_parts(parts, state)
             .await
-            .map(|p| PathId(p.0))
-            .map_err(|e| ApiError::BadRequest(e.body_text()))
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?
+            .0;
+        // No stored id can hold other characters, so such a path names nothing.
+        if crate::validate::id("id", &id).is_err() {
+            return Err(ApiError::NotFound(format!("no resource with id {id:?}")));
+        }
+        Ok(PathId(id))
     }
 }
