@@ -20,6 +20,17 @@ async fn open(db: &TestDb) -> Arc<dyn Store> {
     store::open(&db.config()).await.expect("open store")
 }
 
+/// A fresh store with one subscription, `s1`, to every event type.
+async fn with_subscription(backend: Backend, max_attempts: u32) -> (TestDb, Arc<dyn Store>) {
+    let db = TestDb::new(backend).await;
+    let store = open(&db).await;
+    store
+        .create_subscription(&subscription("s1", &["*"], max_attempts))
+        .await
+        .unwrap();
+    (db, store)
+}
+
 fn subscription(id: &str, types: &[&str], max_attempts: u32) -> Subscription {
     let now = now_ms();
     Subscription {
@@ -145,12 +156,7 @@ async fn insert_claim_complete(backend: Backend) {
 }
 
 async fn duplicates_by_id_and_key(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = open(&db).await;
-    store
-        .create_subscription(&subscription("s1", &["*"], 5))
-        .await
-        .unwrap();
+    let (db, store) = with_subscription(backend, 5).await;
     let out = ingest(
         store.as_ref(),
         vec![
@@ -210,12 +216,7 @@ async fn stale_snapshot_writes_nothing(backend: Backend) {
 }
 
 async fn stale_completion_is_fenced(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = open(&db).await;
-    store
-        .create_subscription(&subscription("s1", &["*"], 5))
-        .await
-        .unwrap();
+    let (db, store) = with_subscription(backend, 5).await;
     ingest(store.as_ref(), vec![event("e1", "t.x", None)]).await;
     let first = store
         .claim("n1", 1, Duration::from_millis(50))
@@ -253,12 +254,7 @@ async fn stale_completion_is_fenced(backend: Backend) {
 }
 
 async fn expired_last_attempt_is_dead(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = open(&db).await;
-    store
-        .create_subscription(&subscription("s1", &["*"], 1))
-        .await
-        .unwrap();
+    let (db, store) = with_subscription(backend, 1).await;
     ingest(store.as_ref(), vec![event("e1", "t.x", None)]).await;
     store
         .claim("n1", 1, Duration::from_millis(20))
@@ -276,12 +272,7 @@ async fn expired_last_attempt_is_dead(backend: Backend) {
 }
 
 async fn release_hands_work_back(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = open(&db).await;
-    store
-        .create_subscription(&subscription("s1", &["*"], 5))
-        .await
-        .unwrap();
+    let (db, store) = with_subscription(backend, 5).await;
     ingest(store.as_ref(), vec![event("e1", "t.x", None)]).await;
     let d = store.claim("n1", 1, LEASE).await.unwrap().remove(0);
     assert_eq!(store.release(&[d.token()]).await.unwrap(), 1);
@@ -296,12 +287,7 @@ async fn release_hands_work_back(backend: Backend) {
 }
 
 async fn concurrent_claims_never_overlap(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = open(&db).await;
-    store
-        .create_subscription(&subscription("s1", &["*"], 5))
-        .await
-        .unwrap();
+    let (db, store) = with_subscription(backend, 5).await;
     let events: Vec<Event> = (0..300)
         .map(|i| event(&format!("e{i}"), "t.x", None))
         .collect();
@@ -332,12 +318,7 @@ async fn concurrent_claims_never_overlap(backend: Backend) {
 }
 
 async fn retries_wait_until_due(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = open(&db).await;
-    store
-        .create_subscription(&subscription("s1", &["*"], 5))
-        .await
-        .unwrap();
+    let (db, store) = with_subscription(backend, 5).await;
     ingest(store.as_ref(), vec![event("e1", "t.x", None)]).await;
     let d = store.claim("n1", 1, LEASE).await.unwrap().remove(0);
     store
@@ -369,12 +350,7 @@ async fn retries_wait_until_due(backend: Backend) {
 }
 
 async fn prune_keeps_dead_letters(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = open(&db).await;
-    store
-        .create_subscription(&subscription("s1", &["*"], 5))
-        .await
-        .unwrap();
+    let (db, store) = with_subscription(backend, 5).await;
     ingest(
         store.as_ref(),
         vec![event("ok", "t.x", None), event("bad", "t.x", None)],
@@ -412,12 +388,7 @@ async fn prune_keeps_dead_letters(backend: Backend) {
 }
 
 async fn deleting_subscription_drops_waiting_deliveries(backend: Backend) {
-    let db = TestDb::new(backend).await;
-    let store = open(&db).await;
-    store
-        .create_subscription(&subscription("s1", &["*"], 5))
-        .await
-        .unwrap();
+    let (db, store) = with_subscription(backend, 5).await;
     ingest(store.as_ref(), vec![event("e1", "t.x", None)]).await;
     assert!(store.delete_subscription("s1").await.unwrap());
     assert!(!store.delete_subscription("s1").await.unwrap());
