@@ -487,6 +487,21 @@ fn flatten_figment_error(e: figment::Error) -> String {
             } else {
                 format!("{}: ", e.path.join("."))
             };
+            // Never echo a value that may be a credential.
+            let path: Vec<&str> = e.path.iter().map(String::as_str).collect();
+            let sensitive = matches!(
+                path.as_slice(),
+                ["api", "keys" | "hmac_secrets", ..] | ["database", "url", ..]
+            );
+            let kind = match &e.kind {
+                figment::error::Kind::InvalidType(_, expected)
+                | figment::error::Kind::InvalidValue(_, expected)
+                    if sensitive =>
+                {
+                    format!("invalid value (not shown: it may be a secret), expected {expected}")
+                }
+                other => other.to_string(),
+            };
             let origin = match e.metadata.as_ref() {
                 Some(m) => match m.source.as_ref() {
                     Some(src) => format!(" (from {} {src})", m.name),
@@ -494,7 +509,7 @@ fn flatten_figment_error(e: figment::Error) -> String {
                 },
                 None => String::new(),
             };
-            format!("{key}{}{origin}", e.kind)
+            format!("{key}{kind}{origin}")
         })
         .collect::<Vec<_>>()
         .join("; ")
@@ -636,6 +651,20 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("leese_secs"), "{err}");
+    }
+
+    #[test]
+    fn errors_never_echo_secrets() {
+        // Brackets forgotten: a string where a list is expected.
+        let err = Config::load(
+            None,
+            &env(&[("DISPATCH_API__KEYS", "super-secret-producer-key")]),
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("api.keys"), "{err}");
+        assert!(!err.contains("super-secret-producer-key"), "{err}");
     }
 
     #[test]

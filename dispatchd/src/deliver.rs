@@ -60,6 +60,7 @@ pub struct Deliverer {
     max_response_bytes: usize,
     stored_response_bytes: usize,
     retry_after_max: Duration,
+    max_timeout: Duration,
 }
 
 impl Deliverer {
@@ -78,6 +79,7 @@ impl Deliverer {
             max_response_bytes: cfg.delivery.max_response_bytes,
             stored_response_bytes: cfg.delivery.stored_response_bytes,
             retry_after_max: Duration::from_secs(cfg.delivery.retry_after_max_secs),
+            max_timeout: Duration::from_millis(cfg.max_timeout_ms()),
         })
     }
 
@@ -150,10 +152,13 @@ impl Deliverer {
                 sign::dispatch_header(primary, &body),
             );
         }
+        // Clamped to the lease too: a timeout stored before queue.lease_secs
+        // was lowered must not outlive the claim.
         let timeout = sub
             .map(|s| Duration::from_millis(s.timeout_ms))
             .filter(|_| d.event.kind == EventKind::Event)
-            .unwrap_or(self.default_timeout);
+            .unwrap_or(self.default_timeout)
+            .min(self.max_timeout);
         Some(PreparedRequest {
             url,
             method,
@@ -221,7 +226,9 @@ impl Deliverer {
                 }
                 if !buf.is_empty() {
                     let keep = &buf[..buf.len().min(self.stored_response_bytes)];
-                    out.response_prefix = Some(String::from_utf8_lossy(keep).into_owned());
+                    // NUL is valid UTF-8 but PostgreSQL text refuses it.
+                    out.response_prefix =
+                        Some(String::from_utf8_lossy(keep).replace('\0', "\u{FFFD}"));
                 }
                 out.error = if status.is_redirection() {
                     Some(format!("redirect ({status}) not followed"))

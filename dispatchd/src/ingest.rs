@@ -33,8 +33,11 @@ struct Job {
     reply: oneshot::Sender<Result<Vec<InsertOutcome>, StoreError>>,
 }
 
-/// Most events written in one transaction.
+/// Most events written in one transaction...
 const MAX_ROWS: usize = 2000;
+/// ...and most bytes of event data, so a burst of large events does not
+/// build one enormous statement.
+const MAX_BYTES: usize = 16 * 1024 * 1024;
 /// Committers running at once: one commits while the next gathers a batch.
 const COMMITTERS: usize = 2;
 
@@ -73,11 +76,13 @@ async fn commit_loop(store: Arc<dyn Store>, rx: Arc<Mutex<mpsc::Receiver<Job>>>)
             let mut rx = rx.lock().await;
             let Some(first) = rx.recv().await else { return };
             let mut rows = first.items.len();
+            let mut bytes = job_bytes(&first);
             let mut jobs = vec![first];
-            while rows < MAX_ROWS {
+            while rows < MAX_ROWS && bytes < MAX_BYTES {
                 match rx.try_recv() {
                     Ok(j) => {
                         rows += j.items.len();
+                        bytes += job_bytes(&j);
                         jobs.push(j);
                     }
                     Err(_) => break,
@@ -100,28 +105,55 @@ async fn commit_loop(store: Arc<dyn Store>, rx: Arc<Mutex<mpsc::Receiver<Job>>>)
     }
 }
 
+fn job_bytes(job: &Job) -> usize {
+    job.items.iter().map(|s| s.event.data.len()).sum()
+}
+
+/// Routes and inserts one group. Rows go to the store sorted by id (a
+/// stable sort, so copies of one id keep their order), which makes
+/// concurrent groups lock unique keys in the same order; outcomes come back
+/// in the callers' order.
 async fn commit(
     store: &dyn Store,
     items: &[&Submission],
 ) -> Result<Vec<InsertOutcome>, StoreError> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| items[a].event.id.cmp(&items[b].event.id));
     let mut tries = 0;
-    loop {
+    let sorted = loop {
         let snap = store.subscriptions().await?;
-        let routed: Vec<RoutedEvent> = items
+        let routed: Vec<RoutedEvent> = order
             .iter()
-            .map(|s| RoutedEvent {
-                event: s.event.clone(),
-                deliveries: match &s.fixed {
-                    Some(fixed) => fixed.clone(),
-                    None => route(&snap.subscriptions, &s.event),
-                },
+            .map(|&i| {
+                let s = items[i];
+                RoutedEvent {
+                    event: s.event.clone(),
+                    deliveries: match &s.fixed {
+                        Some(fixed) => fixed.clone(),
+                        None => route(&snap.subscriptions, &s.event),
+                    },
+                }
             })
             .collect();
         match store.insert_events(&routed, snap.version).await {
-            Err(StoreError::StaleSubscriptions) if tries < 5 => tries += 1,
-            other => return other,
+            Err(StoreError::StaleSubscriptions | StoreError::Contention(_)) if tries < 5 => {
+                tries += 1;
+                let pause = fastrand::u64(1..=10 * tries);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
+            Err(StoreError::StaleSubscriptions) => {
+                return Err(StoreError::Unavailable(
+                    "subscriptions kept changing during ingest".into(),
+                ));
+            }
+            other => break other?,
         }
+    };
+    let mut outcomes = vec![InsertOutcome::Inserted; items.len()];
+    for (pos, outcome) in order.into_iter().zip(sorted) {
+        outcomes[pos] = outcome;
     }
+    Ok(outcomes)
 }
 
 /// One delivery per active subscription whose patterns match the type.
@@ -140,6 +172,7 @@ fn clone_error(e: &StoreError) -> StoreError {
         StoreError::Unavailable(m) => StoreError::Unavailable(m.clone()),
         StoreError::Conflict(m) => StoreError::Conflict(m.clone()),
         StoreError::StaleSubscriptions => StoreError::StaleSubscriptions,
+        StoreError::Contention(m) => StoreError::Contention(m.clone()),
         StoreError::Other(m) => StoreError::Other(m.clone()),
     }
 }

@@ -30,7 +30,7 @@ use crate::model::{
     AttemptRecord, ClaimToken, ClaimedDelivery, Completion, NextState, RetryPolicy, now_ms,
 };
 use crate::retry;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// What a send task reports back.
 enum Done {
@@ -135,7 +135,17 @@ impl Worker {
             sends.wait().await;
         }
         drop(done_tx);
-        let _ = completer.await;
+        // With the database gone, the completer could retry forever; give it
+        // a bounded time. Unrecorded attempts are not lost: their leases
+        // expire and the sweeper returns them to the queue.
+        let mut completer = completer;
+        let flush = grace.max(Duration::from_secs(5));
+        if tokio::time::timeout(flush, &mut completer).await.is_err() {
+            tracing::error!(
+                "could not record the last attempts before exit; their leases will expire and they will be sent again"
+            );
+            completer.abort();
+        }
     }
 }
 
@@ -200,53 +210,72 @@ async fn attempt(deliverer: &Deliverer, cfg: &Config, d: ClaimedDelivery) -> Com
 }
 
 /// Writes finished attempts in batches until every sender is gone.
+///
+/// While the database is away (`Unavailable`, `Contention`) it keeps the
+/// batch, backs off and retries, still accepting results. Any other error
+/// means the database refuses some row: the batch is written row by row and
+/// only the refused rows are dropped (logged); their leases expire and the
+/// sweeper sends those deliveries again, so nothing is lost.
 async fn complete_loop(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Done>) {
     const MAX_BATCH: usize = 500;
     let mut completions = Vec::new();
     let mut releases = Vec::new();
+    let take = |m: Done, c: &mut Vec<Completion>, r: &mut Vec<ClaimToken>| match m {
+        Done::Completed(x) => c.push(x),
+        Done::Released(t) => r.push(t),
+    };
     loop {
         let Some(first) = rx.recv().await else { break };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        take(first, &mut completions, &mut releases);
+        while completions.len() + releases.len() < MAX_BATCH {
             match rx.try_recv() {
-                Ok(m) => batch.push(m),
+                Ok(m) => take(m, &mut completions, &mut releases),
                 Err(_) => break,
-            }
-        }
-        for m in batch {
-            match m {
-                Done::Completed(c) => completions.push(c),
-                Done::Released(t) => releases.push(t),
             }
         }
         let mut failures = 0;
         while !completions.is_empty() || !releases.is_empty() {
-            let r = async {
-                store.complete(&completions).await?;
-                store.release(&releases).await
-            }
-            .await;
-            match r {
+            let result = match store.complete(&completions).await {
+                Ok(_) => store.release(&releases).await,
+                Err(e) => Err(e),
+            };
+            match result {
                 Ok(_) => {
                     completions.clear();
                     releases.clear();
                 }
-                Err(e) => {
+                Err(e) if is_transient(&e) => {
                     failures += 1;
-                    let pause = backoff_pause(failures);
                     tracing::warn!(error = %e, pending = completions.len(), "recording attempts failed; retrying");
-                    tokio::time::sleep(pause).await;
+                    tokio::time::sleep(backoff_pause(failures)).await;
                     // Keep accepting results meanwhile so senders never block.
                     while let Ok(m) = rx.try_recv() {
-                        match m {
-                            Done::Completed(c) => completions.push(c),
-                            Done::Released(t) => releases.push(t),
+                        take(m, &mut completions, &mut releases);
+                    }
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "the database refused a batch of attempts; writing them one by one");
+                    let mut kept = Vec::new();
+                    for c in completions.drain(..) {
+                        match store.complete(std::slice::from_ref(&c)).await {
+                            Ok(_) => {}
+                            Err(e) if is_transient(&e) => kept.push(c),
+                            Err(e) => tracing::error!(
+                                delivery = c.token.id,
+                                error = %e,
+                                "dropping an attempt the database refuses; the delivery will be sent again when its lease expires"
+                            ),
                         }
                     }
+                    completions = kept;
                 }
             }
         }
     }
+}
+
+fn is_transient(e: &StoreError) -> bool {
+    matches!(e, StoreError::Unavailable(_) | StoreError::Contention(_))
 }
 
 /// Returns expired leases to the queue and prunes old delivered rows.

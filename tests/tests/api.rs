@@ -267,9 +267,13 @@ async fn subscriptions_crud_hides_secrets(backend: Backend) {
         .subscribe(
             "http://127.0.0.1:9/a",
             &["order.*"],
-            json!({"id": "sub_a", "rate_limit": 5}),
+            json!({"id": "sub_a", "rate_limit": 5, "headers": {"X-Api-Key": "crm_key_88492"}}),
         )
         .await;
+    assert_eq!(
+        created["headers"]["X-Api-Key"], "crm_key_88492",
+        "echoed once"
+    );
     let secret = created["secret"].as_str().unwrap().to_string();
     assert!(
         secret.starts_with("whsec_") && secret.len() > 20,
@@ -283,6 +287,7 @@ async fn subscriptions_crud_hides_secrets(backend: Backend) {
     let (s, got) = d.get("/subscriptions/sub_a").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(got["secret"], "whsec_********", "masked afterwards");
+    assert_eq!(got["headers"]["X-Api-Key"], "********", "header values too");
     assert_eq!(got["event_types"], json!(["order.*"]));
 
     let (s, b) = d

@@ -308,7 +308,27 @@ async fn rotated_secret_signs_twice(backend: Backend) {
     d.finish().await;
 }
 
+/// A NUL in a receiver's answer is stored (replaced), not a wedge: the
+/// attempt is recorded and the delivery completes.
+async fn hostile_answer_bytes_are_stored_safely(backend: Backend) {
+    let rx = Receiver::start().await;
+    rx.script([Reply::status(200).body("ok\u{0}done")]);
+    let d = Daemon::start(backend).await;
+    d.subscribe(&rx.url("/nul"), &["*"], json!({})).await;
+    d.send_event("evt_nul", "a.b", json!({})).await;
+    d.wait_event_status("evt_nul", "delivered", Duration::from_secs(10))
+        .await;
+    let (_, attempts) = d.get("/events/evt_nul/attempts").await;
+    assert_eq!(attempts["data"][0]["response_body"], "ok\u{FFFD}done");
+    // And the node keeps recording later outcomes.
+    d.send_event("evt_after", "a.b", json!({})).await;
+    d.wait_event_status("evt_after", "delivered", Duration::from_secs(10))
+        .await;
+    d.finish().await;
+}
+
 both_backends!(
+    hostile_answer_bytes_are_stored_safely,
     signed_delivery_verifies,
     two_failures_then_success,
     exhausted_attempts_leave_a_dead_letter,

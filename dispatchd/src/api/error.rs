@@ -96,7 +96,7 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Unavailable(m) => Self::Unavailable(m),
+            StoreError::Unavailable(m) | StoreError::Contention(m) => Self::Unavailable(m),
             StoreError::Conflict(m) => Self::Conflict(m),
             other => Self::Internal(other.to_string()),
         }

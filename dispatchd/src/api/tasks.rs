@@ -87,9 +87,11 @@ pub async fn get(State(st): State<AppState>, PathId(id): PathId) -> ApiResult<Js
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no task with id {id:?}")))?;
     let deliveries = st.store.event_deliveries(&id).await?;
+    // A task whose delivery was pruned (retention) is gone as far as the API
+    // is concerned; the event row follows it at the next sweep.
     let d = deliveries
         .first()
-        .ok_or_else(|| ApiError::Internal(format!("task {id} has no delivery")))?;
+        .ok_or_else(|| ApiError::NotFound(format!("no task with id {id:?}")))?;
     let attempts = st.store.event_attempts(&id).await?;
     let status = match d.state {
         DeliveryState::Pending | DeliveryState::Scheduled | DeliveryState::Paused => "pending",

@@ -78,7 +78,8 @@ pub fn retry(r: RetryPolicy) -> RetryIn {
     }
 }
 
-/// `reveal_secret` only on the answer to the request that set it.
+/// `reveal_secret` only on the answer to the create request, which set them:
+/// afterwards the secret and header values are masked.
 pub fn subscription(s: &Subscription, reveal_secret: bool) -> SubscriptionView {
     SubscriptionView {
         id: s.id.clone(),
@@ -89,7 +90,15 @@ pub fn subscription(s: &Subscription, reveal_secret: bool) -> SubscriptionView {
         } else {
             sign::mask(&s.secret)
         },
-        headers: s.headers.clone(),
+        // Header values often carry credentials: write-only, like the secret.
+        headers: if reveal_secret {
+            s.headers.clone()
+        } else {
+            s.headers
+                .keys()
+                .map(|k| (k.clone(), "********".to_string()))
+                .collect()
+        },
         rate_limit: s.rate_limit,
         max_attempts: s.max_attempts,
         retry: retry(s.retry),

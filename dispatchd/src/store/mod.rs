@@ -69,6 +69,10 @@ pub enum StoreError {
     /// Subscriptions changed since the caller's snapshot: route again.
     #[error("subscriptions changed during ingest")]
     StaleSubscriptions,
+    /// A deadlock or serialization failure: the same call may succeed if
+    /// retried.
+    #[error("database contention: {0}")]
+    Contention(String),
     /// Anything else: a bug or a schema mismatch (500, logged).
     #[error("database error: {0}")]
     Other(String),
@@ -91,6 +95,9 @@ impl From<sqlx::Error> for StoreError {
                 // Postgres shutting down, too many connections, read-only
                 // failover: all transient. SQLite busy/locked likewise.
                 let code = db.code().unwrap_or_default();
+                if code == "40P01" || code == "40001" {
+                    return StoreError::Contention(e.to_string());
+                }
                 if code.starts_with("57P")
                     || code.starts_with("08")
                     || code == "53300"
@@ -203,14 +210,21 @@ pub trait Store: Send + Sync + 'static {
 pub(crate) const LEASE_EXPIRED: &str =
     "lease expired: the worker holding this delivery stopped before recording the attempt";
 
-/// Which of `events` were inserted: the first occurrence of each id the
-/// database reported back. Later occurrences in the same batch are duplicates.
-pub(crate) fn first_occurrences(events: &[RoutedEvent], inserted: &[String]) -> Vec<bool> {
-    let mut pending: std::collections::HashSet<&str> =
-        inserted.iter().map(String::as_str).collect();
+/// Which of `events` were inserted, given the `(id, idempotency_key)` of
+/// each row the database inserted. Matching on both matters: a row skipped
+/// for its idempotency key may share its id with a later row that was
+/// inserted. Later copies of an identical pair are duplicates.
+pub(crate) fn first_occurrences(
+    events: &[RoutedEvent],
+    inserted: &[(String, Option<String>)],
+) -> Vec<bool> {
+    let mut pending: std::collections::HashSet<(&str, Option<&str>)> = inserted
+        .iter()
+        .map(|(id, key)| (id.as_str(), key.as_deref()))
+        .collect();
     events
         .iter()
-        .map(|e| pending.remove(e.event.id.as_str()))
+        .map(|e| pending.remove(&(e.event.id.as_str(), e.event.idempotency_key.as_deref())))
         .collect()
 }
 

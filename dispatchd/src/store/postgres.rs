@@ -145,6 +145,7 @@ impl Store for PgStore {
     async fn create_subscription(&self, s: &Subscription) -> Result<()> {
         let j = subscription_json(s);
         let mut tx = self.pool.begin().await?;
+        bump_version(&mut tx).await?;
         sqlx::query(
             "INSERT INTO subscriptions (id, url, event_types, secret, previous_secret, \
              previous_secret_expires_at, headers, rate_limit, max_attempts, retry_initial_delay_ms, \
@@ -170,7 +171,6 @@ impl Store for PgStore {
         .bind(s.updated_at)
         .execute(&mut *tx)
         .await?;
-        bump_version(&mut tx).await?;
         tx.commit().await?;
         self.invalidate();
         Ok(())
@@ -199,6 +199,7 @@ impl Store for PgStore {
     async fn update_subscription(&self, s: &Subscription) -> Result<bool> {
         let j = subscription_json(s);
         let mut tx = self.pool.begin().await?;
+        bump_version(&mut tx).await?;
         let n = sqlx::query(
             "UPDATE subscriptions SET url = $2, event_types = $3, secret = $4, previous_secret = $5, \
              previous_secret_expires_at = $6, headers = $7, rate_limit = $8, max_attempts = $9, \
@@ -224,7 +225,6 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        bump_version(&mut tx).await?;
         tx.commit().await?;
         self.invalidate();
         Ok(n == 1)
@@ -232,6 +232,7 @@ impl Store for PgStore {
 
     async fn delete_subscription(&self, id: &str) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
+        bump_version(&mut tx).await?;
         let n = sqlx::query("DELETE FROM subscriptions WHERE id = $1")
             .bind(id)
             .execute(&mut *tx)
@@ -246,7 +247,6 @@ impl Store for PgStore {
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        bump_version(&mut tx).await?;
         tx.commit().await?;
         self.invalidate();
         Ok(n == 1)
@@ -258,8 +258,11 @@ impl Store for PgStore {
         routed_at_version: i64,
     ) -> Result<Vec<InsertOutcome>> {
         let mut tx = self.pool.begin().await?;
+        // FOR SHARE: a subscription change (which updates this row first)
+        // waits for in-flight ingests, and ingests wait for it, so fan-out
+        // and subscription changes are ordered, never interleaved.
         let version: i64 = sqlx::query_scalar(
-            "SELECT value FROM dispatch_meta WHERE key = 'subscriptions_version'",
+            "SELECT value FROM dispatch_meta WHERE key = 'subscriptions_version' FOR SHARE",
         )
         .fetch_one(&mut *tx)
         .await?;
@@ -278,11 +281,13 @@ impl Store for PgStore {
             .map(|e| e.event.idempotency_key.as_deref())
             .collect();
         let created: Vec<i64> = events.iter().map(|e| e.event.created_at).collect();
-        let inserted: Vec<String> = sqlx::query_scalar(
+        // Rows go in sorted by id (see `ingest`), so concurrent batches
+        // take unique-index locks in the same order and do not deadlock.
+        let inserted: Vec<(String, Option<String>)> = sqlx::query_as(
             "INSERT INTO events (id, kind, type, source, data, idempotency_key, created_at) \
              SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
                                   $6::text[], $7::int8[]) \
-             ON CONFLICT DO NOTHING RETURNING id",
+             ON CONFLICT DO NOTHING RETURNING id, idempotency_key",
         )
         .bind(&ids)
         .bind(&kinds)
@@ -550,13 +555,20 @@ impl Store for PgStore {
                 break;
             }
         }
-        sqlx::query(
-            "DELETE FROM events e WHERE e.id IN (SELECT id FROM events WHERE created_at < $1 \
-             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id) LIMIT 5000)",
-        )
-        .bind(before)
-        .execute(&self.pool)
-        .await?;
+        loop {
+            let n = sqlx::query(
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < $1 \
+                 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id) \
+                 LIMIT 5000)",
+            )
+            .bind(before)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+            if n < 5000 {
+                break;
+            }
+        }
         Ok(total)
     }
 
@@ -575,6 +587,9 @@ impl Store for PgStore {
     }
 }
 
+/// Must be the first statement of a subscription change: it takes the
+/// version row's lock before anything else, ordering the change against
+/// in-flight ingests (which hold the row FOR SHARE).
 async fn bump_version(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<()> {
     sqlx::query("UPDATE dispatch_meta SET value = value + 1 WHERE key = 'subscriptions_version'")
         .execute(&mut **tx)

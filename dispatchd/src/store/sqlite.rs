@@ -256,7 +256,7 @@ impl Store for SqliteStore {
             if done == 0 {
                 continue;
             }
-            inserted.push(ev.id.clone());
+            inserted.push((ev.id.clone(), ev.idempotency_key.clone()));
             for d in &e.deliveries {
                 any_delivery = true;
                 sqlx::query(
@@ -506,13 +506,20 @@ impl Store for SqliteStore {
                 break;
             }
         }
-        sqlx::query(
-            "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < ?1 \
-             AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id) LIMIT 5000)",
-        )
-        .bind(before)
-        .execute(&self.writer)
-        .await?;
+        loop {
+            let n = sqlx::query(
+                "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE created_at < ?1 \
+                 AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id) \
+                 LIMIT 5000)",
+            )
+            .bind(before)
+            .execute(&self.writer)
+            .await?
+            .rows_affected();
+            if n < 5000 {
+                break;
+            }
+        }
         Ok(total)
     }
 
