@@ -26,6 +26,7 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub tasks: TasksConfig,
     pub retention: RetentionConfig,
+    pub ssrf: SsrfConfig,
     pub shutdown: ShutdownConfig,
     pub log: LogConfig,
     /// Dev mode (`--dev`): never read from files or the environment.
@@ -122,6 +123,14 @@ pub struct RetentionConfig {
     pub delivered_hours: u64,
     /// How often the pruner and the lease reaper run.
     pub sweep_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SsrfConfig {
+    /// CIDR ranges that may be delivered to although they are internal
+    /// (loopback, private, …), e.g. `["10.1.0.0/16"]`. `--dev` adds loopback.
+    pub allow_cidrs: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -391,6 +400,7 @@ impl Config {
         if self.retention.sweep_interval_secs == 0 {
             return Err(bad("retention.sweep_interval_secs", "must be at least 1"));
         }
+        self.ssrf_allow()?;
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(bad("log.format", "must be \"text\" or \"json\""));
         }
@@ -439,6 +449,26 @@ impl Config {
 
     pub fn lease(&self) -> Duration {
         Duration::from_secs(self.queue.lease_secs)
+    }
+
+    fn ssrf_allow(&self) -> Result<Vec<ipnet::IpNet>, ConfigError> {
+        self.ssrf
+            .allow_cidrs
+            .iter()
+            .map(|c| {
+                c.parse::<ipnet::IpNet>()
+                    .or_else(|_| c.parse::<IpAddr>().map(ipnet::IpNet::from))
+                    .map_err(|_| ConfigError::Invalid {
+                        key: "ssrf.allow_cidrs",
+                        message: format!("{c:?} is not a CIDR range like 10.0.0.0/8"),
+                    })
+            })
+            .collect()
+    }
+
+    /// The destination guard: the allowlist, plus loopback in dev mode.
+    pub fn ssrf_guard(&self) -> crate::ssrf::Guard {
+        crate::ssrf::Guard::new(self.ssrf_allow().unwrap_or_default(), self.dev)
     }
 
     pub fn uses_postgres(&self) -> bool {

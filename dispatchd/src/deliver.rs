@@ -5,6 +5,7 @@
 //! (`crate::queue`) decides what an outcome means for the delivery's state.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -16,6 +17,7 @@ use serde_json::value::RawValue;
 use crate::config::Config;
 use crate::model::{ClaimedDelivery, EventKind, Millis, now_ms};
 use crate::sign;
+use crate::ssrf::{Guard, GuardedResolver};
 
 pub const USER_AGENT_VALUE: &str = concat!("dispatchd/", env!("CARGO_PKG_VERSION"));
 
@@ -56,6 +58,7 @@ struct Envelope<'a> {
 
 pub struct Deliverer {
     client: reqwest::Client,
+    guard: Arc<Guard>,
     default_timeout: Duration,
     max_response_bytes: usize,
     stored_response_bytes: usize,
@@ -65,7 +68,13 @@ pub struct Deliverer {
 
 impl Deliverer {
     pub fn new(cfg: &Config) -> anyhow::Result<Self> {
+        let guard = Arc::new(cfg.ssrf_guard());
         let client = reqwest::Client::builder()
+            // Every name is resolved through the SSRF guard: only allowed
+            // addresses are ever dialled.
+            .dns_resolver(Arc::new(GuardedResolver {
+                guard: guard.clone(),
+            }))
             // A 3xx is a failure: following it could reach anywhere.
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(Duration::from_secs(10))
@@ -75,6 +84,7 @@ impl Deliverer {
             .build()?;
         Ok(Self {
             client,
+            guard,
             default_timeout: Duration::from_millis(cfg.delivery.timeout_ms),
             max_response_bytes: cfg.delivery.max_response_bytes,
             stored_response_bytes: cfg.delivery.stored_response_bytes,
@@ -173,6 +183,22 @@ impl Deliverer {
         let started_at = now_ms();
         let start = Instant::now();
         let url = req.url.clone();
+        // Literal addresses skip DNS, so the resolver cannot see them.
+        let literal = reqwest::Url::parse(&req.url)
+            .map_err(|e| format!("invalid URL: {e}"))
+            .and_then(|u| self.guard.check_url(&u));
+        if let Err(refused) = literal {
+            return AttemptResult {
+                url,
+                success: false,
+                status_code: None,
+                error: Some(refused),
+                duration_ms: start.elapsed().as_millis() as i64,
+                response_prefix: None,
+                retry_after: None,
+                started_at,
+            };
+        }
         let result = self
             .client
             .request(req.method, &req.url)
@@ -274,6 +300,9 @@ fn describe(e: &reqwest::Error, timeout: Duration) -> String {
         src = s.source();
     }
     let detail = chain.last().cloned().unwrap_or_else(|| e.to_string());
+    if let Some(refused) = chain.iter().find(|m| m.contains("blocked destination")) {
+        return refused.clone();
+    }
     if e.is_connect() {
         format!("connection failed: {detail}")
     } else if e.is_body() || e.is_decode() {

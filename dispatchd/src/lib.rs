@@ -14,5 +14,6 @@ pub mod queue;
 pub mod retry;
 pub mod server;
 pub mod sign;
+pub mod ssrf;
 pub mod store;
 pub mod validate;

@@ -59,6 +59,7 @@ pub async fn run_with_store(
         store: store.clone(),
         ingest: Ingestor::start(store.clone()),
         cfg: cfg.clone(),
+        guard: Arc::new(cfg.ssrf_guard()),
     };
     let app = api::router(state);
     tracing::info!(

@@ -177,6 +177,9 @@ pub struct Daemon {
     pub base: String,
     pub http: reqwest::Client,
     pub db: Arc<TestDb>,
+    /// `Authorization` sent by the request helpers (not by raw `http`) when
+    /// the node requires auth.
+    auth: Option<String>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<anyhow::Result<()>>>,
 }
@@ -199,6 +202,9 @@ impl Daemon {
         cfg.validate().expect("test config is valid");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
+        let auth = (!cfg.dev)
+            .then(|| cfg.api.keys.first().map(|k| format!("Bearer {k}")))
+            .flatten();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(dispatchd::server::run(
             listener,
@@ -209,6 +215,7 @@ impl Daemon {
         ));
         let daemon = Daemon {
             addr,
+            auth,
             base: format!("http://{addr}"),
             http: reqwest::Client::new(),
             db,
@@ -230,6 +237,17 @@ impl Daemon {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    fn auth_header(&self) -> reqwest::header::HeaderMap {
+        let mut h = reqwest::header::HeaderMap::new();
+        if let Some(a) = &self.auth {
+            h.insert(
+                reqwest::header::AUTHORIZATION,
+                a.parse().expect("header value"),
+            );
+        }
+        h
     }
 
     /// Stops the node gracefully and checks it stopped cleanly.
@@ -261,6 +279,7 @@ impl Daemon {
             .http
             .post(self.url(path))
             .json(&body)
+            .headers(self.auth_header())
             .send()
             .await
             .expect("request");
@@ -272,6 +291,7 @@ impl Daemon {
             .http
             .patch(self.url(path))
             .json(&body)
+            .headers(self.auth_header())
             .send()
             .await
             .expect("request");
@@ -279,7 +299,13 @@ impl Daemon {
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let resp = self.http.get(self.url(path)).send().await.expect("request");
+        let resp = self
+            .http
+            .get(self.url(path))
+            .headers(self.auth_header())
+            .send()
+            .await
+            .expect("request");
         split(resp).await
     }
 
@@ -287,6 +313,7 @@ impl Daemon {
         let resp = self
             .http
             .delete(self.url(path))
+            .headers(self.auth_header())
             .send()
             .await
             .expect("request");

@@ -33,6 +33,8 @@ pub struct AppState {
     pub store: Arc<dyn Store>,
     pub ingest: Ingestor,
     pub cfg: Arc<Config>,
+    /// Built once from the config: checks literal destination addresses.
+    pub guard: Arc<crate::ssrf::Guard>,
 }
 
 pub fn router(state: AppState) -> Router {

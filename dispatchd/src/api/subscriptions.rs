@@ -12,7 +12,6 @@ use super::error::{ApiError, ApiResult};
 use super::events::new_id;
 use super::extract::JsonBody;
 use super::{AppState, PageQuery, PathId, Query, views};
-use crate::config::Config;
 use crate::model::{RetryPolicy, Subscription, now_ms};
 use crate::{matching, sign, validate};
 
@@ -48,7 +47,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    check(&sub, &st.cfg)?;
+    check(&sub, &st)?;
     st.store
         .create_subscription(&sub)
         .await
@@ -122,7 +121,7 @@ pub async fn update(
         sub.plugins = p;
     }
     sub.updated_at = now;
-    check(&sub, &st.cfg)?;
+    check(&sub, &st)?;
     if !st.store.update_subscription(&sub).await? {
         return Err(not_found(&id));
     }
@@ -157,9 +156,13 @@ fn policy(r: dispatch_wire::RetryIn) -> RetryPolicy {
 }
 
 /// Every rule a stored subscription obeys, checked on create and update.
-fn check(s: &Subscription, cfg: &Config) -> ApiResult<()> {
+fn check(s: &Subscription, st: &AppState) -> ApiResult<()> {
+    let cfg = &st.cfg;
     let invalid = ApiError::Validation;
-    validate::url("url", &s.url).map_err(invalid)?;
+    let url = validate::url("url", &s.url).map_err(invalid)?;
+    st.guard
+        .check_url(&url)
+        .map_err(|e| invalid(format!("url: {e}")))?;
     if s.event_types.is_empty() || s.event_types.len() > 100 {
         return Err(invalid("event_types must hold 1 to 100 patterns".into()));
     }

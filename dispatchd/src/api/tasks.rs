@@ -22,7 +22,10 @@ pub async fn create(
     State(st): State<AppState>,
     JsonBody(input): JsonBody<TaskIn>,
 ) -> ApiResult<(StatusCode, Json<TaskAccepted>)> {
-    validate::url("url", &input.url).map_err(ApiError::Validation)?;
+    let url = validate::url("url", &input.url).map_err(ApiError::Validation)?;
+    st.guard
+        .check_url(&url)
+        .map_err(|e| ApiError::Validation(format!("url: {e}")))?;
     let method = validate::method(input.method.as_deref().unwrap_or("POST"))
         .map_err(ApiError::Validation)?;
     validate::event_type(&input.event)
