@@ -213,6 +213,10 @@ pub struct SubscriptionView {
     pub plugins: Vec<String>,
     /// `active`, `paused` or `disabled`.
     pub status: String,
+    /// Why it is disabled (an operator, a 410 Gone, a long outage).
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
+    pub circuit: CircuitView,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -294,4 +298,69 @@ mod double_option {
     ) -> Result<Option<Option<T>>, D::Error> {
         Option::<T>::deserialize(d).map(Some)
     }
+}
+
+/// An endpoint's circuit breaker, as `SubscriptionView::circuit` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CircuitView {
+    /// `closed`, `open` or `half_open`.
+    pub state: String,
+    pub consecutive_failures: i32,
+    /// When the current outage opened the circuit.
+    pub opened_at: Option<String>,
+    /// When an open circuit lets its next probe through.
+    pub next_probe_at: Option<String>,
+    pub last_success_at: Option<String>,
+}
+
+/// `GET /admin/dead-letters` filter (query string) and the `filter` of a
+/// replay or purge.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription_id: Option<String>,
+    /// An exact event type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_type: Option<String>,
+    /// RFC 3339: died at or after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// RFC 3339: died before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<String>,
+}
+
+/// `POST /admin/dead-letters/replay` and `/purge`: exactly one of `ids`
+/// (at most 1000) or `filter`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterAction {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<Vec<i64>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<DeadLetterFilter>,
+}
+
+/// How many dead letters an action touched.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadLetterActionOut {
+    pub count: u64,
+}
+
+/// One dead letter: a delivery that exhausted its attempts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeadLetterView {
+    pub delivery_id: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub subscription_id: Option<String>,
+    pub url: String,
+    /// Attempts of the last run.
+    pub attempts: i32,
+    pub run: i32,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub died_at: String,
+    pub created_at: String,
 }

@@ -22,10 +22,12 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub api: ApiConfig,
+    pub admin: AdminConfig,
     pub queue: QueueConfig,
     pub delivery: DeliveryConfig,
     pub tasks: TasksConfig,
     pub retention: RetentionConfig,
+    pub circuit: CircuitConfig,
     pub ssrf: SsrfConfig,
     pub shutdown: ShutdownConfig,
     pub log: LogConfig,
@@ -66,6 +68,15 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Most events in one `POST /events/batch`.
     pub max_batch_events: usize,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Bearer tokens for the admin API (`/admin/...`), separate from the
+    /// producers' keys. Without any, the admin API answers 401 (except in
+    /// dev mode, where it is open).
+    pub tokens: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -123,6 +134,29 @@ pub struct RetentionConfig {
     pub delivered_hours: u64,
     /// How often the pruner and the lease reaper run.
     pub sweep_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CircuitConfig {
+    /// Consecutive failed attempts that open an endpoint's circuit.
+    pub failure_threshold: u32,
+    /// How long an open circuit waits before one probe delivery is let
+    /// through.
+    pub cooldown_secs: u64,
+    /// An endpoint whose circuit has stayed open this long is disabled
+    /// (0: never).
+    pub auto_disable_after_hours: u64,
+}
+
+impl Default for CircuitConfig {
+    fn default() -> Self {
+        Self {
+            failure_threshold: 10,
+            cooldown_secs: 30,
+            auto_disable_after_hours: 72,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -350,6 +384,12 @@ impl Config {
                 "every secret must be at least 16 characters",
             ));
         }
+        if self.admin.tokens.iter().any(|k| k.len() < 16) {
+            return Err(bad(
+                "admin.tokens",
+                "every token must be at least 16 characters",
+            ));
+        }
         if self.api.max_body_bytes < 1024 {
             return Err(bad("api.max_body_bytes", "must be at least 1024"));
         }
@@ -401,6 +441,15 @@ impl Config {
             return Err(bad("retention.sweep_interval_secs", "must be at least 1"));
         }
         self.ssrf_allow()?;
+        if !(1..=1000).contains(&self.circuit.failure_threshold) {
+            return Err(bad(
+                "circuit.failure_threshold",
+                "must be between 1 and 1000",
+            ));
+        }
+        if self.circuit.cooldown_secs == 0 {
+            return Err(bad("circuit.cooldown_secs", "must be at least 1"));
+        }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(bad("log.format", "must be \"text\" or \"json\""));
         }
@@ -471,6 +520,13 @@ impl Config {
         crate::ssrf::Guard::new(self.ssrf_allow().unwrap_or_default(), self.dev)
     }
 
+    pub fn circuit_policy(&self) -> crate::circuit::CircuitPolicy {
+        crate::circuit::CircuitPolicy {
+            failure_threshold: self.circuit.failure_threshold,
+            cooldown_ms: (self.circuit.cooldown_secs * 1000) as i64,
+        }
+    }
+
     pub fn uses_postgres(&self) -> bool {
         !self.database.url.is_empty()
     }
@@ -521,7 +577,9 @@ fn flatten_figment_error(e: figment::Error) -> String {
             let path: Vec<&str> = e.path.iter().map(String::as_str).collect();
             let sensitive = matches!(
                 path.as_slice(),
-                ["api", "keys" | "hmac_secrets", ..] | ["database", "url", ..]
+                ["api", "keys" | "hmac_secrets", ..]
+                    | ["admin", "tokens", ..]
+                    | ["database", "url", ..]
             );
             let kind = match &e.kind {
                 figment::error::Kind::InvalidType(_, expected)

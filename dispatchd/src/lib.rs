@@ -5,6 +5,7 @@
 //! ARCHITECTURE.md for the codemap and the path of one event.
 
 pub mod api;
+pub mod circuit;
 pub mod config;
 pub mod deliver;
 pub mod ingest;

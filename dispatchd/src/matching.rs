@@ -38,14 +38,16 @@ pub fn validate_pattern(pattern: &str) -> Result<(), String> {
     crate::validate::event_type(body).map_err(|e| format!("event type pattern {pattern:?}: {e}"))
 }
 
-/// The active subscriptions an event of `event_type` fans out to.
+/// The subscriptions an event of `event_type` fans out to. Paused and
+/// disabled ones included: their deliveries are created parked, and flow
+/// when the subscription is resumed or enabled.
 pub fn select<'a>(
     subscriptions: &'a [Subscription],
     event_type: &'a str,
 ) -> impl Iterator<Item = &'a Subscription> + 'a {
-    subscriptions.iter().filter(move |s| {
-        s.status == "active" && s.event_types.iter().any(|p| matches(p, event_type))
-    })
+    subscriptions
+        .iter()
+        .filter(move |s| s.event_types.iter().any(|p| matches(p, event_type)))
 }
 
 #[cfg(test)]

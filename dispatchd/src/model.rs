@@ -104,9 +104,39 @@ pub struct Subscription {
     pub retry: RetryPolicy,
     pub timeout_ms: u64,
     pub plugins: Vec<String>,
+    /// `active`, `paused` (by an operator) or `disabled` (by an operator,
+    /// a 410 Gone, or a sustained failure window).
     pub status: String,
     pub created_at: Millis,
     pub updated_at: Millis,
+    /// Circuit breaker and disable reason: read-only here, written by the
+    /// store as attempts complete.
+    pub health: Health,
+}
+
+/// An endpoint's health as the store last recorded it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Health {
+    /// `closed`, `open` or `half_open`.
+    pub circuit_state: String,
+    pub consecutive_failures: i32,
+    pub circuit_opened_at: Option<Millis>,
+    pub circuit_next_probe_at: Option<Millis>,
+    pub last_success_at: Option<Millis>,
+    pub disabled_reason: Option<String>,
+}
+
+impl Default for Health {
+    fn default() -> Self {
+        Self {
+            circuit_state: "closed".into(),
+            consecutive_failures: 0,
+            circuit_opened_at: None,
+            circuit_next_probe_at: None,
+            last_success_at: None,
+            disabled_reason: None,
+        }
+    }
 }
 
 /// Whether the row is a producer event or a DispatchGO task.
@@ -251,6 +281,31 @@ pub enum NextState {
         delay_ms: i64,
     },
     Dead,
+}
+
+/// Which dead letters an operator means.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeadFilter {
+    pub subscription_id: Option<String>,
+    pub event_type: Option<String>,
+    /// Died at or after this time.
+    pub since: Option<Millis>,
+    /// Died before this time.
+    pub until: Option<Millis>,
+}
+
+/// Dead letters by id, or all matching a filter.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeadSelection {
+    Ids(Vec<i64>),
+    Filter(DeadFilter),
+}
+
+/// A dead delivery with its event's type, as the dead-letter list shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    pub delivery: DeliveryRecord,
+    pub event_type: String,
 }
 
 /// A finished attempt, written back in a batch.

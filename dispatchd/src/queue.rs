@@ -24,6 +24,7 @@ use tokio::sync::{Semaphore, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::circuit::CircuitPolicy;
 use crate::config::Config;
 use crate::deliver::{AttemptResult, Deliverer};
 use crate::model::{
@@ -57,7 +58,7 @@ impl Worker {
         } = self;
         let slots = Arc::new(Semaphore::new(cfg.queue.max_in_flight as usize));
         let (done_tx, done_rx) = mpsc::unbounded_channel::<Done>();
-        let completer = tokio::spawn(complete_loop(store.clone(), done_rx));
+        let completer = tokio::spawn(complete_loop(store.clone(), done_rx, cfg.circuit_policy()));
         let sends = TaskTracker::new();
         // Cancelled when the grace period is over: unfinished sends give up.
         let hard_stop = CancellationToken::new();
@@ -216,7 +217,11 @@ async fn attempt(deliverer: &Deliverer, cfg: &Config, d: ClaimedDelivery) -> Com
 /// means the database refuses some row: the batch is written row by row and
 /// only the refused rows are dropped (logged); their leases expire and the
 /// sweeper sends those deliveries again, so nothing is lost.
-async fn complete_loop(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Done>) {
+async fn complete_loop(
+    store: Arc<dyn Store>,
+    mut rx: mpsc::UnboundedReceiver<Done>,
+    policy: CircuitPolicy,
+) {
     const MAX_BATCH: usize = 500;
     let mut completions = Vec::new();
     let mut releases = Vec::new();
@@ -235,7 +240,7 @@ async fn complete_loop(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Do
         }
         let mut failures = 0;
         while !completions.is_empty() || !releases.is_empty() {
-            let result = match store.complete(&completions).await {
+            let result = match store.complete(&completions, &policy).await {
                 Ok(_) => store.release(&releases).await,
                 Err(e) => Err(e),
             };
@@ -257,7 +262,7 @@ async fn complete_loop(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Do
                     tracing::error!(error = %e, "the database refused a batch of attempts; writing them one by one");
                     let mut kept = Vec::new();
                     for c in completions.drain(..) {
-                        match store.complete(std::slice::from_ref(&c)).await {
+                        match store.complete(std::slice::from_ref(&c), &policy).await {
                             Ok(_) => {}
                             Err(e) if is_transient(&e) => kept.push(c),
                             Err(e) => tracing::error!(
@@ -278,7 +283,8 @@ fn is_transient(e: &StoreError) -> bool {
     matches!(e, StoreError::Unavailable(_) | StoreError::Contention(_))
 }
 
-/// Returns expired leases to the queue and prunes old delivered rows.
+/// Returns expired leases to the queue, probes open circuits, disables
+/// endpoints that kept failing, and prunes old delivered rows.
 pub async fn sweep(store: Arc<dyn Store>, cfg: Arc<Config>, shutdown: CancellationToken) {
     let every = Duration::from_secs(cfg.retention.sweep_interval_secs);
     let keep_ms = (cfg.retention.delivered_hours * 3600 * 1000) as i64;
@@ -295,6 +301,19 @@ pub async fn sweep(store: Arc<dyn Store>, cfg: Arc<Config>, shutdown: Cancellati
                 "returned deliveries with expired leases to the queue"
             ),
             Err(e) => tracing::warn!(error = %e, "lease reaper failed"),
+        }
+        match store.probe_open_circuits().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "probing endpoints with open circuits"),
+            Err(e) => tracing::warn!(error = %e, "circuit probe failed"),
+        }
+        let disable_after = cfg.circuit.auto_disable_after_hours as i64 * 3_600_000;
+        if disable_after > 0 {
+            match store.auto_disable(now_ms() - disable_after).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(count = n, "disabled endpoints that kept failing"),
+                Err(e) => tracing::warn!(error = %e, "auto-disable failed"),
+            }
         }
         // Pruning is heavier: once a minute at the default interval.
         if tick.is_multiple_of(6) {

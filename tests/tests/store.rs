@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use dispatch_tests::{Backend, TestDb, both_backends, eventually};
+use dispatchd::circuit::CircuitPolicy;
 use dispatchd::ingest::route;
 use dispatchd::model::{
     AttemptRecord, ClaimedDelivery, Completion, DeliveryState, Event, EventKind, InsertOutcome,
@@ -15,6 +16,10 @@ use dispatchd::model::{
 use dispatchd::store::{self, Store, StoreError};
 
 const LEASE: Duration = Duration::from_secs(30);
+const POLICY: CircuitPolicy = CircuitPolicy {
+    failure_threshold: 10,
+    cooldown_ms: 30_000,
+};
 
 async fn open(db: &TestDb) -> Arc<dyn Store> {
     store::open(&db.config()).await.expect("open store")
@@ -53,6 +58,7 @@ fn subscription(id: &str, types: &[&str], max_attempts: u32) -> Subscription {
         status: "active".into(),
         created_at: now,
         updated_at: now,
+        health: Default::default(),
     }
 }
 
@@ -142,7 +148,7 @@ async fn insert_claim_complete(backend: Backend) {
     );
 
     let changed = store
-        .complete(&[completion(d, NextState::Delivered, Some(200))])
+        .complete(&[completion(d, NextState::Delivered, Some(200))], &POLICY)
         .await
         .unwrap();
     assert_eq!(changed, 1);
@@ -247,7 +253,10 @@ async fn stale_completion_is_fenced(backend: Backend) {
 
     // n1 finally reports: its outcome must not overwrite n2's claim.
     let stale = store
-        .complete(&[completion(&first, NextState::Delivered, Some(200))])
+        .complete(
+            &[completion(&first, NextState::Delivered, Some(200))],
+            &POLICY,
+        )
         .await
         .unwrap();
     assert_eq!(stale, 0);
@@ -256,7 +265,7 @@ async fn stale_completion_is_fenced(backend: Backend) {
         DeliveryState::InFlight
     );
     let fresh = store
-        .complete(&[completion(&second, NextState::Dead, Some(500))])
+        .complete(&[completion(&second, NextState::Dead, Some(500))], &POLICY)
         .await
         .unwrap();
     assert_eq!(fresh, 1);
@@ -335,11 +344,14 @@ async fn retries_wait_until_due(backend: Backend) {
     ingest(store.as_ref(), vec![event("e1", "t.x", None)]).await;
     let d = store.claim("n1", 1, LEASE).await.unwrap().remove(0);
     store
-        .complete(&[completion(
-            &d,
-            NextState::Retry { delay_ms: 400 },
-            Some(500),
-        )])
+        .complete(
+            &[completion(
+                &d,
+                NextState::Retry { delay_ms: 400 },
+                Some(500),
+            )],
+            &POLICY,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -381,7 +393,7 @@ async fn prune_keeps_dead_letters(backend: Backend) {
             completion(d, next, Some(200))
         })
         .collect();
-    store.complete(&done).await.unwrap();
+    store.complete(&done, &POLICY).await.unwrap();
     assert_eq!(
         store.prune_delivered(now_ms() - 60_000).await.unwrap(),
         0,

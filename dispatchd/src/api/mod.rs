@@ -4,6 +4,7 @@
 //! Only this module knows JSON wire shapes. Handlers validate, call the
 //! ingestor or the store, and map errors through `ApiError`.
 
+mod admin;
 mod auth;
 pub mod error;
 mod events;
@@ -58,6 +59,7 @@ pub fn router(state: AppState) -> Router {
                 .patch(subscriptions::update)
                 .delete(subscriptions::delete),
         )
+        .nest("/admin", admin::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(

@@ -46,6 +46,7 @@ pub async fn create(
         status: "active".into(),
         created_at: now,
         updated_at: now,
+        health: Default::default(),
     };
     check(&sub, &st)?;
     st.store

@@ -1,6 +1,8 @@
 //! Domain records to wire shapes.
 
-use dispatch_wire::{AttemptView, DeliveryView, EventView, RetryIn, SubscriptionView};
+use dispatch_wire::{
+    AttemptView, CircuitView, DeadLetterView, DeliveryView, EventView, RetryIn, SubscriptionView,
+};
 use serde_json::value::RawValue;
 
 use crate::model::{
@@ -42,6 +44,23 @@ pub fn attempt(a: &AttemptRecord) -> AttemptView {
         duration_ms: a.duration_ms,
         response_body: a.response_body.clone(),
         created_at: rfc3339(a.created_at),
+    }
+}
+
+pub fn dead_letter(d: &crate::model::DeadLetter) -> DeadLetterView {
+    let r = &d.delivery;
+    DeadLetterView {
+        delivery_id: r.id,
+        event_id: r.event_id.clone(),
+        event_type: d.event_type.clone(),
+        subscription_id: r.subscription_id.clone(),
+        url: r.url.clone(),
+        attempts: r.attempts,
+        run: r.run,
+        last_status_code: r.last_status_code,
+        last_error: r.last_error.clone(),
+        died_at: rfc3339(r.updated_at),
+        created_at: rfc3339(r.created_at),
     }
 }
 
@@ -105,6 +124,14 @@ pub fn subscription(s: &Subscription, reveal_secret: bool) -> SubscriptionView {
         timeout_ms: s.timeout_ms,
         plugins: s.plugins.clone(),
         status: s.status.clone(),
+        disabled_reason: s.health.disabled_reason.clone(),
+        circuit: CircuitView {
+            state: s.health.circuit_state.clone(),
+            consecutive_failures: s.health.consecutive_failures,
+            opened_at: s.health.circuit_opened_at.map(rfc3339),
+            next_probe_at: s.health.circuit_next_probe_at.map(rfc3339),
+            last_success_at: s.health.last_success_at.map(rfc3339),
+        },
         created_at: rfc3339(s.created_at),
         updated_at: rfc3339(s.updated_at),
     }

@@ -50,10 +50,11 @@ use async_trait::async_trait;
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
+use crate::circuit::{CircuitPolicy, Tally};
 use crate::config::Config;
 use crate::model::{
-    AttemptRecord, ClaimToken, ClaimedDelivery, Completion, DeliveryRecord, Event, EventKind,
-    InsertOutcome, Millis, RoutedEvent, Subscription,
+    AttemptRecord, ClaimToken, ClaimedDelivery, Completion, DeadFilter, DeadLetter, DeadSelection,
+    DeliveryRecord, Event, EventKind, InsertOutcome, Millis, NextState, RoutedEvent, Subscription,
 };
 
 /// Why a store call failed.
@@ -183,8 +184,11 @@ pub trait Store: Send + Sync + 'static {
     /// Writes attempts and moves deliveries to their next state, all in one
     /// transaction. A completion whose token no longer matches the row (the
     /// lease expired and someone else claimed it) changes no state; its
-    /// attempt is still recorded. Returns how many deliveries changed state.
-    async fn complete(&self, completions: &[Completion]) -> Result<u64>;
+    /// attempt is still recorded. In the same transaction it keeps each
+    /// endpoint's circuit (`crate::circuit`): a retry of an endpoint whose
+    /// circuit is open, or that is not active, is parked (`paused`); a 410
+    /// disables the subscription. Returns how many deliveries changed state.
+    async fn complete(&self, completions: &[Completion], policy: &CircuitPolicy) -> Result<u64>;
 
     /// Hands claimed deliveries back unattempted (graceful shutdown).
     async fn release(&self, tokens: &[ClaimToken]) -> Result<u64>;
@@ -197,6 +201,40 @@ pub trait Store: Send + Sync + 'static {
     /// `before`, then events left with no deliveries that are older than it.
     async fn prune_delivered(&self, before: Millis) -> Result<u64>;
 
+    // --- endpoints and dead letters -------------------------------------------
+
+    /// Sets a subscription's status: `paused` and `disabled` park its
+    /// waiting deliveries, `active` closes its circuit and unparks them.
+    /// `None` when there is no such subscription.
+    async fn set_status(
+        &self,
+        id: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<Option<Subscription>>;
+
+    /// Dead letters matching `filter`, by delivery id, after `after`.
+    async fn dead_letters(
+        &self,
+        filter: &DeadFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<DeadLetter>>;
+
+    /// Gives dead letters a fresh run of attempts (the old attempts stay,
+    /// under the previous run number). Returns how many.
+    async fn replay_dead(&self, selection: &DeadSelection) -> Result<u64>;
+
+    /// Deletes dead letters and their attempts. Returns how many.
+    async fn purge_dead(&self, selection: &DeadSelection) -> Result<u64>;
+
+    /// Moves open circuits whose cooldown is over to half-open and lets one
+    /// parked delivery of each through as the probe. Returns how many.
+    async fn probe_open_circuits(&self) -> Result<u64>;
+
+    /// Disables active subscriptions whose circuit opened before `before`.
+    async fn auto_disable(&self, before: Millis) -> Result<u64>;
+
     /// Milliseconds until the earliest waiting delivery is due (negative when
     /// overdue), or `None` when nothing waits. Workers sleep that long.
     async fn next_due_in_ms(&self) -> Result<Option<i64>>;
@@ -204,6 +242,46 @@ pub trait Store: Send + Sync + 'static {
     /// Notified when new work may be due: by this node's own writes and, on
     /// PostgreSQL, by every other node's (LISTEN/NOTIFY).
     fn work_signal(&self) -> Arc<tokio::sync::Notify>;
+}
+
+/// The reason recorded when a receiver answers 410 Gone.
+pub(crate) const GONE: &str = "the receiver answered 410 Gone";
+
+/// What each endpoint's completions in a batch add up to, by subscription id
+/// (sorted, so row locks are always taken in the same order).
+pub(crate) fn tallies(completions: &[Completion]) -> std::collections::BTreeMap<String, Tally> {
+    let mut out: std::collections::BTreeMap<String, Tally> = Default::default();
+    for c in completions {
+        // Tasks have no endpoint to keep health for.
+        if let Some(sub) = &c.attempt.subscription_id
+            && !c.attempt.url.is_empty()
+        {
+            out.entry(sub.clone()).or_default().record(
+                matches!(c.next, NextState::Delivered),
+                c.attempt.status_code,
+            );
+        }
+    }
+    out
+}
+
+/// The state a completion writes: a retry of a parked endpoint is parked.
+pub(crate) fn final_state(
+    c: &Completion,
+    parked: &std::collections::HashSet<String>,
+) -> (&'static str, i64) {
+    match c.next {
+        NextState::Delivered => ("delivered", 0),
+        NextState::Dead => ("dead", 0),
+        NextState::Retry { delay_ms } => {
+            let sub = c.attempt.subscription_id.as_deref().unwrap_or("");
+            if parked.contains(sub) {
+                ("paused", delay_ms)
+            } else {
+                ("scheduled", delay_ms)
+            }
+        }
+    }
 }
 
 /// The error left on a delivery whose worker vanished mid-attempt.
@@ -273,7 +351,7 @@ pub(crate) mod rows {
     use std::collections::BTreeMap;
 
     use crate::model::{
-        AttemptRecord, DeliveryRecord, DeliveryState, Event, EventKind, InlineDestination,
+        AttemptRecord, DeliveryRecord, DeliveryState, Event, EventKind, Health, InlineDestination,
         RetryPolicy, Subscription,
     };
 
@@ -296,6 +374,12 @@ pub(crate) mod rows {
         pub status: String,
         pub created_at: i64,
         pub updated_at: i64,
+        pub circuit_state: String,
+        pub consecutive_failures: i32,
+        pub circuit_opened_at: Option<i64>,
+        pub circuit_next_probe_at: Option<i64>,
+        pub last_success_at: Option<i64>,
+        pub disabled_reason: Option<String>,
     }
 
     impl From<SubscriptionRow> for Subscription {
@@ -320,6 +404,14 @@ pub(crate) mod rows {
                 status: r.status,
                 created_at: r.created_at,
                 updated_at: r.updated_at,
+                health: Health {
+                    circuit_state: r.circuit_state,
+                    consecutive_failures: r.consecutive_failures,
+                    circuit_opened_at: r.circuit_opened_at,
+                    circuit_next_probe_at: r.circuit_next_probe_at,
+                    last_success_at: r.last_success_at,
+                    disabled_reason: r.disabled_reason,
+                },
             }
         }
     }
@@ -406,6 +498,23 @@ pub(crate) mod rows {
                 created_at: r.created_at,
                 updated_at: r.updated_at,
                 delivered_at: r.delivered_at,
+            }
+        }
+    }
+
+    /// A dead delivery with its event's type.
+    #[derive(sqlx::FromRow)]
+    pub struct DeadRow {
+        #[sqlx(flatten)]
+        pub delivery: DeliveryRow,
+        pub event_type: String,
+    }
+
+    impl From<DeadRow> for crate::model::DeadLetter {
+        fn from(r: DeadRow) -> Self {
+            crate::model::DeadLetter {
+                delivery: r.delivery.into(),
+                event_type: r.event_type,
             }
         }
     }
@@ -514,6 +623,13 @@ pub(crate) mod rows {
                     status: r.s_status.unwrap_or_default(),
                     created_at: r.s_created_at.unwrap_or_default(),
                     updated_at: r.s_updated_at.unwrap_or_default(),
+                    // A claim does not need the endpoint's health.
+                    circuit_state: "closed".into(),
+                    consecutive_failures: 0,
+                    circuit_opened_at: None,
+                    circuit_next_probe_at: None,
+                    last_success_at: None,
+                    disabled_reason: None,
                 })
             });
             crate::model::ClaimedDelivery {

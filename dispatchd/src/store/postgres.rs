@@ -5,6 +5,7 @@
 //! `unnest` arrays (one round trip per batch), and new work is announced
 //! with `NOTIFY dispatch_work` so every node's workers wake at once.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,14 +15,27 @@ use sqlx::{PgPool, Row};
 use tokio::sync::Notify;
 
 use super::rows::{
-    AttemptRow, ClaimRow, DeliveryRow, EventRow, SubscriptionRow, subscription_json,
+    AttemptRow, ClaimRow, DeadRow, DeliveryRow, EventRow, SubscriptionRow, subscription_json,
 };
 use super::{Page, Result, Store, StoreError, SubscriptionSnapshot};
+use crate::circuit::{self, CircuitPolicy, CircuitRow};
 use crate::config::Config;
 use crate::model::{
-    AttemptRecord, ClaimToken, ClaimedDelivery, Completion, DeliveryRecord, Event, EventKind,
-    InsertOutcome, Millis, NextState, RoutedEvent, Subscription,
+    AttemptRecord, ClaimToken, ClaimedDelivery, Completion, DeadFilter, DeadLetter, DeadSelection,
+    DeliveryRecord, Event, EventKind, InsertOutcome, Millis, RoutedEvent, Subscription,
 };
+
+/// The WHERE clause of a dead-letter selection by filter ($1..$4) — shared
+/// by list, replay and purge.
+macro_rules! pg_dead_filter {
+    () => {
+        "d.state = 'dead' \
+         AND ($1::text IS NULL OR d.subscription_id = $1) \
+         AND ($2::text IS NULL OR EXISTS (SELECT 1 FROM events e2 WHERE e2.id = d.event_id AND e2.type = $2)) \
+         AND ($3::int8 IS NULL OR d.updated_at >= $3) \
+         AND ($4::int8 IS NULL OR d.updated_at < $4)"
+    };
+}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
@@ -311,9 +325,14 @@ impl Store for PgStore {
                 "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
                  dest_headers, dest_secret, body, max_attempts, state, next_attempt_at, \
                  created_at, updated_at) \
-                 SELECT t.*, 'pending', dispatch_now_ms(), dispatch_now_ms(), dispatch_now_ms() \
+                 SELECT t.*, \
+                    CASE WHEN s.status <> 'active' OR s.circuit_state <> 'closed' \
+                        THEN 'paused' ELSE 'pending' END, \
+                    dispatch_now_ms(), dispatch_now_ms(), dispatch_now_ms() \
                  FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                             $6::text[], $7::text[], $8::int4[]) AS t",
+                             $6::text[], $7::text[], $8::int4[]) \
+                    AS t(event_id, subscription_id, url, method, headers, secret, body, max_attempts) \
+                 LEFT JOIN subscriptions s ON s.id = t.subscription_id",
             )
             .bind(&d.event_id)
             .bind(&d.subscription_id)
@@ -423,15 +442,81 @@ impl Store for PgStore {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    async fn complete(&self, completions: &[Completion]) -> Result<u64> {
+    async fn complete(&self, completions: &[Completion], policy: &CircuitPolicy) -> Result<u64> {
         if completions.is_empty() {
             return Ok(0);
         }
+        let tallies = super::tallies(completions);
+        let mut tx = self.pool.begin().await?;
+        if tallies.values().any(|t| t.gone) {
+            // A 410 changes a subscription's status: order it against
+            // ingest like any subscription change (version row first).
+            bump_version(&mut tx).await?;
+        }
+        let now: i64 = sqlx::query_scalar("SELECT dispatch_now_ms()")
+            .fetch_one(&mut *tx)
+            .await?;
+        let mut parked = HashSet::new();
+        let mut park_now: Vec<String> = Vec::new();
+        let mut unpark_now: Vec<String> = Vec::new();
+        for (sub_id, tally) in &tallies {
+            let row: Option<(String, i32, Option<i64>, Option<i64>, String)> = sqlx::query_as(
+                "SELECT circuit_state, consecutive_failures, circuit_opened_at, \
+                 circuit_next_probe_at, status FROM subscriptions WHERE id = $1 FOR UPDATE",
+            )
+            .bind(sub_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((state, failures, opened_at, next_probe_at, status)) = row else {
+                continue;
+            };
+            let before = CircuitRow {
+                state,
+                consecutive_failures: failures,
+                opened_at,
+                next_probe_at,
+            };
+            let t = circuit::next(&before, tally, policy, now);
+            let disable = tally.gone && status != "disabled";
+            let status = if disable {
+                "disabled".to_string()
+            } else {
+                status
+            };
+            sqlx::query(
+                "UPDATE subscriptions SET circuit_state = $2, consecutive_failures = $3, \
+                    circuit_opened_at = $4, circuit_next_probe_at = $5, \
+                    last_success_at = CASE WHEN $6 THEN $7 ELSE last_success_at END, \
+                    status = $8, disabled_reason = CASE WHEN $9 THEN $10 ELSE disabled_reason END \
+                 WHERE id = $1",
+            )
+            .bind(sub_id)
+            .bind(&t.row.state)
+            .bind(t.row.consecutive_failures)
+            .bind(t.row.opened_at)
+            .bind(t.row.next_probe_at)
+            .bind(tally.succeeded)
+            .bind(now)
+            .bind(&status)
+            .bind(disable)
+            .bind(super::GONE)
+            .execute(&mut *tx)
+            .await?;
+            if t.row.state != "closed" || status != "active" {
+                parked.insert(sub_id.clone());
+            }
+            if t.opened || disable {
+                park_now.push(sub_id.clone());
+            }
+            if t.closed && status == "active" {
+                unpark_now.push(sub_id.clone());
+            }
+        }
+
         let mut c = CompletionColumns::default();
         for x in completions {
-            c.push(x);
+            c.push(x, &parked);
         }
-        let mut tx = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO attempts (delivery_id, event_id, run, attempt, url, status_code, error, \
              duration_ms, response_body, created_at) \
@@ -456,7 +541,7 @@ impl Store for PgStore {
         .await?;
         let changed = sqlx::query(
             "UPDATE deliveries d SET state = v.state, \
-                next_attempt_at = CASE WHEN v.state = 'scheduled' \
+                next_attempt_at = CASE WHEN v.state IN ('scheduled', 'paused') \
                     THEN dispatch_now_ms() + v.delay_ms ELSE d.next_attempt_at END, \
                 lease_expires_at = NULL, leased_by = NULL, \
                 last_status_code = v.status_code, last_error = v.error, \
@@ -479,13 +564,23 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        if c.state.contains(&"scheduled") {
+        if !park_now.is_empty() {
+            park(&mut tx, &park_now).await?;
+        }
+        if !unpark_now.is_empty() {
+            unpark(&mut tx, &unpark_now).await?;
+        }
+        if c.state.contains(&"scheduled") || !unpark_now.is_empty() {
             sqlx::query("SELECT pg_notify($1, '')")
                 .bind(WORK_CHANNEL)
                 .execute(&mut *tx)
                 .await?;
         }
         tx.commit().await?;
+        if !tallies.values().any(|t| t.gone) {
+            return Ok(changed);
+        }
+        self.invalidate();
         Ok(changed)
     }
 
@@ -572,6 +667,212 @@ impl Store for PgStore {
         Ok(total)
     }
 
+    async fn set_status(
+        &self,
+        id: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<Option<Subscription>> {
+        let mut tx = self.pool.begin().await?;
+        bump_version(&mut tx).await?;
+        let active = status == "active";
+        let n = sqlx::query(
+            "UPDATE subscriptions SET status = $2, disabled_reason = $3, \
+                circuit_state = CASE WHEN $4 THEN 'closed' ELSE circuit_state END, \
+                consecutive_failures = CASE WHEN $4 THEN 0 ELSE consecutive_failures END, \
+                circuit_opened_at = CASE WHEN $4 THEN NULL ELSE circuit_opened_at END, \
+                circuit_next_probe_at = CASE WHEN $4 THEN NULL ELSE circuit_next_probe_at END, \
+                updated_at = dispatch_now_ms() \
+             WHERE id = $1",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(reason)
+        .bind(active)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        let subs = [id.to_string()];
+        if active {
+            if unpark(&mut tx, &subs).await? > 0 {
+                sqlx::query("SELECT pg_notify($1, '')")
+                    .bind(WORK_CHANNEL)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        } else {
+            park(&mut tx, &subs).await?;
+        }
+        let row: SubscriptionRow = sqlx::query_as("SELECT * FROM subscriptions WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.invalidate();
+        Ok(Some(row.into()))
+    }
+
+    async fn dead_letters(
+        &self,
+        filter: &DeadFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<DeadLetter>> {
+        let rows: Vec<DeadRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            ", e.type AS event_type FROM deliveries d JOIN events e ON e.id = d.event_id \
+               LEFT JOIN subscriptions s ON s.id = d.subscription_id WHERE ",
+            pg_dead_filter!(),
+            " AND ($5::int8 IS NULL OR d.id > $5) ORDER BY d.id LIMIT $6"
+        ))
+        .bind(&filter.subscription_id)
+        .bind(&filter.event_type)
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn replay_dead(&self, selection: &DeadSelection) -> Result<u64> {
+        // A fresh run: attempts start again at 1; parked if its endpoint is.
+        let n = match selection {
+            DeadSelection::Ids(ids) => sqlx::query(
+                "UPDATE deliveries d SET run = d.run + 1, attempts = 0, \
+                    state = CASE WHEN s.id IS NULL OR (s.status = 'active' AND s.circuit_state = 'closed') \
+                        THEN 'pending' ELSE 'paused' END, \
+                    next_attempt_at = dispatch_now_ms(), lease_expires_at = NULL, leased_by = NULL, \
+                    last_status_code = NULL, last_error = NULL, delivered_at = NULL, \
+                    updated_at = dispatch_now_ms() \
+                 FROM deliveries d0 LEFT JOIN subscriptions s ON s.id = d0.subscription_id \
+                 WHERE d0.id = d.id AND d.state = 'dead' AND d.id = ANY($1)",
+            )
+            .bind(ids)
+            .execute(&self.pool)
+            .await?
+            .rows_affected(),
+            DeadSelection::Filter(f) => sqlx::query(concat!(
+                "UPDATE deliveries d SET run = d.run + 1, attempts = 0, \
+                    state = CASE WHEN s.id IS NULL OR (s.status = 'active' AND s.circuit_state = 'closed') \
+                        THEN 'pending' ELSE 'paused' END, \
+                    next_attempt_at = dispatch_now_ms(), lease_expires_at = NULL, leased_by = NULL, \
+                    last_status_code = NULL, last_error = NULL, delivered_at = NULL, \
+                    updated_at = dispatch_now_ms() \
+                 FROM deliveries d0 LEFT JOIN subscriptions s ON s.id = d0.subscription_id \
+                 WHERE d0.id = d.id AND ",
+                pg_dead_filter!()
+            ))
+            .bind(&f.subscription_id)
+            .bind(&f.event_type)
+            .bind(f.since)
+            .bind(f.until)
+            .execute(&self.pool)
+            .await?
+            .rows_affected(),
+        };
+        if n > 0 {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(WORK_CHANNEL)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(n)
+    }
+
+    async fn purge_dead(&self, selection: &DeadSelection) -> Result<u64> {
+        let n = match selection {
+            DeadSelection::Ids(ids) => {
+                sqlx::query("DELETE FROM deliveries WHERE state = 'dead' AND id = ANY($1)")
+                    .bind(ids)
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected()
+            }
+            DeadSelection::Filter(f) => sqlx::query(concat!(
+                "DELETE FROM deliveries d WHERE ",
+                pg_dead_filter!()
+            ))
+            .bind(&f.subscription_id)
+            .bind(&f.event_type)
+            .bind(f.since)
+            .bind(f.until)
+            .execute(&self.pool)
+            .await?
+            .rows_affected(),
+        };
+        Ok(n)
+    }
+
+    async fn probe_open_circuits(&self) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        let due: Vec<String> = sqlx::query_scalar(
+            "UPDATE subscriptions SET circuit_state = 'half_open', circuit_next_probe_at = NULL \
+             WHERE id IN (SELECT id FROM subscriptions WHERE circuit_state = 'open' \
+                AND status = 'active' AND circuit_next_probe_at <= dispatch_now_ms() \
+                FOR UPDATE SKIP LOCKED) \
+             RETURNING id",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &due {
+            let released = sqlx::query(
+                "UPDATE deliveries SET \
+                    state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'scheduled' END, \
+                    next_attempt_at = dispatch_now_ms(), updated_at = dispatch_now_ms() \
+                 WHERE id = (SELECT id FROM deliveries WHERE subscription_id = $1 \
+                    AND state = 'paused' ORDER BY id LIMIT 1)",
+            )
+            .bind(id)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if released == 0 {
+                // Nothing parked to probe with: let the next delivery decide.
+                sqlx::query("UPDATE subscriptions SET circuit_state = 'closed' WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if !due.is_empty() {
+            sqlx::query("SELECT pg_notify($1, '')")
+                .bind(WORK_CHANNEL)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(due.len() as u64)
+    }
+
+    async fn auto_disable(&self, before: Millis) -> Result<u64> {
+        let mut tx = self.pool.begin().await?;
+        bump_version(&mut tx).await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE subscriptions SET status = 'disabled', \
+                disabled_reason = 'disabled automatically: its circuit stayed open past circuit.auto_disable_after_hours' \
+             WHERE status = 'active' AND circuit_state <> 'closed' AND circuit_opened_at < $1 \
+             RETURNING id",
+        )
+        .bind(before)
+        .fetch_all(&mut *tx)
+        .await?;
+        if ids.is_empty() {
+            // Nothing changed: do not bump the version for nothing.
+            tx.rollback().await?;
+            return Ok(0);
+        }
+        park(&mut tx, &ids).await?;
+        tx.commit().await?;
+        self.invalidate();
+        Ok(ids.len() as u64)
+    }
+
     async fn next_due_in_ms(&self) -> Result<Option<i64>> {
         let row = sqlx::query(
             "SELECT MIN(next_attempt_at) - dispatch_now_ms() AS due FROM deliveries \
@@ -595,6 +896,32 @@ async fn bump_version(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>) -> Result<
         .execute(&mut **tx)
         .await?;
     Ok(())
+}
+
+/// Parks the waiting deliveries of these subscriptions.
+async fn park(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, subs: &[String]) -> Result<()> {
+    sqlx::query(
+        "UPDATE deliveries SET state = 'paused', updated_at = dispatch_now_ms() \
+         WHERE subscription_id = ANY($1) AND state IN ('pending', 'scheduled')",
+    )
+    .bind(subs)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Returns these subscriptions' parked deliveries to the queue, due now.
+async fn unpark(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, subs: &[String]) -> Result<u64> {
+    let n = sqlx::query(
+        "UPDATE deliveries SET state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'scheduled' END, \
+            next_attempt_at = dispatch_now_ms(), updated_at = dispatch_now_ms() \
+         WHERE subscription_id = ANY($1) AND state = 'paused'",
+    )
+    .bind(subs)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(n)
 }
 
 /// Deliveries to insert, as parallel arrays for `unnest`.
@@ -646,7 +973,7 @@ struct CompletionColumns {
 }
 
 impl CompletionColumns {
-    fn push(&mut self, c: &Completion) {
+    fn push(&mut self, c: &Completion, parked: &HashSet<String>) {
         let a = &c.attempt;
         self.id.push(c.token.id);
         self.event_id.push(a.event_id.clone());
@@ -658,11 +985,7 @@ impl CompletionColumns {
         self.duration_ms.push(a.duration_ms);
         self.response_body.push(a.response_body.clone());
         self.created_at.push(a.created_at);
-        let (state, delay) = match c.next {
-            NextState::Delivered => ("delivered", 0),
-            NextState::Retry { delay_ms } => ("scheduled", delay_ms),
-            NextState::Dead => ("dead", 0),
-        };
+        let (state, delay) = super::final_state(c, parked);
         self.state.push(state);
         self.delay_ms.push(delay);
     }

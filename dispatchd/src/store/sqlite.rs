@@ -6,6 +6,7 @@
 //! `kill -9` or power cut after a commit loses nothing acknowledged. Work is
 //! announced in-process, since no other process shares the file.
 
+use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -15,14 +16,26 @@ use sqlx::{Row, SqlitePool};
 use tokio::sync::Notify;
 
 use super::rows::{
-    AttemptRow, ClaimRow, DeliveryRow, EventRow, SubscriptionRow, subscription_json,
+    AttemptRow, ClaimRow, DeadRow, DeliveryRow, EventRow, SubscriptionRow, subscription_json,
 };
 use super::{Page, Result, Store, StoreError, SubscriptionSnapshot};
+use crate::circuit::{self, CircuitPolicy, CircuitRow};
 use crate::config::Config;
 use crate::model::{
-    AttemptRecord, ClaimToken, ClaimedDelivery, Completion, DeliveryRecord, Event, EventKind,
-    InsertOutcome, Millis, NextState, RoutedEvent, Subscription, now_ms,
+    AttemptRecord, ClaimToken, ClaimedDelivery, Completion, DeadFilter, DeadLetter, DeadSelection,
+    DeliveryRecord, Event, EventKind, InsertOutcome, Millis, RoutedEvent, Subscription, now_ms,
 };
+
+/// The WHERE clause of a dead-letter selection by filter (?1..?4).
+macro_rules! sqlite_dead_filter {
+    () => {
+        "d.state = 'dead' \
+         AND (?1 IS NULL OR d.subscription_id = ?1) \
+         AND (?2 IS NULL OR EXISTS (SELECT 1 FROM events e2 WHERE e2.id = d.event_id AND e2.type = ?2)) \
+         AND (?3 IS NULL OR d.updated_at >= ?3) \
+         AND (?4 IS NULL OR d.updated_at < ?4)"
+    };
+}
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
 
@@ -81,6 +94,57 @@ impl SqliteStore {
         .execute(&mut **tx)
         .await?;
         Ok(())
+    }
+
+    /// Parks a subscription's waiting deliveries.
+    async fn park(tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, sub: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE deliveries SET state = 'paused', updated_at = ?2 \
+             WHERE subscription_id = ?1 AND state IN ('pending', 'scheduled')",
+        )
+        .bind(sub)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Returns a subscription's parked deliveries to the queue, due now.
+    async fn unpark(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        sub: &str,
+        now: i64,
+    ) -> Result<u64> {
+        let n = sqlx::query(
+            "UPDATE deliveries SET state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'scheduled' END, \
+                next_attempt_at = ?2, updated_at = ?2 \
+             WHERE subscription_id = ?1 AND state = 'paused'",
+        )
+        .bind(sub)
+        .bind(now)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        Ok(n)
+    }
+
+    /// The ids a dead-letter selection names (filters resolved on a reader).
+    async fn select_dead(&self, selection: &DeadSelection) -> Result<Vec<i64>> {
+        Ok(match selection {
+            DeadSelection::Ids(ids) => ids.clone(),
+            DeadSelection::Filter(f) => {
+                sqlx::query_scalar(concat!(
+                    "SELECT d.id FROM deliveries d WHERE ",
+                    sqlite_dead_filter!()
+                ))
+                .bind(&f.subscription_id)
+                .bind(&f.event_type)
+                .bind(f.since)
+                .bind(f.until)
+                .fetch_all(&self.reader)
+                .await?
+            }
+        })
     }
 
     async fn write_subscription(&self, s: &Subscription, insert: bool) -> Result<bool> {
@@ -263,7 +327,10 @@ impl Store for SqliteStore {
                     "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
                      dest_headers, dest_secret, body, max_attempts, state, next_attempt_at, \
                      created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'pending', ?9, ?9, ?9)",
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
+                        COALESCE((SELECT CASE WHEN status <> 'active' OR circuit_state <> 'closed' \
+                            THEN 'paused' ELSE 'pending' END FROM subscriptions WHERE id = ?2), 'pending'), \
+                        ?9, ?9, ?9)",
                 )
                 .bind(&ev.id)
                 .bind(&d.subscription_id)
@@ -382,14 +449,77 @@ impl Store for SqliteStore {
         Ok(rows.into_iter().map(Into::into).collect())
     }
 
-    async fn complete(&self, completions: &[Completion]) -> Result<u64> {
+    async fn complete(&self, completions: &[Completion], policy: &CircuitPolicy) -> Result<u64> {
         if completions.is_empty() {
             return Ok(0);
         }
         let now = now_ms();
+        let tallies = super::tallies(completions);
         let mut changed = 0;
-        let mut retry = false;
+        let mut wake = false;
+        let mut parked = HashSet::new();
+        let mut park_now: Vec<String> = Vec::new();
+        let mut unpark_now: Vec<String> = Vec::new();
+        // The single writer connection orders this against every other
+        // write, so no row locks are needed.
         let mut tx = self.writer.begin().await?;
+        let any_gone = tallies.values().any(|t| t.gone);
+        if any_gone {
+            Self::bump_version(&mut tx).await?;
+        }
+        for (sub_id, tally) in &tallies {
+            let row: Option<(String, i32, Option<i64>, Option<i64>, String)> = sqlx::query_as(
+                "SELECT circuit_state, consecutive_failures, circuit_opened_at, \
+                 circuit_next_probe_at, status FROM subscriptions WHERE id = ?1",
+            )
+            .bind(sub_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some((state, failures, opened_at, next_probe_at, status)) = row else {
+                continue;
+            };
+            let before = CircuitRow {
+                state,
+                consecutive_failures: failures,
+                opened_at,
+                next_probe_at,
+            };
+            let t = circuit::next(&before, tally, policy, now);
+            let disable = tally.gone && status != "disabled";
+            let status = if disable {
+                "disabled".to_string()
+            } else {
+                status
+            };
+            sqlx::query(
+                "UPDATE subscriptions SET circuit_state = ?2, consecutive_failures = ?3, \
+                    circuit_opened_at = ?4, circuit_next_probe_at = ?5, \
+                    last_success_at = CASE WHEN ?6 THEN ?7 ELSE last_success_at END, \
+                    status = ?8, disabled_reason = CASE WHEN ?9 THEN ?10 ELSE disabled_reason END \
+                 WHERE id = ?1",
+            )
+            .bind(sub_id)
+            .bind(&t.row.state)
+            .bind(t.row.consecutive_failures)
+            .bind(t.row.opened_at)
+            .bind(t.row.next_probe_at)
+            .bind(tally.succeeded)
+            .bind(now)
+            .bind(&status)
+            .bind(disable)
+            .bind(super::GONE)
+            .execute(&mut *tx)
+            .await?;
+            if t.row.state != "closed" || status != "active" {
+                parked.insert(sub_id.clone());
+            }
+            if t.opened || disable {
+                park_now.push(sub_id.clone());
+            }
+            if t.closed && status == "active" {
+                unpark_now.push(sub_id.clone());
+            }
+        }
         for c in completions {
             let a = &c.attempt;
             sqlx::query(
@@ -411,12 +541,10 @@ impl Store for SqliteStore {
             .bind(a.created_at)
             .execute(&mut *tx)
             .await?;
-            let (state, next_at, delivered_at) = match c.next {
-                NextState::Delivered => ("delivered", None, Some(now)),
-                NextState::Retry { delay_ms } => ("scheduled", Some(now + delay_ms), None),
-                NextState::Dead => ("dead", None, None),
-            };
-            retry |= next_at.is_some();
+            let (state, delay_ms) = super::final_state(c, &parked);
+            let next_at = matches!(state, "scheduled" | "paused").then_some(now + delay_ms);
+            let delivered_at = (state == "delivered").then_some(now);
+            wake |= state == "scheduled";
             changed += sqlx::query(
                 "UPDATE deliveries SET state = ?4, \
                     next_attempt_at = COALESCE(?5, next_attempt_at), \
@@ -438,8 +566,17 @@ impl Store for SqliteStore {
             .await?
             .rows_affected();
         }
+        for sub_id in &park_now {
+            Self::park(&mut tx, sub_id, now).await?;
+        }
+        for sub_id in &unpark_now {
+            wake |= Self::unpark(&mut tx, sub_id, now).await? > 0;
+        }
         tx.commit().await?;
-        if retry {
+        if any_gone {
+            self.invalidate();
+        }
+        if wake {
             self.work.notify_one();
         }
         Ok(changed)
@@ -521,6 +658,186 @@ impl Store for SqliteStore {
             }
         }
         Ok(total)
+    }
+
+    async fn set_status(
+        &self,
+        id: &str,
+        status: &str,
+        reason: Option<&str>,
+    ) -> Result<Option<Subscription>> {
+        let now = now_ms();
+        let active = status == "active";
+        let mut tx = self.writer.begin().await?;
+        Self::bump_version(&mut tx).await?;
+        let n = sqlx::query(
+            "UPDATE subscriptions SET status = ?2, disabled_reason = ?3, \
+                circuit_state = CASE WHEN ?4 THEN 'closed' ELSE circuit_state END, \
+                consecutive_failures = CASE WHEN ?4 THEN 0 ELSE consecutive_failures END, \
+                circuit_opened_at = CASE WHEN ?4 THEN NULL ELSE circuit_opened_at END, \
+                circuit_next_probe_at = CASE WHEN ?4 THEN NULL ELSE circuit_next_probe_at END, \
+                updated_at = ?5 \
+             WHERE id = ?1",
+        )
+        .bind(id)
+        .bind(status)
+        .bind(reason)
+        .bind(active)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n == 0 {
+            return Ok(None);
+        }
+        let mut wake = false;
+        if active {
+            wake = Self::unpark(&mut tx, id, now).await? > 0;
+        } else {
+            Self::park(&mut tx, id, now).await?;
+        }
+        let row: SubscriptionRow = sqlx::query_as("SELECT * FROM subscriptions WHERE id = ?1")
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        self.invalidate();
+        if wake {
+            self.work.notify_one();
+        }
+        Ok(Some(row.into()))
+    }
+
+    async fn dead_letters(
+        &self,
+        filter: &DeadFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<DeadLetter>> {
+        let rows: Vec<DeadRow> = sqlx::query_as(concat!(
+            "SELECT ",
+            delivery_columns!(),
+            ", e.type AS event_type FROM deliveries d JOIN events e ON e.id = d.event_id \
+               LEFT JOIN subscriptions s ON s.id = d.subscription_id WHERE ",
+            sqlite_dead_filter!(),
+            " AND (?5 IS NULL OR d.id > ?5) ORDER BY d.id LIMIT ?6"
+        ))
+        .bind(&filter.subscription_id)
+        .bind(&filter.event_type)
+        .bind(filter.since)
+        .bind(filter.until)
+        .bind(after)
+        .bind(limit as i64)
+        .fetch_all(&self.reader)
+        .await?;
+        Ok(rows.into_iter().map(Into::into).collect())
+    }
+
+    async fn replay_dead(&self, selection: &DeadSelection) -> Result<u64> {
+        let ids = self.select_dead(selection).await?;
+        let now = now_ms();
+        let mut tx = self.writer.begin().await?;
+        let mut n = 0;
+        for id in ids {
+            // A fresh run: attempts start again at 1; parked if its endpoint is.
+            n += sqlx::query(
+                "UPDATE deliveries SET run = run + 1, attempts = 0, \
+                    state = CASE WHEN subscription_id IS NULL OR EXISTS (SELECT 1 FROM subscriptions s \
+                        WHERE s.id = deliveries.subscription_id AND s.status = 'active' \
+                        AND s.circuit_state = 'closed') THEN 'pending' ELSE 'paused' END, \
+                    next_attempt_at = ?2, lease_expires_at = NULL, leased_by = NULL, \
+                    last_status_code = NULL, last_error = NULL, delivered_at = NULL, updated_at = ?2 \
+                 WHERE id = ?1 AND state = 'dead'",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        if n > 0 {
+            self.work.notify_one();
+        }
+        Ok(n)
+    }
+
+    async fn purge_dead(&self, selection: &DeadSelection) -> Result<u64> {
+        let ids = self.select_dead(selection).await?;
+        let mut tx = self.writer.begin().await?;
+        let mut n = 0;
+        for id in ids {
+            n += sqlx::query("DELETE FROM deliveries WHERE id = ?1 AND state = 'dead'")
+                .bind(id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn probe_open_circuits(&self) -> Result<u64> {
+        let now = now_ms();
+        let mut tx = self.writer.begin().await?;
+        let due: Vec<String> = sqlx::query_scalar(
+            "UPDATE subscriptions SET circuit_state = 'half_open', circuit_next_probe_at = NULL \
+             WHERE circuit_state = 'open' AND status = 'active' AND circuit_next_probe_at <= ?1 \
+             RETURNING id",
+        )
+        .bind(now)
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in &due {
+            let released = sqlx::query(
+                "UPDATE deliveries SET \
+                    state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'scheduled' END, \
+                    next_attempt_at = ?2, updated_at = ?2 \
+                 WHERE id = (SELECT id FROM deliveries WHERE subscription_id = ?1 \
+                    AND state = 'paused' ORDER BY id LIMIT 1)",
+            )
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if released == 0 {
+                sqlx::query("UPDATE subscriptions SET circuit_state = 'closed' WHERE id = ?1")
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        if !due.is_empty() {
+            self.work.notify_one();
+        }
+        Ok(due.len() as u64)
+    }
+
+    async fn auto_disable(&self, before: Millis) -> Result<u64> {
+        let now = now_ms();
+        let mut tx = self.writer.begin().await?;
+        let ids: Vec<String> = sqlx::query_scalar(
+            "UPDATE subscriptions SET status = 'disabled', \
+                disabled_reason = 'disabled automatically: its circuit stayed open past circuit.auto_disable_after_hours' \
+             WHERE status = 'active' AND circuit_state <> 'closed' AND circuit_opened_at < ?1 \
+             RETURNING id",
+        )
+        .bind(before)
+        .fetch_all(&mut *tx)
+        .await?;
+        if ids.is_empty() {
+            tx.rollback().await?;
+            return Ok(0);
+        }
+        Self::bump_version(&mut tx).await?;
+        for id in &ids {
+            Self::park(&mut tx, id, now).await?;
+        }
+        tx.commit().await?;
+        self.invalidate();
+        Ok(ids.len() as u64)
     }
 
     async fn next_due_in_ms(&self) -> Result<Option<i64>> {

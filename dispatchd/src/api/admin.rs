@@ -1,0 +1,207 @@
+//! The operator API under `/admin` (SPEC §7 route names are the contract):
+//! endpoint pause/resume/disable/enable and dead letters (list, replay,
+//! purge). Its own bearer tokens (`admin.tokens`), separate from producer
+//! keys; open in dev mode.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use dispatch_wire::{
+    DeadLetterAction, DeadLetterActionOut, DeadLetterFilter, DeadLetterView, ListOut,
+    SubscriptionView,
+};
+
+use super::error::{ApiError, ApiResult};
+use super::extract::JsonBody;
+use super::{AppState, PathId, Query, views};
+use crate::config::Config;
+use crate::model::{DeadFilter, DeadSelection, Millis};
+
+/// Most ids one replay or purge may name.
+const MAX_IDS: usize = 1000;
+
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/subscriptions/{id}/pause", post(pause))
+        .route("/subscriptions/{id}/resume", post(resume))
+        .route("/subscriptions/{id}/disable", post(disable))
+        .route("/subscriptions/{id}/enable", post(enable))
+        .route("/dead-letters", get(dead_letters))
+        .route("/dead-letters/replay", post(replay))
+        .route("/dead-letters/purge", post(purge))
+        .layer(axum::middleware::from_fn_with_state(
+            state.cfg,
+            require_admin,
+        ))
+}
+
+async fn require_admin(
+    State(cfg): State<Arc<Config>>,
+    req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    if cfg.dev {
+        return Ok(next.run(req).await);
+    }
+    if cfg.admin.tokens.is_empty() {
+        return Err(ApiError::Unauthorized(
+            "the admin API is disabled: configure admin.tokens".into(),
+        ));
+    }
+    let token = req
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if super::auth::key_matches(&cfg.admin.tokens, token.trim()) {
+        Ok(next.run(req).await)
+    } else {
+        Err(ApiError::Unauthorized(
+            "missing or invalid admin token".into(),
+        ))
+    }
+}
+
+async fn set_status(
+    st: &AppState,
+    id: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> ApiResult<Json<SubscriptionView>> {
+    let sub = st
+        .store
+        .set_status(id, status, reason)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no subscription with id {id:?}")))?;
+    Ok(Json(views::subscription(&sub, false)))
+}
+
+async fn pause(
+    State(st): State<AppState>,
+    PathId(id): PathId,
+) -> ApiResult<Json<SubscriptionView>> {
+    set_status(&st, &id, "paused", None).await
+}
+
+async fn resume(
+    State(st): State<AppState>,
+    PathId(id): PathId,
+) -> ApiResult<Json<SubscriptionView>> {
+    set_status(&st, &id, "active", None).await
+}
+
+async fn disable(
+    State(st): State<AppState>,
+    PathId(id): PathId,
+) -> ApiResult<Json<SubscriptionView>> {
+    set_status(&st, &id, "disabled", Some("disabled by an operator")).await
+}
+
+async fn enable(
+    State(st): State<AppState>,
+    PathId(id): PathId,
+) -> ApiResult<Json<SubscriptionView>> {
+    set_status(&st, &id, "active", None).await
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeadLetterQuery {
+    subscription_id: Option<String>,
+    event_type: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<u32>,
+    after: Option<i64>,
+}
+
+async fn dead_letters(
+    State(st): State<AppState>,
+    Query(q): Query<DeadLetterQuery>,
+) -> ApiResult<Json<ListOut<DeadLetterView>>> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 1000".into(),
+        ));
+    }
+    let filter = to_filter(DeadLetterFilter {
+        subscription_id: q.subscription_id,
+        event_type: q.event_type,
+        since: q.since,
+        until: q.until,
+    })
+    .map_err(ApiError::BadRequest)?;
+    let rows = st.store.dead_letters(&filter, q.after, limit).await?;
+    let next_cursor = (rows.len() == limit as usize)
+        .then(|| rows.last().map(|r| r.delivery.id.to_string()))
+        .flatten();
+    Ok(Json(ListOut {
+        data: rows.iter().map(views::dead_letter).collect(),
+        next_cursor,
+    }))
+}
+
+async fn replay(
+    State(st): State<AppState>,
+    JsonBody(action): JsonBody<DeadLetterAction>,
+) -> ApiResult<Json<DeadLetterActionOut>> {
+    let selection = to_selection(action)?;
+    let count = st.store.replay_dead(&selection).await?;
+    Ok(Json(DeadLetterActionOut { count }))
+}
+
+async fn purge(
+    State(st): State<AppState>,
+    JsonBody(action): JsonBody<DeadLetterAction>,
+) -> ApiResult<Json<DeadLetterActionOut>> {
+    let selection = to_selection(action)?;
+    let count = st.store.purge_dead(&selection).await?;
+    Ok(Json(DeadLetterActionOut { count }))
+}
+
+fn to_selection(action: DeadLetterAction) -> ApiResult<DeadSelection> {
+    match (action.ids, action.filter) {
+        (Some(ids), None) => {
+            if ids.is_empty() || ids.len() > MAX_IDS {
+                return Err(ApiError::Validation(format!(
+                    "ids must hold 1 to {MAX_IDS} delivery ids"
+                )));
+            }
+            Ok(DeadSelection::Ids(ids))
+        }
+        (None, Some(filter)) => to_filter(filter)
+            .map(DeadSelection::Filter)
+            .map_err(ApiError::Validation),
+        _ => Err(ApiError::Validation(
+            "give exactly one of ids or filter".into(),
+        )),
+    }
+}
+
+fn to_filter(f: DeadLetterFilter) -> Result<DeadFilter, String> {
+    if let Some(id) = &f.subscription_id {
+        crate::validate::id("subscription_id", id)?;
+    }
+    if let Some(t) = &f.event_type {
+        crate::validate::event_type(t).map_err(|e| format!("event_{e}"))?;
+    }
+    Ok(DeadFilter {
+        subscription_id: f.subscription_id,
+        event_type: f.event_type,
+        since: f.since.as_deref().map(|s| time("since", s)).transpose()?,
+        until: f.until.as_deref().map(|s| time("until", s)).transpose()?,
+    })
+}
+
+fn time(field: &str, value: &str) -> Result<Millis, String> {
+    chrono::DateTime::parse_from_rfc3339(value)
+        .map(|t| t.timestamp_millis())
+        .map_err(|_| format!("{field} must be an RFC 3339 time like 2026-01-31T12:00:00Z"))
+}
