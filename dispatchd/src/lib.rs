@@ -12,6 +12,7 @@ pub mod ingest;
 pub mod matching;
 pub mod model;
 pub mod queue;
+pub mod ratelimit;
 pub mod retry;
 pub mod server;
 pub mod sign;

@@ -18,6 +18,7 @@
 //! them. Nothing claimed is left stranded until its lease runs out.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
@@ -30,14 +31,16 @@ use crate::deliver::{AttemptResult, Deliverer};
 use crate::model::{
     AttemptRecord, ClaimToken, ClaimedDelivery, Completion, NextState, RetryPolicy, now_ms,
 };
+use crate::ratelimit::{Limiter, Pace};
 use crate::retry;
 use crate::store::{Store, StoreError};
 
 /// What a send task reports back.
 enum Done {
     Completed(Completion),
-    /// Cancelled at shutdown before an answer came: hand the claim back.
-    Released(ClaimToken),
+    /// Not attempted: hand the claim back, due again after this many ms
+    /// (cancelled at shutdown: 0; waiting for a rate-limit slot: the wait).
+    Released(ClaimToken, i64),
 }
 
 pub struct Worker {
@@ -45,7 +48,14 @@ pub struct Worker {
     pub deliverer: Arc<Deliverer>,
     pub cfg: Arc<Config>,
     pub node: String,
+    /// Nodes sharing the database, kept by the sweeper's heartbeat; rate
+    /// limits are split between them.
+    pub live_nodes: Arc<AtomicU32>,
 }
+
+/// The longest a send waits for its rate-limit slot before the delivery is
+/// handed back to the queue instead.
+const MAX_PACING_WAIT: Duration = Duration::from_secs(1);
 
 impl Worker {
     /// Runs until `shutdown`, then drains as described in the module docs.
@@ -55,7 +65,9 @@ impl Worker {
             deliverer,
             cfg,
             node,
+            live_nodes,
         } = self;
+        let limiter = Arc::new(Limiter::default());
         let slots = Arc::new(Semaphore::new(cfg.queue.max_in_flight as usize));
         let (done_tx, done_rx) = mpsc::unbounded_channel::<Done>();
         let completer = tokio::spawn(complete_loop(store.clone(), done_rx, cfg.circuit_policy()));
@@ -103,11 +115,19 @@ impl Worker {
                 let cfg = cfg.clone();
                 let done = done_tx.clone();
                 let hard_stop = hard_stop.clone();
+                let limiter = limiter.clone();
+                let nodes = live_nodes.load(Ordering::Relaxed).max(1);
                 sends.spawn(async move {
                     let token = d.token();
-                    let msg = tokio::select! {
-                        c = attempt(&deliverer, &cfg, d) => Done::Completed(c),
-                        _ = hard_stop.cancelled() => Done::Released(token),
+                    let msg = match pace(&limiter, &d, nodes) {
+                        Pace::Defer(wait) => Done::Released(token, wait.as_millis() as i64),
+                        Pace::Go(wait) => tokio::select! {
+                            c = async {
+                                tokio::time::sleep(wait).await;
+                                attempt(&deliverer, &cfg, d).await
+                            } => Done::Completed(c),
+                            _ = hard_stop.cancelled() => Done::Released(token, 0),
+                        },
                     };
                     let _ = done.send(msg);
                     drop(permit);
@@ -147,6 +167,23 @@ impl Worker {
             );
             completer.abort();
         }
+    }
+}
+
+/// Where this delivery stands in its endpoint's rate limit (this node's
+/// share of it).
+fn pace(limiter: &Limiter, d: &ClaimedDelivery, nodes: u32) -> Pace {
+    match (&d.subscription, d.inline.url.is_none()) {
+        (Some(s), true) => match s.rate_limit {
+            Some(rate) => limiter.acquire(
+                &s.id,
+                rate as f64 / nodes as f64,
+                MAX_PACING_WAIT,
+                std::time::Instant::now(),
+            ),
+            None => Pace::Go(Duration::ZERO),
+        },
+        _ => Pace::Go(Duration::ZERO),
     }
 }
 
@@ -225,9 +262,9 @@ async fn complete_loop(
     const MAX_BATCH: usize = 500;
     let mut completions = Vec::new();
     let mut releases = Vec::new();
-    let take = |m: Done, c: &mut Vec<Completion>, r: &mut Vec<ClaimToken>| match m {
+    let take = |m: Done, c: &mut Vec<Completion>, r: &mut Vec<(ClaimToken, i64)>| match m {
         Done::Completed(x) => c.push(x),
-        Done::Released(t) => r.push(t),
+        Done::Released(t, delay) => r.push((t, delay)),
     };
     loop {
         let Some(first) = rx.recv().await else { break };
@@ -285,8 +322,23 @@ fn is_transient(e: &StoreError) -> bool {
 
 /// Returns expired leases to the queue, probes open circuits, disables
 /// endpoints that kept failing, and prunes old delivered rows.
-pub async fn sweep(store: Arc<dyn Store>, cfg: Arc<Config>, shutdown: CancellationToken) {
+pub async fn sweep(
+    store: Arc<dyn Store>,
+    cfg: Arc<Config>,
+    node: String,
+    live_nodes: Arc<AtomicU32>,
+    shutdown: CancellationToken,
+) {
     let every = Duration::from_secs(cfg.retention.sweep_interval_secs);
+    // A node is live while its heartbeat is younger than three sweeps.
+    let ttl = every * 3;
+    let beat = |store: Arc<dyn Store>, node: String, live: Arc<AtomicU32>| async move {
+        match store.heartbeat(&node, ttl).await {
+            Ok(n) => live.store(n, Ordering::Relaxed),
+            Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+        }
+    };
+    beat(store.clone(), node.clone(), live_nodes.clone()).await;
     let keep_ms = (cfg.retention.delivered_hours * 3600 * 1000) as i64;
     let mut tick = 0u64;
     loop {
@@ -294,6 +346,7 @@ pub async fn sweep(store: Arc<dyn Store>, cfg: Arc<Config>, shutdown: Cancellati
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.cancelled() => return,
         }
+        beat(store.clone(), node.clone(), live_nodes.clone()).await;
         match store.reap_expired_leases().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(

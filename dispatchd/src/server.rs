@@ -12,6 +12,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU32;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -44,16 +45,24 @@ pub async fn run_with_store(
     let deliverer = Arc::new(Deliverer::new(&cfg).context("building the HTTP client")?);
     let stop = CancellationToken::new();
 
+    let live_nodes = Arc::new(AtomicU32::new(1));
     let worker = tokio::spawn(
         Worker {
             store: store.clone(),
             deliverer,
             cfg: cfg.clone(),
             node: node.clone(),
+            live_nodes: live_nodes.clone(),
         }
         .run(stop.clone()),
     );
-    let sweeper = tokio::spawn(queue::sweep(store.clone(), cfg.clone(), stop.clone()));
+    let sweeper = tokio::spawn(queue::sweep(
+        store.clone(),
+        cfg.clone(),
+        node.clone(),
+        live_nodes,
+        stop.clone(),
+    ));
 
     let state = AppState {
         store: store.clone(),

@@ -269,7 +269,32 @@ async fn dead_letters_replay_and_purge(backend: Backend) {
     d.finish().await;
 }
 
+/// `rate_limit = 20`: 200 deliveries take 10 s ± 10 %, each sent once
+/// (waiting for a slot costs no attempt).
+async fn rate_limit_paces_an_endpoint(backend: Backend) {
+    let rx = Receiver::start().await;
+    let d = Daemon::start(backend).await;
+    d.subscribe(&rx.url("/rl"), &["*"], json!({"rate_limit": 20}))
+        .await;
+    let events: Vec<Value> = (0..200)
+        .map(|i| json!({"id": format!("rl{i}"), "type": "a.b", "data": {}}))
+        .collect();
+    let (s, _) = d.post("/events/batch", json!({"events": events})).await;
+    assert_eq!(s, StatusCode::OK);
+    let got = rx.wait_for(200, Duration::from_secs(30)).await;
+    let span = got[199].at.duration_since(got[0].at);
+    assert!(
+        span >= Duration::from_millis(9000) && span <= Duration::from_millis(11000),
+        "200 deliveries at 20/s took {span:?}"
+    );
+    let ids: std::collections::HashSet<&str> = got.iter().map(|r| r.header("webhook-id")).collect();
+    assert_eq!(ids.len(), 200, "each delivered once");
+    assert_eq!(attempts_of(&d, "rl150").await, 1);
+    d.finish().await;
+}
+
 both_backends!(
+    rate_limit_paces_an_endpoint,
     circuit_opens_parks_and_recovers,
     pause_parks_and_resume_delivers_all,
     gone_disables_and_enable_delivers,

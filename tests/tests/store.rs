@@ -297,7 +297,7 @@ async fn release_hands_work_back(backend: Backend) {
     let (db, store) = with_subscription(backend, 5).await;
     ingest(store.as_ref(), vec![event("e1", "t.x", None)]).await;
     let d = store.claim("n1", 1, LEASE).await.unwrap().remove(0);
-    assert_eq!(store.release(&[d.token()]).await.unwrap(), 1);
+    assert_eq!(store.release(&[(d.token(), 0)]).await.unwrap(), 1);
     let rec = &store.event_deliveries("e1").await.unwrap()[0];
     assert_eq!((rec.state, rec.attempts), (DeliveryState::Pending, 0));
     let again = store.claim("n2", 1, LEASE).await.unwrap();
@@ -305,6 +305,14 @@ async fn release_hands_work_back(backend: Backend) {
         again[0].attempt, 1,
         "a released claim does not cost an attempt"
     );
+    // Handed back with a delay (a rate-limit slot): not due before it.
+    store.release(&[(again[0].token(), 300)]).await.unwrap();
+    assert!(store.claim("n2", 1, LEASE).await.unwrap().is_empty());
+    let due = eventually(Duration::from_secs(5), || async {
+        !store.claim("n2", 1, LEASE).await.unwrap().is_empty()
+    })
+    .await;
+    assert!(due);
     db.drop_db().await;
 }
 
@@ -448,7 +456,21 @@ async fn new_work_wakes_other_nodes(backend: Backend) {
     db.drop_db().await;
 }
 
+async fn heartbeats_count_live_nodes(backend: Backend) {
+    let db = TestDb::new(backend).await;
+    let store = open(&db).await;
+    let ttl = Duration::from_secs(30);
+    assert_eq!(store.heartbeat("n1", ttl).await.unwrap(), 1);
+    let live = store.heartbeat("n2", ttl).await.unwrap();
+    match backend {
+        Backend::Postgres => assert_eq!(live, 2, "both nodes share the database"),
+        Backend::Sqlite => assert_eq!(live, 1, "one process owns the file"),
+    }
+    db.drop_db().await;
+}
+
 both_backends!(
+    heartbeats_count_live_nodes,
     insert_claim_complete,
     duplicates_by_id_and_key,
     stale_snapshot_writes_nothing,

@@ -190,8 +190,14 @@ pub trait Store: Send + Sync + 'static {
     /// disables the subscription. Returns how many deliveries changed state.
     async fn complete(&self, completions: &[Completion], policy: &CircuitPolicy) -> Result<u64>;
 
-    /// Hands claimed deliveries back unattempted (graceful shutdown).
-    async fn release(&self, tokens: &[ClaimToken]) -> Result<u64>;
+    /// Hands claimed deliveries back unattempted, each due again after its
+    /// delay in milliseconds (0 at graceful shutdown; the wait for a
+    /// rate-limit slot otherwise). No attempt is consumed.
+    async fn release(&self, items: &[(ClaimToken, i64)]) -> Result<u64>;
+
+    /// Records that `node` is alive and returns how many nodes were seen
+    /// within `ttl` (at least 1: this one).
+    async fn heartbeat(&self, node: &str, ttl: Duration) -> Result<u32>;
 
     /// Returns deliveries whose lease expired to the queue (or to dead when
     /// that was their last attempt). Returns how many.

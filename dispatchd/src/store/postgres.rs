@@ -584,25 +584,28 @@ impl Store for PgStore {
         Ok(changed)
     }
 
-    async fn release(&self, tokens: &[ClaimToken]) -> Result<u64> {
-        if tokens.is_empty() {
+    async fn release(&self, items: &[(ClaimToken, i64)]) -> Result<u64> {
+        if items.is_empty() {
             return Ok(0);
         }
-        let ids: Vec<i64> = tokens.iter().map(|t| t.id).collect();
-        let runs: Vec<i32> = tokens.iter().map(|t| t.run).collect();
-        let attempts: Vec<i32> = tokens.iter().map(|t| t.attempt).collect();
+        let ids: Vec<i64> = items.iter().map(|(t, _)| t.id).collect();
+        let runs: Vec<i32> = items.iter().map(|(t, _)| t.run).collect();
+        let attempts: Vec<i32> = items.iter().map(|(t, _)| t.attempt).collect();
+        let delays: Vec<i64> = items.iter().map(|(_, d)| *d).collect();
         let n = sqlx::query(
             "UPDATE deliveries d SET \
                 state = CASE WHEN d.attempts > 1 THEN 'scheduled' ELSE 'pending' END, \
                 attempts = d.attempts - 1, lease_expires_at = NULL, leased_by = NULL, \
-                next_attempt_at = dispatch_now_ms(), updated_at = dispatch_now_ms() \
-             FROM unnest($1::int8[], $2::int4[], $3::int4[]) AS v(id, run, attempt) \
+                next_attempt_at = dispatch_now_ms() + v.delay_ms, updated_at = dispatch_now_ms() \
+             FROM unnest($1::int8[], $2::int4[], $3::int4[], $4::int8[]) \
+                AS v(id, run, attempt, delay_ms) \
              WHERE d.id = v.id AND d.run = v.run AND d.attempts = v.attempt \
                AND d.state = 'in_flight'",
         )
         .bind(&ids)
         .bind(&runs)
         .bind(&attempts)
+        .bind(&delays)
         .execute(&self.pool)
         .await?
         .rows_affected();
@@ -611,6 +614,32 @@ impl Store for PgStore {
             .execute(&self.pool)
             .await?;
         Ok(n)
+    }
+
+    async fn heartbeat(&self, node: &str, ttl: Duration) -> Result<u32> {
+        let ttl = ttl.as_millis() as i64;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO nodes (id, started_at, last_seen) \
+             VALUES ($1, dispatch_now_ms(), dispatch_now_ms()) \
+             ON CONFLICT (id) DO UPDATE SET last_seen = dispatch_now_ms()",
+        )
+        .bind(node)
+        .execute(&mut *tx)
+        .await?;
+        // Forget nodes gone for a long while.
+        sqlx::query("DELETE FROM nodes WHERE last_seen < dispatch_now_ms() - $1 * 100")
+            .bind(ttl)
+            .execute(&mut *tx)
+            .await?;
+        let live: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM nodes WHERE last_seen >= dispatch_now_ms() - $1",
+        )
+        .bind(ttl)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(live.max(1) as u32)
     }
 
     async fn reap_expired_leases(&self) -> Result<u64> {

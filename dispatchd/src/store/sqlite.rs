@@ -582,22 +582,26 @@ impl Store for SqliteStore {
         Ok(changed)
     }
 
-    async fn release(&self, tokens: &[ClaimToken]) -> Result<u64> {
+    async fn release(&self, items: &[(ClaimToken, i64)]) -> Result<u64> {
+        if items.is_empty() {
+            return Ok(0);
+        }
         let now = now_ms();
         let mut n = 0;
         let mut tx = self.writer.begin().await?;
-        for t in tokens {
+        for (t, delay) in items {
             n += sqlx::query(
                 "UPDATE deliveries SET \
                     state = CASE WHEN attempts > 1 THEN 'scheduled' ELSE 'pending' END, \
                     attempts = attempts - 1, lease_expires_at = NULL, leased_by = NULL, \
-                    next_attempt_at = ?4, updated_at = ?4 \
+                    next_attempt_at = ?4 + ?5, updated_at = ?4 \
                  WHERE id = ?1 AND run = ?2 AND attempts = ?3 AND state = 'in_flight'",
             )
             .bind(t.id)
             .bind(t.run)
             .bind(t.attempt)
             .bind(now)
+            .bind(delay)
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -605,6 +609,24 @@ impl Store for SqliteStore {
         tx.commit().await?;
         self.work.notify_one();
         Ok(n)
+    }
+
+    async fn heartbeat(&self, node: &str, _ttl: Duration) -> Result<u32> {
+        // One process owns the file: this node is the only one.
+        let now = now_ms();
+        sqlx::query(
+            "INSERT INTO nodes (id, started_at, last_seen) VALUES (?1, ?2, ?2) \
+             ON CONFLICT (id) DO UPDATE SET last_seen = ?2",
+        )
+        .bind(node)
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        sqlx::query("DELETE FROM nodes WHERE id <> ?1")
+            .bind(node)
+            .execute(&self.writer)
+            .await?;
+        Ok(1)
     }
 
     async fn reap_expired_leases(&self) -> Result<u64> {
