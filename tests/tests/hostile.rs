@@ -64,7 +64,8 @@ async fn hostile_receivers_cost_one_attempt(backend: Backend) {
     .await;
     // A reset right after the request.
     let reset = raw_receiver(|s| async move {
-        let _ = s.set_linger(Some(Duration::ZERO));
+        // Zero linger: closing sends a reset, not a FIN.
+        let _ = s.set_zero_linger();
         drop(s);
     })
     .await;
