@@ -151,6 +151,9 @@ async fn commit(
     };
     let mut outcomes = vec![InsertOutcome::Inserted; items.len()];
     for (pos, outcome) in order.into_iter().zip(sorted) {
+        if outcome == InsertOutcome::Inserted {
+            crate::telemetry::events_ingested(items[pos].event.kind.as_str(), 1);
+        }
         outcomes[pos] = outcome;
     }
     Ok(outcomes)

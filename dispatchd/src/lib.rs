@@ -18,4 +18,5 @@ pub mod server;
 pub mod sign;
 pub mod ssrf;
 pub mod store;
+pub mod telemetry;
 pub mod validate;

@@ -120,13 +120,19 @@ impl Worker {
                 sends.spawn(async move {
                     let token = d.token();
                     let msg = match pace(&limiter, &d, nodes) {
-                        Pace::Defer(wait) => Done::Released(token, wait.as_millis() as i64),
+                        Pace::Defer(wait) => {
+                            crate::telemetry::delivery_outcome("deferred");
+                            Done::Released(token, wait.as_millis() as i64)
+                        }
                         Pace::Go(wait) => tokio::select! {
                             c = async {
                                 tokio::time::sleep(wait).await;
                                 attempt(&deliverer, &cfg, d).await
                             } => Done::Completed(c),
-                            _ = hard_stop.cancelled() => Done::Released(token, 0),
+                            _ = hard_stop.cancelled() => {
+                                crate::telemetry::delivery_outcome("released");
+                                Done::Released(token, 0)
+                            }
                         },
                     };
                     let _ = done.send(msg);
@@ -220,6 +226,12 @@ async fn attempt(deliverer: &Deliverer, cfg: &Config, d: ClaimedDelivery) -> Com
             delay_ms: delay.as_millis() as i64,
         }
     };
+    crate::telemetry::attempt_duration(result.success, result.duration_ms);
+    crate::telemetry::delivery_outcome(match next {
+        NextState::Delivered => "delivered",
+        NextState::Retry { .. } => "retry",
+        NextState::Dead => "dead",
+    });
     if !result.success {
         tracing::debug!(
             delivery = d.id,

@@ -69,6 +69,7 @@ pub async fn run_with_store(
         ingest: Ingestor::start(store.clone()),
         cfg: cfg.clone(),
         guard: Arc::new(cfg.ssrf_guard()),
+        metrics: crate::telemetry::install(),
     };
     let app = api::router(state);
     tracing::info!(

@@ -1,7 +1,8 @@
 //! Producer authentication: `Authorization: Bearer <key>` against
 //! `api.keys`, or DispatchGO request signing, `X-HMAC-Signature: <hex
 //! HMAC-SHA256 of the raw body>` against `api.hmac_secrets`. Dev mode
-//! skips it; `/health` and `/ready` never need it.
+//! skips it; `/health`, `/ready` and `/metrics` never need it, and `/admin`
+//! has its own tokens.
 
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ pub async fn require_auth(
 ) -> Result<Response, ApiError> {
     // /admin has its own tokens (api::admin).
     let path = req.uri().path();
-    if cfg.dev || matches!(path, "/health" | "/ready") || path.starts_with("/admin/") {
+    if cfg.dev || matches!(path, "/health" | "/ready" | "/metrics") || path.starts_with("/admin/") {
         return Ok(next.run(req).await);
     }
     if let Some(token) = req

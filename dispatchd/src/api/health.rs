@@ -1,5 +1,5 @@
-//! `/health` (the process answers) and `/ready` (the database answers and
-//! the schema is current).
+//! `/health` (the process answers), `/ready` (the database answers and
+//! the schema is current) and `/metrics` (Prometheus).
 
 use axum::Json;
 use axum::extract::State;
@@ -14,6 +14,18 @@ pub async fn health() -> Json<HealthOut> {
         database: None,
         version: env!("CARGO_PKG_VERSION").into(),
     })
+}
+
+/// `GET /metrics`: Prometheus text format.
+pub async fn metrics(State(st): State<AppState>) -> impl axum::response::IntoResponse {
+    let body = crate::telemetry::render(&st.metrics, st.store.as_ref()).await;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        body,
+    )
 }
 
 pub async fn ready(State(st): State<AppState>) -> (StatusCode, Json<HealthOut>) {

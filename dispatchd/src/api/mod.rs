@@ -36,6 +36,7 @@ pub struct AppState {
     pub cfg: Arc<Config>,
     /// Built once from the config: checks literal destination addresses.
     pub guard: Arc<crate::ssrf::Guard>,
+    pub metrics: metrics_exporter_prometheus::PrometheusHandle,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -43,6 +44,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
+        .route("/metrics", get(health::metrics))
         .route("/events", post(events::create))
         .route("/events/batch", post(events::create_batch))
         .route("/events/{id}", get(events::get))

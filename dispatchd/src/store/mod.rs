@@ -241,6 +241,10 @@ pub trait Store: Send + Sync + 'static {
     /// Disables active subscriptions whose circuit opened before `before`.
     async fn auto_disable(&self, before: Millis) -> Result<u64>;
 
+    /// How many deliveries are in each state, from the database (so every
+    /// node reports the same).
+    async fn delivery_counts(&self) -> Result<Vec<(String, i64)>>;
+
     /// Milliseconds until the earliest waiting delivery is due (negative when
     /// overdue), or `None` when nothing waits. Workers sleep that long.
     async fn next_due_in_ms(&self) -> Result<Option<i64>>;

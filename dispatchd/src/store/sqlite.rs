@@ -862,6 +862,14 @@ impl Store for SqliteStore {
         Ok(ids.len() as u64)
     }
 
+    async fn delivery_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
+                .fetch_all(&self.reader)
+                .await?;
+        Ok(rows)
+    }
+
     async fn next_due_in_ms(&self) -> Result<Option<i64>> {
         let row = sqlx::query(
             "SELECT MIN(next_attempt_at) AS due FROM deliveries \

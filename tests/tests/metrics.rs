@@ -1,0 +1,79 @@
+//! `/metrics` in Prometheus text format: ingest and delivery counters, the
+//! attempt latency histogram, queue depth by state and circuit state.
+
+use std::time::Duration;
+
+use dispatch_tests::{Backend, Daemon, Receiver, Reply, both_backends};
+use serde_json::json;
+
+/// The value of the sample whose line starts with `series` (name and labels).
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+async fn metrics_report_work_done(backend: Backend) {
+    let ok = Receiver::start().await;
+    let down = Receiver::start().await;
+    down.always(Reply::status(500));
+    let d = Daemon::start(backend).await;
+    d.subscribe(&ok.url("/ok"), &["ok"], json!({"id": "sub_ok"}))
+        .await;
+    d.subscribe(
+        &down.url("/down"),
+        &["down"],
+        json!({"id": "sub_down", "max_attempts": 1}),
+    )
+    .await;
+    for i in 0..5 {
+        d.send_event(&format!("ok{i}"), "ok", json!({})).await;
+    }
+    d.send_event("down0", "down", json!({})).await;
+    d.wait_event_status("ok4", "delivered", Duration::from_secs(10))
+        .await;
+    d.wait_event_status("down0", "failed", Duration::from_secs(10))
+        .await;
+
+    let resp = d.http.get(d.url("/metrics")).send().await.unwrap();
+    assert_eq!(resp.status(), 200);
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = resp.text().await.unwrap();
+    // Counters are process-wide (tests may share a process): at least ours.
+    assert!(
+        sample(&text, r#"dispatch_events_ingested_total{kind="event"}"#).unwrap() >= 6.0,
+        "{text}"
+    );
+    assert!(sample(&text, r#"dispatch_deliveries_total{outcome="delivered"}"#).unwrap() >= 5.0);
+    assert!(sample(&text, r#"dispatch_deliveries_total{outcome="dead"}"#).unwrap() >= 1.0);
+    assert!(
+        text.contains(r#"dispatch_attempt_duration_seconds_bucket{result="success",le="0.005"}"#),
+        "{text}"
+    );
+    // Gauges come from this node's database: exact.
+    assert_eq!(
+        sample(&text, r#"dispatch_queue_depth{state="delivered"}"#),
+        Some(5.0)
+    );
+    assert_eq!(
+        sample(&text, r#"dispatch_queue_depth{state="dead"}"#),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(&text, r#"dispatch_queue_depth{state="pending"}"#),
+        Some(0.0)
+    );
+    assert_eq!(
+        sample(&text, r#"dispatch_circuit_state{subscription_id="sub_ok"}"#),
+        Some(0.0)
+    );
+    d.finish().await;
+}
+
+both_backends!(metrics_report_work_done);
