@@ -4,9 +4,9 @@
 # install it on its own where RUSTUP_AUTO_INSTALL=0) and a Python venv with
 # the published `standardwebhooks` library, which verifies our signatures.
 #
-# PostgreSQL tests use DISPATCH_TEST_PG (default
+# PostgreSQL tests use TEST_PG_URL (default
 # postgres://postgres@127.0.0.1:5432/postgres); without a server they are
-# skipped with a notice, unless DISPATCH_REQUIRE_POSTGRES=1.
+# skipped with a notice, unless TEST_REQUIRE_POSTGRES=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,9 +20,9 @@ if ! .venv/bin/python -c 'import standardwebhooks' 2>/dev/null; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check 'standardwebhooks==1.1.0'
 fi
-export DISPATCH_TEST_PYTHON="$PWD/.venv/bin/python"
+export TEST_PYTHON="$PWD/.venv/bin/python"
 
-pg_url="${DISPATCH_TEST_PG:-postgres://postgres@127.0.0.1:5432/postgres}"
+pg_url="${TEST_PG_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
 if command -v psql >/dev/null && psql "$pg_url" -qAtc 'select 1' >/dev/null 2>&1; then
   echo "== PostgreSQL reachable at $pg_url: running the PostgreSQL tests too"
   # Databases left behind by tests that failed in an earlier run.

@@ -13,12 +13,14 @@ use serde_json::value::RawValue;
 
 /// The body of every error answer: `{"error": {"code", "message"}}`.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorResponse {
     pub error: ErrorBody,
 }
 
 /// A stable machine-readable `code` and a human sentence.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
@@ -26,21 +28,36 @@ pub struct ErrorBody {
 
 /// `POST /events`: the Dispatch seed's event shape.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EventIn {
     /// Producer-chosen id; the same id again is a duplicate, not a new event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._~:-]+$")
+    )]
     pub id: Option<String>,
     #[serde(rename = "type")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._:/-]+$")
+    )]
     pub event_type: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 255, pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]*$")
+    )]
     pub source: Option<String>,
     /// Any JSON value; kept byte for byte as it was sent.
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub data: Box<RawValue>,
 }
 
 /// `202` answer to a new event.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventAccepted {
     pub id: String,
     /// Always `"queued"`.
@@ -50,19 +67,23 @@ pub struct EventAccepted {
 
 /// `POST /events/batch` body.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct EventBatchIn {
     /// Each item is checked on its own: one bad event does not reject the rest.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<Value>, min_items = 1, max_items = 1000))]
     pub events: Vec<Box<RawValue>>,
 }
 
 /// `POST /events/batch` answer: one result per submitted event, in order.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventBatchOut {
     pub results: Vec<EventBatchResult>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventBatchResult {
     pub index: usize,
     /// The event's id when it was accepted or found to be a duplicate.
@@ -76,11 +97,13 @@ pub struct EventBatchResult {
 
 /// `GET /events/{id}` and the `200` answer to a duplicate event.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventView {
     pub id: String,
     #[serde(rename = "type")]
     pub event_type: String,
     pub source: Option<String>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub data: Box<RawValue>,
     pub created_at: String,
     /// `queued` while any delivery is unfinished, `failed` when a delivery is
@@ -91,6 +114,7 @@ pub struct EventView {
 
 /// One event on its way to one destination.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeliveryView {
     pub id: i64,
     pub subscription_id: Option<String>,
@@ -109,6 +133,7 @@ pub struct DeliveryView {
 
 /// One HTTP attempt, successful or not.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AttemptView {
     pub delivery_id: i64,
     pub subscription_id: Option<String>,
@@ -126,6 +151,7 @@ pub struct AttemptView {
 
 /// A list answer; `next_cursor` is passed back as `?after=` for the next page.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ListOut<T> {
     pub data: Vec<T>,
     #[serde(default)]
@@ -134,36 +160,68 @@ pub struct ListOut<T> {
 
 /// Retry policy of a subscription: exponential backoff with jitter and a cap.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RetryIn {
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 86400000))]
     pub initial_delay_ms: u64,
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
     pub multiplier: f64,
+    /// At least `initial_delay_ms`, at most 7 days.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 604800000))]
     pub max_delay_ms: u64,
 }
 
 /// `POST /subscriptions`. These field names are the contract.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._~:-]+$")
+    )]
     pub id: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 2048, pattern = "^https?://[^\\s@/?#]+([/?#][^\\s]*)?$")
+    )]
     pub url: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<EventTypePattern>, min_items = 1, max_items = 100))]
     pub event_types: Vec<String>,
     /// Write-only. Generated (`whsec_…`) when absent and shown once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 1024,
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+        )
+    )]
     pub secret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, HeaderValueText>>))]
     pub headers: Option<BTreeMap<String, String>>,
     /// Requests per second to this endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100000))]
     pub rate_limit: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
     pub max_attempts: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "object_only::deserialize"
+    )]
     pub retry: Option<RetryIn>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 60000))]
     pub timeout_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 20))]
     pub plugins: Option<Vec<String>>,
 }
 
@@ -171,35 +229,59 @@ pub struct SubscriptionIn {
 /// it, keeping the old one valid for the configured grace period.
 /// `rate_limit` may be set to `null` to remove the limit.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct SubscriptionPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 2048, pattern = "^https?://[^\\s@/?#]+([/?#][^\\s]*)?$")
+    )]
     pub url: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<EventTypePattern>>, min_items = 1, max_items = 100))]
     pub event_types: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 1024,
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+        )
+    )]
     pub secret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, HeaderValueText>>))]
     pub headers: Option<BTreeMap<String, String>>,
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
         with = "double_option"
     )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u32>, minimum = 1, maximum = 100000))]
     pub rate_limit: Option<Option<u32>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
     pub max_attempts: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "object_only::deserialize"
+    )]
     pub retry: Option<RetryIn>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 60000))]
     pub timeout_ms: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 20))]
     pub plugins: Option<Vec<String>>,
 }
 
 /// A subscription as the API shows it. `secret` is the full secret only in
 /// the answer to the request that set it; everywhere else it is masked.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct SubscriptionView {
     pub id: String,
     pub url: String,
@@ -223,25 +305,50 @@ pub struct SubscriptionView {
 
 /// `POST /tasks`: the DispatchGO seed's one-off delivery.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TaskIn {
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 2048, pattern = "^https?://[^\\s@/?#]+([/?#][^\\s]*)?$")
+    )]
     pub url: String,
     /// `POST` when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^(GET|POST|PUT|PATCH|DELETE|get|post|put|patch|delete)$")
+    )]
     pub method: Option<String>,
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._:/-]+$")
+    )]
     pub event: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 1024,
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+        )
+    )]
     pub secret: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, HeaderValueText>>))]
     pub headers: Option<BTreeMap<String, String>>,
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub data: Box<RawValue>,
     /// Retries after the first attempt; 5 when absent, as in DispatchGO.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 99))]
     pub max_retries: Option<u32>,
 }
 
 /// `202` answer to a new task.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskAccepted {
     pub task_id: String,
     /// Always `"queued"`.
@@ -250,6 +357,7 @@ pub struct TaskAccepted {
 
 /// `GET /tasks/{id}`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TaskView {
     pub task_id: String,
     /// `pending`, `processing`, `completed` or `failed`, as in DispatchGO.
@@ -271,12 +379,71 @@ pub struct TaskView {
 
 /// `GET /health` and `GET /ready`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HealthOut {
     /// `ok` or `unavailable`.
     pub status: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub database: Option<String>,
     pub version: String,
+}
+
+/// Documentation-only schema of one event-type pattern: an exact type, a
+/// final `.*` wildcard over whole segments, or `*`.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(pattern = "^(\\*|[A-Za-z0-9._:/-]{1,200}(\\.\\*)?)$")]
+pub struct EventTypePattern(pub String);
+
+/// Documentation-only schema of a header value: visible ASCII.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[schema(pattern = "^[ -~]{0,4096}$")]
+pub struct HeaderValueText(pub String);
+
+/// Documentation-only schema of `DeadLetterAction`: exactly one of the two.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum DeadLetterSelection {
+    Ids(DeadLetterIds),
+    Filter(DeadLetterByFilter),
+}
+
+/// At most 1000 delivery ids.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterIds {
+    #[schema(min_items = 1, max_items = 1000)]
+    pub ids: Vec<i64>,
+}
+
+/// Every dead letter matching the filter.
+#[cfg(feature = "openapi")]
+#[derive(utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterByFilter {
+    pub filter: DeadLetterFilter,
+}
+
+/// Reads an optional nested struct from a JSON object only. serde's
+/// derived struct deserializers also take an array of positional fields,
+/// so without this `{"filter": [null, null]}` would read as an empty filter.
+mod object_only {
+    use serde::de::{DeserializeOwned, Error};
+    use serde::{Deserialize, Deserializer};
+
+    pub fn deserialize<'de, T: DeserializeOwned, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<T>, D::Error> {
+        match Option::<serde_json::Map<String, serde_json::Value>>::deserialize(d)? {
+            None => Ok(None),
+            Some(map) => serde_json::from_value(serde_json::Value::Object(map))
+                .map(Some)
+                .map_err(D::Error::custom),
+        }
+    }
 }
 
 /// `Option<Option<T>>` that tells an absent field from an explicit `null`.
@@ -302,6 +469,7 @@ mod double_option {
 
 /// An endpoint's circuit breaker, as `SubscriptionView::circuit` shows it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CircuitView {
     /// `closed`, `open` or `half_open`.
     pub state: String,
@@ -316,40 +484,59 @@ pub struct CircuitView {
 /// `GET /admin/dead-letters` filter (query string) and the `filter` of a
 /// replay or purge.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DeadLetterFilter {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._~:-]+$")
+    )]
     pub subscription_id: Option<String>,
     /// An exact event type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._:/-]+$")
+    )]
     pub event_type: Option<String>,
     /// RFC 3339: died at or after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub since: Option<String>,
     /// RFC 3339: died before.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(format = DateTime))]
     pub until: Option<String>,
 }
 
 /// `POST /admin/dead-letters/replay` and `/purge`: exactly one of `ids`
 /// (at most 1000) or `filter`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct DeadLetterAction {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_items = 1, max_items = 1000))]
     pub ids: Option<Vec<i64>>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "object_only::deserialize"
+    )]
     pub filter: Option<DeadLetterFilter>,
 }
 
 /// How many dead letters an action touched.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeadLetterActionOut {
     pub count: u64,
 }
 
 /// One dead letter: a delivery that exhausted its attempts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeadLetterView {
     pub delivery_id: i64,
     pub event_id: String,

@@ -415,7 +415,7 @@ impl Config {
             return Err(bad(
                 "delivery.timeout_ms",
                 format!(
-                    "must be between 1 and {} (queue.lease_secs minus 1 s)",
+                    "must be between 1 and {} (60 s, and queue.lease_secs minus 1 s)",
                     self.max_timeout_ms()
                 ),
             ));
@@ -486,14 +486,15 @@ impl Config {
         Ok(addr)
     }
 
-    /// Longest per-delivery timeout a subscription may ask for: it must end
-    /// well before the lease does, or another node could take the delivery
-    /// while it is still being sent.
+    /// Longest per-delivery timeout a subscription may ask for: 60 s, and
+    /// always ending well before the lease does, or another node could take
+    /// the delivery while it is still being sent.
     pub fn max_timeout_ms(&self) -> u64 {
         self.queue
             .lease_secs
             .saturating_mul(1000)
             .saturating_sub(1000)
+            .min(60_000)
     }
 
     pub fn lease(&self) -> Duration {

@@ -10,9 +10,9 @@
 //! - `eventually` waits on an observable condition with a deadline: no
 //!   sleeps as synchronisation.
 //!
-//! PostgreSQL tests need a server at `DISPATCH_TEST_PG` (default
+//! PostgreSQL tests need a server at `TEST_PG_URL` (default
 //! `postgres://postgres@127.0.0.1:5432/postgres`). Without one they print a
-//! notice and pass, unless `DISPATCH_REQUIRE_POSTGRES=1` (CI sets it).
+//! notice and pass, unless `TEST_REQUIRE_POSTGRES=1` (CI sets it).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -67,7 +67,7 @@ macro_rules! both_backends {
 }
 
 pub fn pg_admin_url() -> String {
-    std::env::var("DISPATCH_TEST_PG")
+    std::env::var("TEST_PG_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
@@ -83,7 +83,7 @@ pub async fn postgres_available() -> bool {
         Ok(Ok(_))
     );
     if !ok {
-        if std::env::var("DISPATCH_REQUIRE_POSTGRES").as_deref() == Ok("1") {
+        if std::env::var("TEST_REQUIRE_POSTGRES").as_deref() == Ok("1") {
             panic!(
                 "PostgreSQL at {} is required but not reachable",
                 pg_admin_url()
@@ -131,7 +131,7 @@ impl TestDb {
                 let base = pg_admin_url();
                 let url = match base.rfind('/') {
                     Some(i) => format!("{}/{name}", &base[..i]),
-                    None => panic!("DISPATCH_TEST_PG must end with /database"),
+                    None => panic!("TEST_PG_URL must end with /database"),
                 };
                 TestDb {
                     backend,
@@ -557,7 +557,7 @@ pub fn dispatchd_binary() -> PathBuf {
 
 /// The Python with the `standardwebhooks` package (scripts/test.sh makes it).
 pub fn python() -> String {
-    std::env::var("DISPATCH_TEST_PYTHON").unwrap_or_else(|_| {
+    std::env::var("TEST_PYTHON").unwrap_or_else(|_| {
         let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python");
         if venv.exists() {
             venv.display().to_string()

@@ -197,6 +197,13 @@ async fn bad_input_gets_precise_errors(backend: Backend) {
         ),
         ("/tasks", json!({"url": "http://x", "data": {}}), "event"),
         ("/events/batch", json!({"events": []}), "events"),
+        // serde would read an array as positional struct fields; we do not.
+        ("/events", json!(["evt_x", "a.b", null, {}]), "object"),
+        (
+            "/subscriptions",
+            json!({"url": "http://x", "event_types": ["a"], "retry": [1, 2.0, 3]}),
+            "retry",
+        ),
     ];
     for (path, body, mentions) in cases {
         let (s, b) = d.post(path, body.clone()).await;

@@ -76,4 +76,49 @@ async fn metrics_report_work_done(backend: Backend) {
     d.finish().await;
 }
 
-both_backends!(metrics_report_work_done);
+/// `/openapi.json` is OpenAPI 3.1 and documents every route the daemon
+/// serves, with the error body on its 4xx answers.
+async fn openapi_documents_every_route(backend: Backend) {
+    let d = Daemon::start(backend).await;
+    let (status, doc) = d.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (path, method) in [
+        ("/events", "post"),
+        ("/events/batch", "post"),
+        ("/events/{id}", "get"),
+        ("/events/{id}/attempts", "get"),
+        ("/tasks", "post"),
+        ("/tasks/{id}", "get"),
+        ("/subscriptions", "post"),
+        ("/subscriptions", "get"),
+        ("/subscriptions/{id}", "get"),
+        ("/subscriptions/{id}", "patch"),
+        ("/subscriptions/{id}", "delete"),
+        ("/health", "get"),
+        ("/ready", "get"),
+        ("/metrics", "get"),
+        ("/admin/subscriptions/{id}/pause", "post"),
+        ("/admin/subscriptions/{id}/resume", "post"),
+        ("/admin/subscriptions/{id}/disable", "post"),
+        ("/admin/subscriptions/{id}/enable", "post"),
+        ("/admin/dead-letters", "get"),
+        ("/admin/dead-letters/replay", "post"),
+        ("/admin/dead-letters/purge", "post"),
+    ] {
+        let op = &doc["paths"][path][method];
+        assert!(op.is_object(), "{method} {path} is not documented");
+        assert!(
+            op["responses"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .any(|k| k.starts_with('2'))
+        );
+    }
+    let err = &doc["paths"]["/events"]["post"]["responses"]["422"]["content"]["application/json"]["schema"];
+    assert_eq!(err["$ref"], "#/components/schemas/ErrorResponse");
+    d.finish().await;
+}
+
+both_backends!(metrics_report_work_done, openapi_documents_every_route);

@@ -259,6 +259,9 @@ async fn dead_letters_replay_and_purge(backend: Backend) {
         json!({"ids": (0..1001).collect::<Vec<i64>>()}),
         json!({"filter": {"since": "yesterday"}}),
         json!({"filter": {"colour": "red"}}),
+        // An array is not a filter (serde would read it as all-empty fields
+        // and purge everything).
+        json!({"filter": [null, null]}),
     ] {
         let (s, b) = d.post("/admin/dead-letters/replay", bad.clone()).await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{bad}: {b}");

@@ -12,8 +12,8 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use dispatch_wire::{
-    DeadLetterAction, DeadLetterActionOut, DeadLetterFilter, DeadLetterView, ListOut,
-    SubscriptionView,
+    DeadLetterAction, DeadLetterActionOut, DeadLetterFilter, DeadLetterView, ErrorResponse,
+    ListOut, SubscriptionView,
 };
 
 use super::error::{ApiError, ApiResult};
@@ -82,46 +82,116 @@ async fn set_status(
     Ok(Json(views::subscription(&sub, false)))
 }
 
-async fn pause(
+#[utoipa::path(
+    post,
+    path = "/admin/subscriptions/{id}/pause",
+    tag = "admin",
+    params(("id" = String, Path, description = "The subscription id")),
+    responses(
+        (status = 200, description = "Paused: deliveries parked", body = SubscriptionView),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+        (status = 404, description = "No such subscription", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
+pub async fn pause(
     State(st): State<AppState>,
     PathId(id): PathId,
 ) -> ApiResult<Json<SubscriptionView>> {
     set_status(&st, &id, "paused", None).await
 }
 
-async fn resume(
+#[utoipa::path(
+    post,
+    path = "/admin/subscriptions/{id}/resume",
+    tag = "admin",
+    params(("id" = String, Path, description = "The subscription id")),
+    responses(
+        (status = 200, description = "Active: parked deliveries flow", body = SubscriptionView),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+        (status = 404, description = "No such subscription", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
+pub async fn resume(
     State(st): State<AppState>,
     PathId(id): PathId,
 ) -> ApiResult<Json<SubscriptionView>> {
     set_status(&st, &id, "active", None).await
 }
 
-async fn disable(
+#[utoipa::path(
+    post,
+    path = "/admin/subscriptions/{id}/disable",
+    tag = "admin",
+    params(("id" = String, Path, description = "The subscription id")),
+    responses(
+        (status = 200, description = "Disabled: deliveries parked", body = SubscriptionView),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+        (status = 404, description = "No such subscription", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
+pub async fn disable(
     State(st): State<AppState>,
     PathId(id): PathId,
 ) -> ApiResult<Json<SubscriptionView>> {
     set_status(&st, &id, "disabled", Some("disabled by an operator")).await
 }
 
-async fn enable(
+#[utoipa::path(
+    post,
+    path = "/admin/subscriptions/{id}/enable",
+    tag = "admin",
+    params(("id" = String, Path, description = "The subscription id")),
+    responses(
+        (status = 200, description = "Active: parked deliveries flow", body = SubscriptionView),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+        (status = 404, description = "No such subscription", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
+pub async fn enable(
     State(st): State<AppState>,
     PathId(id): PathId,
 ) -> ApiResult<Json<SubscriptionView>> {
     set_status(&st, &id, "active", None).await
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct DeadLetterQuery {
+#[into_params(parameter_in = Query)]
+pub struct DeadLetterQuery {
+    #[param(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._~:-]+$")]
     subscription_id: Option<String>,
+    #[param(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._:/-]+$")]
     event_type: Option<String>,
+    /// RFC 3339: died at or after.
+    #[param(format = DateTime)]
     since: Option<String>,
+    /// RFC 3339: died before.
+    #[param(format = DateTime)]
     until: Option<String>,
+    /// 1 to 1000; 100 when absent.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
     after: Option<i64>,
 }
 
-async fn dead_letters(
+#[utoipa::path(
+    get,
+    path = "/admin/dead-letters",
+    tag = "admin",
+    params(DeadLetterQuery),
+    responses(
+        (status = 200, description = "Dead letters, oldest first", body = ListOut<DeadLetterView>),
+        (status = 400, description = "Bad query", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
+pub async fn dead_letters(
     State(st): State<AppState>,
     Query(q): Query<DeadLetterQuery>,
 ) -> ApiResult<Json<ListOut<DeadLetterView>>> {
@@ -148,7 +218,22 @@ async fn dead_letters(
     }))
 }
 
-async fn replay(
+#[utoipa::path(
+    post,
+    path = "/admin/dead-letters/replay",
+    tag = "admin",
+    request_body = dispatch_wire::DeadLetterSelection,
+    responses(
+        (status = 200, description = "Replayed (a fresh run of attempts)", body = DeadLetterActionOut),
+        (status = 400, description = "Malformed JSON", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+        (status = 413, description = "Body too large", body = ErrorResponse),
+        (status = 415, description = "Not application/json", body = ErrorResponse),
+        (status = 422, description = "Neither or both of ids and filter, too many ids, bad filter", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
+pub async fn replay(
     State(st): State<AppState>,
     JsonBody(action): JsonBody<DeadLetterAction>,
 ) -> ApiResult<Json<DeadLetterActionOut>> {
@@ -157,7 +242,22 @@ async fn replay(
     Ok(Json(DeadLetterActionOut { count }))
 }
 
-async fn purge(
+#[utoipa::path(
+    post,
+    path = "/admin/dead-letters/purge",
+    tag = "admin",
+    request_body = dispatch_wire::DeadLetterSelection,
+    responses(
+        (status = 200, description = "Purged with their attempts", body = DeadLetterActionOut),
+        (status = 400, description = "Malformed JSON", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+        (status = 413, description = "Body too large", body = ErrorResponse),
+        (status = 415, description = "Not application/json", body = ErrorResponse),
+        (status = 422, description = "Neither or both of ids and filter, too many ids, bad filter", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
+pub async fn purge(
     State(st): State<AppState>,
     JsonBody(action): JsonBody<DeadLetterAction>,
 ) -> ApiResult<Json<DeadLetterActionOut>> {

@@ -25,7 +25,10 @@ pub async fn require_auth(
 ) -> Result<Response, ApiError> {
     // /admin has its own tokens (api::admin).
     let path = req.uri().path();
-    if cfg.dev || matches!(path, "/health" | "/ready" | "/metrics") || path.starts_with("/admin/") {
+    if cfg.dev
+        || matches!(path, "/health" | "/ready" | "/metrics" | "/openapi.json")
+        || path.starts_with("/admin/")
+    {
         return Ok(next.run(req).await);
     }
     if let Some(token) = req

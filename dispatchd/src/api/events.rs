@@ -6,7 +6,8 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use dispatch_wire::{
-    AttemptView, EventAccepted, EventBatchIn, EventBatchOut, EventBatchResult, EventIn, ListOut,
+    AttemptView, ErrorResponse, EventAccepted, EventBatchIn, EventBatchOut, EventBatchResult,
+    EventIn, EventView, ListOut,
 };
 
 use super::error::{ApiError, ApiResult};
@@ -16,6 +17,24 @@ use crate::ingest::Submission;
 use crate::model::{Event, EventKind, InsertOutcome, now_ms, rfc3339};
 use crate::validate;
 
+#[utoipa::path(
+    post,
+    path = "/events",
+    tag = "events",
+    request_body = EventIn,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Deduplicates events sent without an id", min_length = 1, max_length = 255)),
+    responses(
+        (status = 202, description = "Stored and queued", body = EventAccepted),
+        (status = 200, description = "Duplicate id or Idempotency-Key: the stored event", body = EventView),
+        (status = 409, description = "The id belongs to a task", body = ErrorResponse),
+        (status = 400, description = "Malformed JSON or query", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorResponse),
+        (status = 413, description = "Body over api.max_body_bytes", body = ErrorResponse),
+        (status = 415, description = "Not application/json", body = ErrorResponse),
+        (status = 422, description = "Wrong shape, type or value", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
 pub async fn create(
     State(st): State<AppState>,
     headers: HeaderMap,
@@ -55,6 +74,21 @@ pub async fn create(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/events/batch",
+    tag = "events",
+    request_body = EventBatchIn,
+    responses(
+        (status = 200, description = "One result per event, in order", body = EventBatchOut),
+        (status = 400, description = "Malformed JSON or query", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorResponse),
+        (status = 413, description = "Body over api.max_body_bytes", body = ErrorResponse),
+        (status = 415, description = "Not application/json", body = ErrorResponse),
+        (status = 422, description = "Wrong shape, type or value", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
 pub async fn create_batch(
     State(st): State<AppState>,
     JsonBody(input): JsonBody<EventBatchIn>,
@@ -111,12 +145,38 @@ pub async fn create_batch(
     Ok(Json(EventBatchOut { results }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/events/{id}",
+    tag = "events",
+    params(("id" = String, Path, description = "The resource id")),
+    responses(
+        (status = 200, description = "The event and its deliveries", body = EventView),
+        (status = 400, description = "Bad query or path", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorResponse),
+        (status = 404, description = "No such resource", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
 pub async fn get(State(st): State<AppState>, PathId(id): PathId) -> ApiResult<Response> {
     let event = find(&st, &id).await?;
     let deliveries = st.store.event_deliveries(&id).await?;
     Ok(Json(views::event(&event, &deliveries)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/events/{id}/attempts",
+    tag = "events",
+    params(("id" = String, Path, description = "The resource id")),
+    responses(
+        (status = 200, description = "Every attempt of every delivery", body = ListOut<AttemptView>),
+        (status = 400, description = "Bad query or path", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorResponse),
+        (status = 404, description = "No such resource", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
 pub async fn attempts(
     State(st): State<AppState>,
     PathId(id): PathId,

@@ -8,6 +8,15 @@ use dispatch_wire::HealthOut;
 
 use super::AppState;
 
+#[utoipa::path(
+    get,
+    path = "/health",
+    tag = "operations",
+    responses(
+        (status = 200, description = "The process answers", body = HealthOut),
+
+    )
+)]
 pub async fn health() -> Json<HealthOut> {
     Json(HealthOut {
         status: "ok".into(),
@@ -17,6 +26,15 @@ pub async fn health() -> Json<HealthOut> {
 }
 
 /// `GET /metrics`: Prometheus text format.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+
+    )
+)]
 pub async fn metrics(State(st): State<AppState>) -> impl axum::response::IntoResponse {
     let body = crate::telemetry::render(&st.metrics, st.store.as_ref()).await;
     (
@@ -28,6 +46,16 @@ pub async fn metrics(State(st): State<AppState>) -> impl axum::response::IntoRes
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/ready",
+    tag = "operations",
+    responses(
+        (status = 200, description = "Database reachable, migrations applied", body = HealthOut),
+        (status = 503, description = "Not ready", body = HealthOut),
+
+    )
+)]
 pub async fn ready(State(st): State<AppState>) -> (StatusCode, Json<HealthOut>) {
     let (status, db) = match st.store.ready().await {
         Ok(()) => (StatusCode::OK, "ok".to_string()),

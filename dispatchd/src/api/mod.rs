@@ -10,6 +10,7 @@ pub mod error;
 mod events;
 mod extract;
 mod health;
+pub mod openapi;
 mod subscriptions;
 mod tasks;
 mod views;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(health::metrics))
+        .route("/openapi.json", get(openapi::serve))
         .route("/events", post(events::create))
         .route("/events/batch", post(events::create_batch))
         .route("/events/{id}", get(events::get))
@@ -99,10 +101,15 @@ async fn method_not_allowed() -> ApiError {
 }
 
 /// `?limit=&after=` of list routes.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// 1 to 1000; 100 when absent.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._~:-]+$")]
     pub after: Option<String>,
 }
 

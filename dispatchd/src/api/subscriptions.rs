@@ -6,7 +6,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use dispatch_wire::{ListOut, SubscriptionIn, SubscriptionPatch, SubscriptionView};
+use dispatch_wire::{ErrorResponse, ListOut, SubscriptionIn, SubscriptionPatch, SubscriptionView};
 
 use super::error::{ApiError, ApiResult};
 use super::events::new_id;
@@ -15,6 +15,22 @@ use super::{AppState, PageQuery, PathId, Query, views};
 use crate::model::{RetryPolicy, Subscription, now_ms};
 use crate::{matching, sign, validate};
 
+#[utoipa::path(
+    post,
+    path = "/subscriptions",
+    tag = "subscriptions",
+    request_body = SubscriptionIn,
+    responses(
+        (status = 201, description = "Created; the secret and header values are shown this once", body = SubscriptionView),
+        (status = 409, description = "The id exists", body = ErrorResponse),
+        (status = 400, description = "Malformed JSON or query", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorResponse),
+        (status = 413, description = "Body over api.max_body_bytes", body = ErrorResponse),
+        (status = 415, description = "Not application/json", body = ErrorResponse),
+        (status = 422, description = "Wrong shape, type or value", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
 pub async fn create(
     State(st): State<AppState>,
     JsonBody(input): JsonBody<SubscriptionIn>,
@@ -62,6 +78,19 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(views::subscription(&sub, true))))
 }
 
+#[utoipa::path(
+    get,
+    path = "/subscriptions",
+    tag = "subscriptions",
+    params(PageQuery),
+    responses(
+        (status = 200, description = "A page of subscriptions", body = ListOut<SubscriptionView>),
+        (status = 400, description = "Bad query or path", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorResponse),
+        (status = 404, description = "No such resource", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
 pub async fn list(
     State(st): State<AppState>,
     Query(q): Query<PageQuery>,
@@ -77,6 +106,19 @@ pub async fn list(
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/subscriptions/{id}",
+    tag = "subscriptions",
+    params(("id" = String, Path, description = "The resource id")),
+    responses(
+        (status = 200, description = "The subscription", body = SubscriptionView),
+        (status = 400, description = "Bad query or path", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorResponse),
+        (status = 404, description = "No such resource", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
 pub async fn get(
     State(st): State<AppState>,
     PathId(id): PathId,
@@ -85,6 +127,23 @@ pub async fn get(
     Ok(Json(views::subscription(&sub, false)))
 }
 
+#[utoipa::path(
+    patch,
+    path = "/subscriptions/{id}",
+    tag = "subscriptions",
+    request_body = SubscriptionPatch,
+    params(("id" = String, Path, description = "The resource id")),
+    responses(
+        (status = 200, description = "Updated", body = SubscriptionView),
+        (status = 404, description = "No such subscription", body = ErrorResponse),
+        (status = 400, description = "Malformed JSON or query", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorResponse),
+        (status = 413, description = "Body over api.max_body_bytes", body = ErrorResponse),
+        (status = 415, description = "Not application/json", body = ErrorResponse),
+        (status = 422, description = "Wrong shape, type or value", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
 pub async fn update(
     State(st): State<AppState>,
     PathId(id): PathId,
@@ -129,6 +188,19 @@ pub async fn update(
     Ok(Json(views::subscription(&sub, false)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/subscriptions/{id}",
+    tag = "subscriptions",
+    params(("id" = String, Path, description = "The resource id")),
+    responses(
+        (status = 204, description = "Deleted, with its undelivered deliveries"),
+        (status = 400, description = "Bad query or path", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorResponse),
+        (status = 404, description = "No such resource", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
 pub async fn delete(State(st): State<AppState>, PathId(id): PathId) -> ApiResult<StatusCode> {
     if st.store.delete_subscription(&id).await? {
         Ok(StatusCode::NO_CONTENT)
@@ -197,7 +269,7 @@ fn check(s: &Subscription, st: &AppState) -> ApiResult<()> {
     let max_timeout = cfg.max_timeout_ms();
     if s.timeout_ms == 0 || s.timeout_ms > max_timeout {
         return Err(invalid(format!(
-            "timeout_ms must be between 1 and {max_timeout} (the lease, queue.lease_secs, minus 1 s)"
+            "timeout_ms must be between 1 and {max_timeout} (60 s, and below the lease, queue.lease_secs)"
         )));
     }
     if s.plugins.len() > 20 {

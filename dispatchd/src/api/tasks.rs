@@ -7,7 +7,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use dispatch_wire::{TaskAccepted, TaskIn, TaskView};
+use dispatch_wire::{ErrorResponse, TaskAccepted, TaskIn, TaskView};
 
 use super::error::{ApiError, ApiResult};
 use super::events::new_id;
@@ -18,6 +18,21 @@ use crate::model::{
 };
 use crate::{ingest::Submission, validate};
 
+#[utoipa::path(
+    post,
+    path = "/tasks",
+    tag = "tasks",
+    request_body = TaskIn,
+    responses(
+        (status = 202, description = "Queued", body = TaskAccepted),
+        (status = 400, description = "Malformed JSON or query", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorResponse),
+        (status = 413, description = "Body over api.max_body_bytes", body = ErrorResponse),
+        (status = 415, description = "Not application/json", body = ErrorResponse),
+        (status = 422, description = "Wrong shape, type or value", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
 pub async fn create(
     State(st): State<AppState>,
     JsonBody(input): JsonBody<TaskIn>,
@@ -83,6 +98,19 @@ pub async fn create(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/tasks/{id}",
+    tag = "tasks",
+    params(("id" = String, Path, description = "The resource id")),
+    responses(
+        (status = 200, description = "Status and attempts", body = TaskView),
+        (status = 400, description = "Bad query or path", body = ErrorResponse),
+        (status = 401, description = "Missing or wrong credentials", body = ErrorResponse),
+        (status = 404, description = "No such resource", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
 pub async fn get(State(st): State<AppState>, PathId(id): PathId) -> ApiResult<Json<TaskView>> {
     let event = st
         .store
