@@ -2,7 +2,7 @@
 # Fuzzes the HTTP API from its own OpenAPI document with schemathesis
 # (PyPI): no 5xx, no answer outside the documented status codes and
 # schemas, no schema-violating request accepted. Bounded: FUZZ_EXAMPLES
-# examples per operation (default 50), fixed FUZZ_SEED for reproducible runs.
+# examples per operation (default 50); generation is deterministic, so runs are reproducible.
 #
 # positive_data_acceptance is left out: some rules cannot be written in JSON
 # Schema (SSRF-blocked addresses such as https://0/, reserved header names),
