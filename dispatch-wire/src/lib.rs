@@ -534,6 +534,56 @@ pub struct DeadLetterActionOut {
     pub count: u64,
 }
 
+/// A loaded plugin and what it has done on this node.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PluginView {
+    pub name: String,
+    /// `transformer` or `router`.
+    pub world: String,
+    pub path: String,
+    /// Hex SHA-256 of the component file.
+    pub hash: String,
+    pub size_bytes: u64,
+    /// When this version was loaded (RFC 3339).
+    pub loaded_at: String,
+    /// Calls since start-up (across reloads), failed ones included.
+    pub invocations: u64,
+    pub errors: u64,
+    /// Mean time per call, in microseconds.
+    pub mean_us: f64,
+    /// Whether instances are reused between calls.
+    pub warm: bool,
+}
+
+/// `GET /admin/plugins`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PluginList {
+    pub plugins: Vec<PluginView>,
+}
+
+/// What a reload did for one plugin.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PluginReloadResult {
+    pub name: String,
+    /// `reloaded`, `unchanged`, or `failed` (the previous version keeps
+    /// running).
+    pub status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// `POST /admin/plugins/reload`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PluginReloadOut {
+    pub results: Vec<PluginReloadResult>,
+}
+
 /// One dead letter: a delivery that exhausted its attempts.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]

@@ -6,6 +6,7 @@
 //! The documented defaults live in the repository's `dispatch.toml`, which
 //! must stay in step with the `Default` impls here (a test checks that).
 
+use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -31,6 +32,9 @@ pub struct Config {
     pub ssrf: SsrfConfig,
     pub shutdown: ShutdownConfig,
     pub log: LogConfig,
+    pub plugin_host: PluginHostConfig,
+    /// WASM plugins by name (`[plugins.NAME]`).
+    pub plugins: BTreeMap<String, PluginConfig>,
     /// Dev mode (`--dev`): never read from files or the environment.
     #[serde(skip)]
     pub dev: bool,
@@ -184,6 +188,130 @@ pub struct LogConfig {
     pub level: String,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginHostConfig {
+    /// Where compiled plugins are cached by content hash. Trusted: only
+    /// dispatchd may write there.
+    pub cache_dir: PathBuf,
+    /// Threads that run plugin calls (0: one per core).
+    pub threads: usize,
+    /// How often plugin files are checked for changes, which reloads them
+    /// (0: only `POST /admin/plugins/reload`).
+    pub watch_interval_ms: u64,
+    /// Router plugins, run in this order at fan-out.
+    pub routers: Vec<String>,
+}
+
+impl Default for PluginHostConfig {
+    fn default() -> Self {
+        Self {
+            cache_dir: PathBuf::from(".dispatch-cache"),
+            threads: 0,
+            watch_interval_ms: 1000,
+            routers: Vec::new(),
+        }
+    }
+}
+
+/// One plugin (`[plugins.NAME]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PluginConfig {
+    /// The component file (`.wasm`).
+    pub path: PathBuf,
+    /// Fuel per call (about one unit per wasm instruction).
+    #[serde(default = "PluginConfig::default_fuel")]
+    pub fuel: u64,
+    /// Wall-clock limit per call.
+    #[serde(default = "PluginConfig::default_timeout_ms")]
+    pub timeout_ms: u64,
+    /// Linear memory limit per instance.
+    #[serde(default = "PluginConfig::default_memory_mb")]
+    pub memory_mb: u64,
+    /// Wasm stack limit.
+    #[serde(default = "PluginConfig::default_stack_kb")]
+    pub stack_kb: u64,
+    /// Reuse instances between calls (for guests with a costly start-up,
+    /// such as JavaScript and Python); an instance that traps is dropped.
+    #[serde(default)]
+    pub warm: bool,
+    /// Values the plugin reads with `setting(key)`: strings as they are,
+    /// anything else as JSON.
+    #[serde(default)]
+    pub settings: BTreeMap<String, serde_json::Value>,
+}
+
+impl PluginConfig {
+    fn default_fuel() -> u64 {
+        100_000_000
+    }
+    fn default_timeout_ms() -> u64 {
+        100
+    }
+    fn default_memory_mb() -> u64 {
+        64
+    }
+    fn default_stack_kb() -> u64 {
+        512
+    }
+
+    /// A plugin at `path` with every limit at its default.
+    pub fn at(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            fuel: Self::default_fuel(),
+            timeout_ms: Self::default_timeout_ms(),
+            memory_mb: Self::default_memory_mb(),
+            stack_kb: Self::default_stack_kb(),
+            warm: false,
+            settings: BTreeMap::new(),
+        }
+    }
+
+    /// The settings as the plugin sees them.
+    pub fn settings_text(&self) -> BTreeMap<String, String> {
+        self.settings
+            .iter()
+            .map(|(k, v)| {
+                let text = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                (k.clone(), text)
+            })
+            .collect()
+    }
+
+    fn check(&self, name: &str) -> Result<(), ConfigError> {
+        let bad = |message: &str| ConfigError::Plugin {
+            name: name.to_string(),
+            message: message.to_string(),
+        };
+        if crate::validate::id("name", name).is_err() {
+            return Err(bad(
+                "plugin names may use letters, digits, '.', '_', '-' and ':' (at most 255)",
+            ));
+        }
+        if self.path.as_os_str().is_empty() {
+            return Err(bad("path must name a .wasm component"));
+        }
+        if self.fuel == 0 {
+            return Err(bad("fuel must be at least 1"));
+        }
+        if !(1..=60_000).contains(&self.timeout_ms) {
+            return Err(bad("timeout_ms must be between 1 and 60000"));
+        }
+        if !(1..=4096).contains(&self.memory_mb) {
+            return Err(bad("memory_mb must be between 1 and 4096"));
+        }
+        if !(16..=4096).contains(&self.stack_kb) {
+            return Err(bad("stack_kb must be between 16 and 4096"));
+        }
+        Ok(())
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         Self {
@@ -298,6 +426,9 @@ pub enum ConfigError {
     /// A value is out of range or inconsistent with another.
     #[error("invalid configuration: {key}: {message}")]
     Invalid { key: &'static str, message: String },
+    /// A plugin's settings are wrong.
+    #[error("invalid configuration: plugins.{name}: {message}")]
+    Plugin { name: String, message: String },
 }
 
 impl Config {
@@ -449,6 +580,23 @@ impl Config {
         }
         if self.circuit.cooldown_secs == 0 {
             return Err(bad("circuit.cooldown_secs", "must be at least 1"));
+        }
+        for (name, p) in &self.plugins {
+            p.check(name)?;
+        }
+        if self.plugin_host.threads > 256 {
+            return Err(bad("plugin_host.threads", "must be at most 256"));
+        }
+        if let Some(r) = self
+            .plugin_host
+            .routers
+            .iter()
+            .find(|r| !self.plugins.contains_key(*r))
+        {
+            return Err(bad(
+                "plugin_host.routers",
+                format!("names {r:?}, which is not declared under [plugins]"),
+            ));
         }
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(bad("log.format", "must be \"text\" or \"json\""));

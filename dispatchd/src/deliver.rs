@@ -15,7 +15,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::config::Config;
-use crate::model::{ClaimedDelivery, EventKind, Millis, now_ms};
+use crate::model::{ClaimedDelivery, Event, EventKind, Millis, now_ms};
 use crate::sign;
 use crate::ssrf::{Guard, GuardedResolver};
 
@@ -150,7 +150,13 @@ impl Deliverer {
         set("webhook-id", msg_id.clone());
         set("webhook-timestamp", timestamp.to_string());
         set("x-dispatch-event-id", msg_id.clone());
-        set("x-dispatch-event-type", d.event.event_type.clone());
+        set(
+            "x-dispatch-event-type",
+            d.inline
+                .event_type
+                .clone()
+                .unwrap_or_else(|| d.event.event_type.clone()),
+        );
         set("x-dispatch-timestamp", timestamp.to_string());
         if let Some(primary) = secrets.first() {
             set(
@@ -278,12 +284,19 @@ impl Deliverer {
 pub fn envelope(d: &ClaimedDelivery) -> Vec<u8> {
     let data = RawValue::from_string(d.event.data.clone())
         .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"));
+    envelope_for(&d.event, &d.event.event_type, &data)
+}
+
+/// The envelope of `event` with `event_type` and `data` in place of its own
+/// (a plugin may have rewritten them). Deterministic: the timestamp is the
+/// event's ingest time, not the attempt's.
+pub fn envelope_for(event: &Event, event_type: &str, data: &RawValue) -> Vec<u8> {
     let env = Envelope {
-        id: &d.event.id,
-        event_type: &d.event.event_type,
-        source: d.event.source.as_deref(),
-        data: &data,
-        timestamp: crate::model::rfc3339(d.event.created_at),
+        id: &event.id,
+        event_type,
+        source: event.source.as_deref(),
+        data,
+        timestamp: crate::model::rfc3339(event.created_at),
     };
     serde_json::to_vec(&env).expect("envelope serializes")
 }

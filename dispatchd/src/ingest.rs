@@ -18,6 +18,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::matching;
 use crate::model::{Event, InsertOutcome, NewDelivery, RoutedEvent};
+use crate::plugins::{PluginFailure, Plugins, stage};
 use crate::store::{Store, StoreError};
 
 /// One event to store: either fanned out to matching subscriptions, or with
@@ -44,18 +45,67 @@ const COMMITTERS: usize = 2;
 #[derive(Clone)]
 pub struct Ingestor {
     tx: mpsc::Sender<Job>,
+    store: Arc<dyn Store>,
+    plugins: Arc<Plugins>,
 }
 
 impl Ingestor {
     /// Starts the committers. They stop once every `Ingestor` clone is dropped
     /// and the queue is drained.
-    pub fn start(store: Arc<dyn Store>) -> Self {
+    pub fn start(store: Arc<dyn Store>, plugins: Arc<Plugins>) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(4096);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..COMMITTERS {
             tokio::spawn(commit_loop(store.clone(), rx.clone()));
         }
-        Self { tx }
+        Self { tx, store, plugins }
+    }
+
+    /// Runs the router plugins (if any) over events that fan out by
+    /// subscription: each gets its deliveries fixed from the routers'
+    /// answer. Returns, per submission, the failure that refuses it; a
+    /// refused event must not be submitted.
+    ///
+    /// Routers see the cached subscriptions. Should they change before the
+    /// commit, the routers' choice stands (a delivery to a subscription
+    /// deleted meanwhile ends dead), as if the event had come a moment
+    /// earlier.
+    pub async fn apply_routers(
+        &self,
+        items: &mut [Submission],
+    ) -> Result<Vec<Option<PluginFailure>>, StoreError> {
+        let mut refused = vec![None; items.len()];
+        if !self.plugins.has_routers() {
+            return Ok(refused);
+        }
+        let snap = self.store.subscriptions().await?;
+        let subs = &snap.subscriptions;
+        let open: Vec<usize> = (0..items.len())
+            .filter(|&i| items[i].fixed.is_none())
+            .collect();
+        let work = open
+            .iter()
+            .map(|&i| {
+                let e = &items[i].event;
+                let dests = matching::select(subs, &e.event_type)
+                    .map(stage::destination_of)
+                    .collect();
+                (stage::event_of(e), dests)
+            })
+            .collect();
+        let answers = self.plugins.route_many(work).await;
+        for (i, answer) in open.into_iter().zip(answers) {
+            match answer.and_then(|dests| {
+                stage::deliveries_from(subs, dests).map_err(|m| PluginFailure {
+                    plugin: self.plugins.last_router().to_string(),
+                    message: m,
+                })
+            }) {
+                Ok(deliveries) => items[i].fixed = Some(deliveries),
+                Err(f) => refused[i] = Some(f),
+            }
+        }
+        Ok(refused)
     }
 
     /// Stores the events and their deliveries; returns one outcome per event.

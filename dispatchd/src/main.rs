@@ -28,11 +28,39 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Check or dry-run a WASM plugin.
+    #[command(subcommand)]
+    Plugin(PluginCommand),
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Validate a component against the plugin interface
+    /// (dispatch:plugin@0.1.0, worlds `transformer` and `router`).
+    Check {
+        /// The component (.wasm).
+        file: PathBuf,
+    },
+    /// Run a plugin once on an event and print what it decided.
+    Run {
+        /// A plugin declared in the config (its limits and settings apply),
+        /// or a .wasm file (default limits, no settings).
+        plugin: String,
+        /// The event, as POST /events takes it: {"type", "data", ...}.
+        #[arg(long)]
+        event: PathBuf,
+        /// The destination URL the plugin sees.
+        #[arg(long, default_value = "https://example.com/webhook")]
+        url: String,
+    },
 }
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let env: Vec<(String, String)> = std::env::vars().collect();
+    if let Some(Command::Plugin(cmd)) = &cli.command {
+        return plugin_command(cmd, cli.config.as_deref(), &env);
+    }
     let migrating = matches!(cli.command, Some(Command::Migrate));
     // `migrate` only needs the database settings, not API keys.
     let cfg = match Config::load(cli.config.as_deref(), &env, cli.dev || migrating) {
@@ -57,6 +85,7 @@ fn main() -> std::process::ExitCode {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Migrate => migrate(&cfg).await,
             Command::Serve => serve(cfg).await,
+            Command::Plugin(_) => unreachable!("handled before start-up"),
         }
     });
     match result {
@@ -117,5 +146,76 @@ fn init_logging(cfg: &Config) {
         builder.json().init();
     } else {
         builder.init();
+    }
+}
+
+/// `dispatchd plugin check|run`: exit 0 when the plugin is valid (check) or
+/// decided something (run), 1 when it failed, 2 for bad arguments.
+fn plugin_command(
+    cmd: &PluginCommand,
+    config: Option<&std::path::Path>,
+    env: &[(String, String)],
+) -> std::process::ExitCode {
+    use dispatchd::config::PluginConfig;
+    use std::process::ExitCode;
+    match cmd {
+        PluginCommand::Check { file } => {
+            match dispatchd::plugins::load_file("check", &PluginConfig::at(file)) {
+                Ok(p) => {
+                    println!(
+                        "ok: {} is a dispatch:plugin@0.1.0 {} ({} bytes, sha256 {})",
+                        file.display(),
+                        p.world(),
+                        p.size,
+                        p.hash
+                    );
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!(
+                        "dispatchd: {} is not a usable plugin: {e:#}",
+                        file.display()
+                    );
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        PluginCommand::Run { plugin, event, url } => {
+            let declared = Config::load(config, env, true)
+                .ok()
+                .and_then(|c| c.plugins.get(plugin).cloned());
+            let pc = declared.unwrap_or_else(|| PluginConfig::at(plugin));
+            let raw = match std::fs::read_to_string(event) {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("dispatchd: cannot read {}: {e}", event.display());
+                    return ExitCode::from(2);
+                }
+            };
+            let (ev, request) = match dispatchd::plugins::stage::dry_run_input(&raw, url) {
+                Ok(x) => x,
+                Err(e) => {
+                    eprintln!("dispatchd: {}: {e}", event.display());
+                    return ExitCode::from(2);
+                }
+            };
+            let loaded = match dispatchd::plugins::load_file(plugin, &pc) {
+                Ok(p) => p,
+                Err(e) => {
+                    eprintln!("dispatchd: plugin {plugin}: {e:#}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match dispatchd::plugins::stage::dry_run(loaded, &ev, request) {
+                Ok(out) => {
+                    println!("{out:#}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("dispatchd: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }

@@ -36,16 +36,19 @@ pub enum DeliveryState {
     Dead,
     /// Parked: endpoint paused, disabled or circuit open; attempts not consumed.
     Paused,
+    /// A plugin decided not to send it (the reason is its `last_error`).
+    Dropped,
 }
 
 impl DeliveryState {
-    pub const ALL: [DeliveryState; 6] = [
+    pub const ALL: [DeliveryState; 7] = [
         Self::Pending,
         Self::InFlight,
         Self::Scheduled,
         Self::Delivered,
         Self::Dead,
         Self::Paused,
+        Self::Dropped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -56,11 +59,12 @@ impl DeliveryState {
             Self::Delivered => "delivered",
             Self::Dead => "dead",
             Self::Paused => "paused",
+            Self::Dropped => "dropped",
         }
     }
 
     pub fn is_final(self) -> bool {
-        matches!(self, Self::Delivered | Self::Dead)
+        matches!(self, Self::Delivered | Self::Dead | Self::Dropped)
     }
 }
 
@@ -168,7 +172,9 @@ pub struct Event {
 }
 
 /// A destination written with the delivery itself, winning over the
-/// subscription's: a task's inline target, later a plugin's rewritten request.
+/// subscription's: a task's inline target, a router plugin's changed
+/// destination, or the request a transform chain produced (then `body` is
+/// set, and retries resend it as it is).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct InlineDestination {
     pub url: Option<String>,
@@ -176,6 +182,8 @@ pub struct InlineDestination {
     pub headers: Option<BTreeMap<String, String>>,
     pub secret: Option<String>,
     pub body: Option<String>,
+    /// The event type the receiver sees, when a plugin changed it.
+    pub event_type: Option<String>,
 }
 
 /// One delivery to create with its event.
@@ -281,6 +289,8 @@ pub enum NextState {
         delay_ms: i64,
     },
     Dead,
+    /// A plugin dropped it: final, nothing sent.
+    Dropped,
 }
 
 /// Which dead letters an operator means.
@@ -314,4 +324,10 @@ pub struct Completion {
     pub token: ClaimToken,
     pub next: NextState,
     pub attempt: AttemptRecord,
+    /// Whether the endpoint was tried: only then does the outcome count
+    /// for its circuit breaker (a plugin failure is not the endpoint's).
+    pub reached_endpoint: bool,
+    /// The request the subscription's plugins produced, stored with the
+    /// outcome so later attempts resend it unchanged.
+    pub transformed: Option<InlineDestination>,
 }

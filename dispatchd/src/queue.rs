@@ -31,6 +31,8 @@ use crate::deliver::{AttemptResult, Deliverer};
 use crate::model::{
     AttemptRecord, ClaimToken, ClaimedDelivery, Completion, NextState, RetryPolicy, now_ms,
 };
+use crate::plugins::Plugins;
+use crate::plugins::stage::{self, Transform};
 use crate::ratelimit::{Limiter, Pace};
 use crate::retry;
 use crate::store::{Store, StoreError};
@@ -51,6 +53,8 @@ pub struct Worker {
     /// Nodes sharing the database, kept by the sweeper's heartbeat; rate
     /// limits are split between them.
     pub live_nodes: Arc<AtomicU32>,
+    /// Transform chains run before sending.
+    pub plugins: Arc<Plugins>,
 }
 
 /// The longest a send waits for its rate-limit slot before the delivery is
@@ -66,6 +70,7 @@ impl Worker {
             cfg,
             node,
             live_nodes,
+            plugins,
         } = self;
         let limiter = Arc::new(Limiter::default());
         let slots = Arc::new(Semaphore::new(cfg.queue.max_in_flight as usize));
@@ -112,6 +117,7 @@ impl Worker {
                     .await
                     .expect("semaphore never closes");
                 let deliverer = deliverer.clone();
+                let plugins = plugins.clone();
                 let cfg = cfg.clone();
                 let done = done_tx.clone();
                 let hard_stop = hard_stop.clone();
@@ -127,7 +133,7 @@ impl Worker {
                         Pace::Go(wait) => tokio::select! {
                             c = async {
                                 tokio::time::sleep(wait).await;
-                                attempt(&deliverer, &cfg, d).await
+                                attempt(&deliverer, &plugins, &cfg, d).await
                             } => Done::Completed(c),
                             _ = hard_stop.cancelled() => {
                                 crate::telemetry::delivery_outcome("released");
@@ -179,8 +185,8 @@ impl Worker {
 /// Where this delivery stands in its endpoint's rate limit (this node's
 /// share of it).
 fn pace(limiter: &Limiter, d: &ClaimedDelivery, nodes: u32) -> Pace {
-    match (&d.subscription, d.inline.url.is_none()) {
-        (Some(s), true) => match s.rate_limit {
+    match &d.subscription {
+        Some(s) => match s.rate_limit {
             Some(rate) => limiter.acquire(
                 &s.id,
                 rate as f64 / nodes as f64,
@@ -193,8 +199,62 @@ fn pace(limiter: &Limiter, d: &ClaimedDelivery, nodes: u32) -> Pace {
     }
 }
 
-/// Sends one claimed delivery and decides its next state.
-async fn attempt(deliverer: &Deliverer, cfg: &Config, d: ClaimedDelivery) -> Completion {
+/// Runs the subscription's plugins (once: their output is stored), sends
+/// the delivery, and decides its next state.
+async fn attempt(
+    deliverer: &Deliverer,
+    plugins: &Plugins,
+    cfg: &Config,
+    mut d: ClaimedDelivery,
+) -> Completion {
+    let mut transformed = None;
+    if stage::needs_transform(&d) {
+        let started = now_ms();
+        let clock = std::time::Instant::now();
+        let url = d
+            .inline
+            .url
+            .clone()
+            .or_else(|| d.subscription.as_ref().map(|s| s.url.clone()))
+            .unwrap_or_default();
+        let (next, error) = match stage::transform(plugins, &d).await {
+            Transform::Deliver(inline) => {
+                d.inline = inline.clone();
+                transformed = Some(inline);
+                (None, None)
+            }
+            Transform::Drop { plugin, reason } => (
+                Some(NextState::Dropped),
+                Some(format!("dropped by plugin '{plugin}': {reason}")),
+            ),
+            Transform::Fail(f) => (Some(next_after_failure(cfg, &d, None)), Some(f.to_string())),
+        };
+        if let Some(next) = next {
+            crate::telemetry::delivery_outcome(match next {
+                NextState::Dropped => "dropped",
+                _ => "plugin_failed",
+            });
+            return Completion {
+                token: d.token(),
+                next,
+                attempt: AttemptRecord {
+                    delivery_id: d.id,
+                    event_id: d.event.id.clone(),
+                    subscription_id: d.subscription_id.clone(),
+                    run: d.run,
+                    attempt: d.attempt,
+                    url,
+                    status_code: None,
+                    error,
+                    duration_ms: clock.elapsed().as_millis() as i64,
+                    response_body: None,
+                    created_at: started,
+                },
+                reached_endpoint: false,
+                transformed: None,
+            };
+        }
+    }
     let now = now_ms();
     let result = match deliverer.prepare(&d, now) {
         Some(req) => deliverer.send(req).await,
@@ -212,25 +272,17 @@ async fn attempt(deliverer: &Deliverer, cfg: &Config, d: ClaimedDelivery) -> Com
     let deliverable = !result.url.is_empty();
     let next = if result.success {
         NextState::Delivered
-    } else if !deliverable || d.attempt >= d.max_attempts {
+    } else if !deliverable {
         NextState::Dead
     } else {
-        let policy: RetryPolicy = match &d.subscription {
-            Some(s) if d.inline.url.is_none() => s.retry,
-            _ => cfg.tasks.retry.into(),
-        };
-        let delay = result
-            .retry_after
-            .unwrap_or_else(|| retry::backoff(&policy, d.attempt));
-        NextState::Retry {
-            delay_ms: delay.as_millis() as i64,
-        }
+        next_after_failure(cfg, &d, result.retry_after)
     };
     crate::telemetry::attempt_duration(result.success, result.duration_ms);
     crate::telemetry::delivery_outcome(match next {
         NextState::Delivered => "delivered",
         NextState::Retry { .. } => "retry",
         NextState::Dead => "dead",
+        NextState::Dropped => "dropped",
     });
     if !result.success {
         tracing::debug!(
@@ -256,6 +308,28 @@ async fn attempt(deliverer: &Deliverer, cfg: &Config, d: ClaimedDelivery) -> Com
             response_body: result.response_prefix,
             created_at: result.started_at,
         },
+        reached_endpoint: deliverable,
+        transformed,
+    }
+}
+
+/// After a failed attempt: dead if it was the last, else a retry after the
+/// receiver's `Retry-After` or the policy's backoff.
+fn next_after_failure(
+    cfg: &Config,
+    d: &ClaimedDelivery,
+    retry_after: Option<Duration>,
+) -> NextState {
+    if d.attempt >= d.max_attempts {
+        return NextState::Dead;
+    }
+    let policy: RetryPolicy = match &d.subscription {
+        Some(s) => s.retry,
+        None => cfg.tasks.retry.into(),
+    };
+    let delay = retry_after.unwrap_or_else(|| retry::backoff(&policy, d.attempt));
+    NextState::Retry {
+        delay_ms: delay.as_millis() as i64,
     }
 }
 

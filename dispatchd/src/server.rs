@@ -13,6 +13,7 @@
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU32;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::net::TcpListener;
@@ -22,6 +23,7 @@ use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::deliver::Deliverer;
 use crate::ingest::Ingestor;
+use crate::plugins::Plugins;
 use crate::queue::{self, Worker};
 use crate::store::{self, Store};
 
@@ -45,6 +47,11 @@ pub async fn run_with_store(
     let deliverer = Arc::new(Deliverer::new(&cfg).context("building the HTTP client")?);
     let stop = CancellationToken::new();
 
+    let plugins = Plugins::start(&cfg).await.context("loading plugins")?;
+    plugins.watch(
+        Duration::from_millis(cfg.plugin_host.watch_interval_ms),
+        stop.clone(),
+    );
     let live_nodes = Arc::new(AtomicU32::new(1));
     let worker = tokio::spawn(
         Worker {
@@ -53,6 +60,7 @@ pub async fn run_with_store(
             cfg: cfg.clone(),
             node: node.clone(),
             live_nodes: live_nodes.clone(),
+            plugins: plugins.clone(),
         }
         .run(stop.clone()),
     );
@@ -66,7 +74,8 @@ pub async fn run_with_store(
 
     let state = AppState {
         store: store.clone(),
-        ingest: Ingestor::start(store.clone()),
+        ingest: Ingestor::start(store.clone(), plugins.clone()),
+        plugins,
         cfg: cfg.clone(),
         guard: Arc::new(cfg.ssrf_guard()),
         metrics: crate::telemetry::install(),

@@ -5,44 +5,13 @@
 
 use std::time::Duration;
 
-use dispatch_tests::{Backend, Daemon, Received, Receiver, Reply, both_backends, python};
+use dispatch_tests::{
+    Backend, Daemon, Receiver, Reply, both_backends, verify_with_standardwebhooks,
+};
 use hmac::Mac;
 use serde_json::{Value, json};
 
 const WHSEC: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-
-/// Verifies a delivery with the PyPI `standardwebhooks` library, unchanged.
-fn verify_with_standardwebhooks(secret: &str, got: &Received) -> Result<(), String> {
-    let headers = json!({
-        "webhook-id": got.header("webhook-id"),
-        "webhook-timestamp": got.header("webhook-timestamp"),
-        "webhook-signature": got.header("webhook-signature"),
-    });
-    let script = "import sys, json\n\
-                  from standardwebhooks.webhooks import Webhook\n\
-                  secret, headers = sys.argv[1], json.loads(sys.argv[2])\n\
-                  body = sys.stdin.buffer.read()\n\
-                  Webhook(secret).verify(body, headers)\n\
-                  print('verified')\n";
-    let mut child = std::process::Command::new(python())
-        .args(["-c", script, secret, &headers.to_string()])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", python()))?;
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(&got.body).unwrap();
-    let out = child.wait_with_output().unwrap();
-    if out.status.success() && String::from_utf8_lossy(&out.stdout).contains("verified") {
-        Ok(())
-    } else {
-        Err(format!(
-            "standardwebhooks rejected the delivery (is it installed? scripts/test.sh installs it): {}",
-            String::from_utf8_lossy(&out.stderr)
-        ))
-    }
-}
 
 fn hex_hmac(key: &[u8], body: &[u8]) -> String {
     let mut m = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).unwrap();

@@ -10,8 +10,8 @@ use dispatch_tests::{Backend, TestDb, both_backends, eventually};
 use dispatchd::circuit::CircuitPolicy;
 use dispatchd::ingest::route;
 use dispatchd::model::{
-    AttemptRecord, ClaimedDelivery, Completion, DeliveryState, Event, EventKind, InsertOutcome,
-    NextState, RetryPolicy, RoutedEvent, Subscription, now_ms,
+    AttemptRecord, ClaimedDelivery, Completion, DeliveryState, Event, EventKind, InlineDestination,
+    InsertOutcome, NextState, RetryPolicy, RoutedEvent, Subscription, now_ms,
 };
 use dispatchd::store::{self, Store, StoreError};
 
@@ -107,6 +107,8 @@ fn completion(d: &ClaimedDelivery, next: NextState, status: Option<i32>) -> Comp
             response_body: None,
             created_at: now_ms(),
         },
+        reached_endpoint: true,
+        transformed: None,
     }
 }
 
@@ -382,6 +384,49 @@ async fn retries_wait_until_due(backend: Backend) {
     db.drop_db().await;
 }
 
+async fn transformed_requests_are_kept_for_retries(backend: Backend) {
+    let (db, store) = with_subscription(backend, 5).await;
+    ingest(store.as_ref(), vec![event("e1", "t.x", None)]).await;
+    let d = store.claim("n1", 1, LEASE).await.unwrap().remove(0);
+    assert_eq!(d.inline, InlineDestination::default(), "nothing stored yet");
+    let out = InlineDestination {
+        url: Some("https://example.com/other".into()),
+        method: Some("PUT".into()),
+        headers: Some([("x-a".to_string(), "1".to_string())].into()),
+        secret: None,
+        body: Some(r#"{"text":"hi"}"#.into()),
+        event_type: Some("t.renamed".into()),
+    };
+    let mut c = completion(&d, NextState::Retry { delay_ms: 0 }, None);
+    c.transformed = Some(out.clone());
+    c.reached_endpoint = false;
+    store.complete(&[c], &POLICY).await.unwrap();
+    let again = eventually_claim(store.as_ref()).await;
+    assert_eq!(again.inline, out, "the retry resends the stored request");
+    assert_eq!(again.attempt, 2);
+    // A plugin failure is not the endpoint's: its health is untouched.
+    let sub = store.get_subscription("s1").await.unwrap().unwrap();
+    assert_eq!(sub.health.consecutive_failures, 0);
+    store
+        .complete(&[completion(&again, NextState::Dropped, None)], &POLICY)
+        .await
+        .unwrap();
+    assert_eq!(state_of(store.as_ref(), "e1").await, DeliveryState::Dropped);
+    assert!(DeliveryState::Dropped.is_final());
+    db.drop_db().await;
+}
+
+async fn eventually_claim(store: &dyn Store) -> ClaimedDelivery {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(d) = store.claim("n1", 1, LEASE).await.unwrap().pop() {
+            return d;
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing became due");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 async fn prune_keeps_dead_letters(backend: Backend) {
     let (db, store) = with_subscription(backend, 5).await;
     ingest(
@@ -479,6 +524,7 @@ both_backends!(
     release_hands_work_back,
     concurrent_claims_never_overlap,
     retries_wait_until_due,
+    transformed_requests_are_kept_for_retries,
     prune_keeps_dead_letters,
     deleting_subscription_drops_waiting_deliveries,
     new_work_wakes_other_nodes,

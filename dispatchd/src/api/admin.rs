@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use dispatch_wire::{
     DeadLetterAction, DeadLetterActionOut, DeadLetterFilter, DeadLetterView, ErrorResponse,
-    ListOut, SubscriptionView,
+    ListOut, PluginList, PluginReloadOut, PluginReloadResult, PluginView, SubscriptionView,
 };
 
 use super::error::{ApiError, ApiResult};
@@ -34,6 +34,8 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/dead-letters", get(dead_letters))
         .route("/dead-letters/replay", post(replay))
         .route("/dead-letters/purge", post(purge))
+        .route("/plugins", get(plugins))
+        .route("/plugins/reload", post(reload_plugins))
         .layer(axum::middleware::from_fn_with_state(
             state.cfg,
             require_admin,
@@ -304,4 +306,65 @@ fn time(field: &str, value: &str) -> Result<Millis, String> {
     chrono::DateTime::parse_from_rfc3339(value)
         .map(|t| t.timestamp_millis())
         .map_err(|_| format!("{field} must be an RFC 3339 time like 2026-01-31T12:00:00Z"))
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/plugins",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Loaded plugins with this node's call statistics", body = PluginList),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+    )
+)]
+pub async fn plugins(State(st): State<AppState>) -> Json<PluginList> {
+    Json(PluginList {
+        plugins: st
+            .plugins
+            .list()
+            .into_iter()
+            .map(|p| PluginView {
+                name: p.name,
+                world: p.world.into(),
+                path: p.path.display().to_string(),
+                hash: p.hash,
+                size_bytes: p.size,
+                loaded_at: crate::model::rfc3339(p.loaded_at),
+                invocations: p.invocations,
+                errors: p.errors,
+                mean_us: p.mean_us,
+                warm: p.warm,
+            })
+            .collect(),
+    })
+}
+
+#[utoipa::path(
+    post,
+    path = "/admin/plugins/reload",
+    tag = "admin",
+    responses(
+        (status = 200, description = "Every configured plugin's file read again; changed ones recompiled and swapped in (calls in flight finish on the old version). A plugin that fails to load keeps its previous version and says why.", body = PluginReloadOut),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+    )
+)]
+pub async fn reload_plugins(State(st): State<AppState>) -> Json<PluginReloadOut> {
+    let results = st
+        .plugins
+        .reload()
+        .await
+        .into_iter()
+        .map(|r| {
+            if let Some(e) = &r.error {
+                tracing::warn!(plugin = %r.name, error = %e, "plugin reload failed; the previous version keeps running");
+            }
+            PluginReloadResult {
+                name: r.name,
+                status: r.status.into(),
+                hash: r.hash,
+                error: r.error,
+            }
+        })
+        .collect();
+    Json(PluginReloadOut { results })
 }

@@ -42,12 +42,16 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
     let event = to_event(input, key)?;
+    let mut items = vec![Submission {
+        event: event.clone(),
+        fixed: None,
+    }];
+    if let Some(Some(f)) = st.ingest.apply_routers(&mut items).await?.pop() {
+        return Err(ApiError::PluginFailed(f.to_string()));
+    }
     let outcome = st
         .ingest
-        .submit(vec![Submission {
-            event: event.clone(),
-            fixed: None,
-        }])
+        .submit(items)
         .await?
         .pop()
         .ok_or_else(|| ApiError::Internal("ingest returned no outcome".into()))?;
@@ -122,8 +126,29 @@ pub async fn create_batch(
         }
     }
     if !accepted.is_empty() {
-        let (indexes, subs): (Vec<usize>, Vec<Submission>) = accepted.into_iter().unzip();
-        let outcomes = st.ingest.submit(subs).await?;
+        let (indexes, mut subs): (Vec<usize>, Vec<Submission>) = accepted.into_iter().unzip();
+        let refused = st.ingest.apply_routers(&mut subs).await?;
+        let mut kept = Vec::with_capacity(subs.len());
+        let mut kept_indexes = Vec::with_capacity(subs.len());
+        for ((i, sub), refusal) in indexes.into_iter().zip(subs).zip(refused) {
+            match refusal {
+                None => {
+                    kept.push(sub);
+                    kept_indexes.push(i);
+                }
+                Some(f) => {
+                    let r = &mut results[i];
+                    r.status = "rejected".into();
+                    r.error = Some(ApiError::PluginFailed(f.to_string()).body());
+                }
+            }
+        }
+        let (indexes, subs) = (kept_indexes, kept);
+        let outcomes = if subs.is_empty() {
+            Vec::new()
+        } else {
+            st.ingest.submit(subs).await?
+        };
         for (i, outcome) in indexes.into_iter().zip(outcomes) {
             let r = &mut results[i];
             match outcome {

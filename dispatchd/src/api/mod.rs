@@ -38,6 +38,7 @@ pub struct AppState {
     /// Built once from the config: checks literal destination addresses.
     pub guard: Arc<crate::ssrf::Guard>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub plugins: Arc<crate::plugins::Plugins>,
 }
 
 pub fn router(state: AppState) -> Router {

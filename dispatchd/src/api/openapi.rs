@@ -39,6 +39,8 @@ use super::{admin, events, health, subscriptions, tasks};
         admin::dead_letters,
         admin::replay,
         admin::purge,
+        admin::plugins,
+        admin::reload_plugins,
     ),
     modifiers(&Auth),
     tags(

@@ -277,6 +277,11 @@ fn check(s: &Subscription, st: &AppState) -> ApiResult<()> {
     }
     for p in &s.plugins {
         validate::id("plugins[]", p).map_err(invalid)?;
+        if !st.plugins.is_transformer(p) {
+            return Err(invalid(format!(
+                "plugins[]: {p:?} is not a loaded transformer plugin (declare it under [plugins] in dispatch.toml; routers go in plugin_host.routers)"
+            )));
+        }
     }
     Ok(())
 }

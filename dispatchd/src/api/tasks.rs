@@ -76,6 +76,7 @@ pub async fn create(
             headers: Some(input.headers.unwrap_or_default()),
             secret: input.secret,
             body: Some(data),
+            event_type: None,
         },
         max_attempts: max_retries + 1,
     };
@@ -128,7 +129,7 @@ pub async fn get(State(st): State<AppState>, PathId(id): PathId) -> ApiResult<Js
         DeliveryState::Pending | DeliveryState::Scheduled | DeliveryState::Paused => "pending",
         DeliveryState::InFlight => "processing",
         DeliveryState::Delivered => "completed",
-        DeliveryState::Dead => "failed",
+        DeliveryState::Dead | DeliveryState::Dropped => "failed",
     };
     Ok(Json(TaskView {
         task_id: event.id,

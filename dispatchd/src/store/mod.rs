@@ -25,7 +25,7 @@ macro_rules! attempt_columns {
 macro_rules! claim_columns {
     () => {
         "d.id, d.run, d.attempts, d.max_attempts, d.subscription_id, \
-                d.dest_url, d.dest_method, d.dest_headers, d.dest_secret, d.body, \
+                d.dest_url, d.dest_method, d.dest_headers, d.dest_secret, d.body, d.dest_type, \
                 e.id AS e_id, e.kind AS e_kind, e.type AS e_type, e.source AS e_source, e.data AS e_data, \
                 e.idempotency_key AS e_idempotency_key, e.created_at AS e_created_at, \
                 s.id AS s_id, s.url AS s_url, s.event_types AS s_event_types, s.secret AS s_secret, \
@@ -264,7 +264,7 @@ pub(crate) fn tallies(completions: &[Completion]) -> std::collections::BTreeMap<
     for c in completions {
         // Tasks have no endpoint to keep health for.
         if let Some(sub) = &c.attempt.subscription_id
-            && !c.attempt.url.is_empty()
+            && c.reached_endpoint
         {
             out.entry(sub.clone()).or_default().record(
                 matches!(c.next, NextState::Delivered),
@@ -283,6 +283,7 @@ pub(crate) fn final_state(
     match c.next {
         NextState::Delivered => ("delivered", 0),
         NextState::Dead => ("dead", 0),
+        NextState::Dropped => ("dropped", 0),
         NextState::Retry { delay_ms } => {
             let sub = c.attempt.subscription_id.as_deref().unwrap_or("");
             if parked.contains(sub) {
@@ -577,6 +578,7 @@ pub(crate) mod rows {
         pub dest_headers: Option<String>,
         pub dest_secret: Option<String>,
         pub body: Option<String>,
+        pub dest_type: Option<String>,
         pub e_id: String,
         pub e_kind: String,
         pub e_type: String,
@@ -658,6 +660,7 @@ pub(crate) mod rows {
                         .and_then(|h| serde_json::from_str::<BTreeMap<String, String>>(&h).ok()),
                     secret: r.dest_secret,
                     body: r.body,
+                    event_type: r.dest_type,
                 },
             }
         }

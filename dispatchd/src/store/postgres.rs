@@ -545,12 +545,19 @@ impl Store for PgStore {
                     THEN dispatch_now_ms() + v.delay_ms ELSE d.next_attempt_at END, \
                 lease_expires_at = NULL, leased_by = NULL, \
                 last_status_code = v.status_code, last_error = v.error, \
-                delivered_at = CASE WHEN v.state = 'delivered' THEN dispatch_now_ms() \
-                    ELSE d.delivered_at END, \
+                delivered_at = CASE WHEN v.state IN ('delivered', 'dropped') \
+                    THEN dispatch_now_ms() ELSE d.delivered_at END, \
+                dest_url = CASE WHEN v.t THEN v.t_url ELSE d.dest_url END, \
+                dest_method = CASE WHEN v.t THEN v.t_method ELSE d.dest_method END, \
+                dest_headers = CASE WHEN v.t THEN v.t_headers ELSE d.dest_headers END, \
+                body = CASE WHEN v.t THEN v.t_body ELSE d.body END, \
+                dest_type = CASE WHEN v.t THEN v.t_type ELSE d.dest_type END, \
                 updated_at = dispatch_now_ms() \
              FROM unnest($1::int8[], $2::int4[], $3::int4[], $4::text[], $5::int8[], \
-                         $6::int4[], $7::text[]) \
-                 AS v(id, run, attempt, state, delay_ms, status_code, error) \
+                         $6::int4[], $7::text[], $8::bool[], $9::text[], $10::text[], \
+                         $11::text[], $12::text[], $13::text[]) \
+                 AS v(id, run, attempt, state, delay_ms, status_code, error, \
+                      t, t_url, t_method, t_headers, t_body, t_type) \
              WHERE d.id = v.id AND d.run = v.run AND d.attempts = v.attempt \
                AND d.state = 'in_flight'",
         )
@@ -561,6 +568,12 @@ impl Store for PgStore {
         .bind(&c.delay_ms)
         .bind(&c.status_code)
         .bind(&c.error)
+        .bind(&c.transformed)
+        .bind(&c.t_url)
+        .bind(&c.t_method)
+        .bind(&c.t_headers)
+        .bind(&c.t_body)
+        .bind(&c.t_type)
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -668,7 +681,7 @@ impl Store for PgStore {
         loop {
             let n = sqlx::query(
                 "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
-                 WHERE state = 'delivered' AND updated_at < $1 LIMIT 5000)",
+                 WHERE state IN ('delivered', 'dropped') AND updated_at < $1 LIMIT 5000)",
             )
             .bind(before)
             .execute(&self.pool)
@@ -1007,6 +1020,12 @@ struct CompletionColumns {
     created_at: Vec<i64>,
     state: Vec<&'static str>,
     delay_ms: Vec<i64>,
+    transformed: Vec<bool>,
+    t_url: Vec<Option<String>>,
+    t_method: Vec<Option<String>>,
+    t_headers: Vec<Option<String>>,
+    t_body: Vec<Option<String>>,
+    t_type: Vec<Option<String>>,
 }
 
 impl CompletionColumns {
@@ -1025,5 +1044,15 @@ impl CompletionColumns {
         let (state, delay) = super::final_state(c, parked);
         self.state.push(state);
         self.delay_ms.push(delay);
+        let t = c.transformed.as_ref();
+        self.transformed.push(t.is_some());
+        self.t_url.push(t.and_then(|t| t.url.clone()));
+        self.t_method.push(t.and_then(|t| t.method.clone()));
+        self.t_headers.push(
+            t.and_then(|t| t.headers.as_ref())
+                .map(|h| serde_json::to_string(h).expect("string maps serialize")),
+        );
+        self.t_body.push(t.and_then(|t| t.body.clone()));
+        self.t_type.push(t.and_then(|t| t.event_type.clone()));
     }
 }

@@ -543,14 +543,23 @@ impl Store for SqliteStore {
             .await?;
             let (state, delay_ms) = super::final_state(c, &parked);
             let next_at = matches!(state, "scheduled" | "paused").then_some(now + delay_ms);
-            let delivered_at = (state == "delivered").then_some(now);
+            let delivered_at = matches!(state, "delivered" | "dropped").then_some(now);
+            let t = c.transformed.as_ref();
+            let t_headers = t
+                .and_then(|t| t.headers.as_ref())
+                .map(|h| serde_json::to_string(h).expect("string maps serialize"));
             wake |= state == "scheduled";
             changed += sqlx::query(
                 "UPDATE deliveries SET state = ?4, \
                     next_attempt_at = COALESCE(?5, next_attempt_at), \
                     lease_expires_at = NULL, leased_by = NULL, \
                     last_status_code = ?6, last_error = ?7, \
-                    delivered_at = COALESCE(?8, delivered_at), updated_at = ?9 \
+                    delivered_at = COALESCE(?8, delivered_at), updated_at = ?9, \
+                    dest_url = CASE WHEN ?10 THEN ?11 ELSE dest_url END, \
+                    dest_method = CASE WHEN ?10 THEN ?12 ELSE dest_method END, \
+                    dest_headers = CASE WHEN ?10 THEN ?13 ELSE dest_headers END, \
+                    body = CASE WHEN ?10 THEN ?14 ELSE body END, \
+                    dest_type = CASE WHEN ?10 THEN ?15 ELSE dest_type END \
                  WHERE id = ?1 AND run = ?2 AND attempts = ?3 AND state = 'in_flight'",
             )
             .bind(c.token.id)
@@ -562,6 +571,12 @@ impl Store for SqliteStore {
             .bind(&a.error)
             .bind(delivered_at)
             .bind(now)
+            .bind(t.is_some())
+            .bind(t.and_then(|t| t.url.as_deref()))
+            .bind(t.and_then(|t| t.method.as_deref()))
+            .bind(t_headers)
+            .bind(t.and_then(|t| t.body.as_deref()))
+            .bind(t.and_then(|t| t.event_type.as_deref()))
             .execute(&mut *tx)
             .await?
             .rows_affected();
@@ -654,7 +669,7 @@ impl Store for SqliteStore {
         loop {
             let n = sqlx::query(
                 "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
-                 WHERE state = 'delivered' AND updated_at < ?1 LIMIT 5000)",
+                 WHERE state IN ('delivered', 'dropped') AND updated_at < ?1 LIMIT 5000)",
             )
             .bind(before)
             .execute(&self.writer)

@@ -1,0 +1,62 @@
+//! A misbehaving plugin, for dispatchd's containment tests. Its `mode`
+//! setting picks the misbehaviour; the event's payload field `"mode"`, when
+//! present, wins, so one loaded plugin can misbehave per event:
+//!
+//! - `loop`: spins forever (fuel or the deadline must stop it)
+//! - `memory`: allocates without end (the memory cap must stop it)
+//! - `recursion`: recurses without end (the stack cap must stop it)
+//! - `unreachable`: panics, which is `unreachable` in wasm
+//! - `big-output`: returns a 100 MB payload
+//! - `fail`: returns an error
+//! - `drop`: drops the delivery
+//! - anything else: delivers the request unchanged, with header
+//!   `x-hostile: passed`
+
+use dispatch_plugin::{Decision, Event, Request, Transform, export_transformer, setting};
+
+pub struct Hostile;
+
+impl Transform for Hostile {
+    fn transform(event: Event, mut request: Request) -> Result<Decision, String> {
+        let from_payload = serde_json::from_str::<serde_json::Value>(&event.payload)
+            .ok()
+            .and_then(|v| v.get("mode").and_then(|m| m.as_str()).map(String::from));
+        let mode = from_payload.or_else(|| setting("mode")).unwrap_or_default();
+        match mode.as_str() {
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "memory" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "recursion" => Ok(Decision::Drop(format!("{}", deep(std::hint::black_box(1))))),
+            "unreachable" => panic!("hostile plugin panics on purpose"),
+            "big-output" => {
+                request.payload = "x".repeat(100 << 20);
+                Ok(Decision::Deliver(request))
+            }
+            "fail" => Err("hostile plugin fails on purpose".into()),
+            "drop" => Ok(Decision::Drop("hostile plugin drops on purpose".into())),
+            _ => {
+                request.set_header("x-hostile", "passed");
+                Ok(Decision::Deliver(request))
+            }
+        }
+    }
+}
+
+#[inline(never)]
+#[allow(unconditional_recursion)]
+fn deep(n: u64) -> u64 {
+    let pad = std::hint::black_box([n; 64]);
+    deep(std::hint::black_box(n + 1)) + pad[3]
+}
+
+export_transformer!(Hostile);
