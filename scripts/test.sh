@@ -32,6 +32,9 @@ else
   echo "== notice: PostgreSQL not reachable at $pg_url; its tests will be skipped"
 fi
 
+# The plugin tests load the example components from plugins/dist/.
+./scripts/build-plugins.sh
+
 # The process tests run the real dispatchd executable.
 cargo build --workspace --bins
 if command -v cargo-nextest >/dev/null; then

@@ -329,5 +329,5 @@ pub struct Completion {
     pub reached_endpoint: bool,
     /// The request the subscription's plugins produced, stored with the
     /// outcome so later attempts resend it unchanged.
-    pub transformed: Option<InlineDestination>,
+    pub transformed: Option<Box<InlineDestination>>,
 }

@@ -220,7 +220,7 @@ async fn attempt(
         let (next, error) = match stage::transform(plugins, &d).await {
             Transform::Deliver(inline) => {
                 d.inline = inline.clone();
-                transformed = Some(inline);
+                transformed = Some(Box::new(inline));
                 (None, None)
             }
             Transform::Drop { plugin, reason } => (

@@ -60,7 +60,7 @@ pub mod transformer {
 }
 
 /// Bindings of the `router` world (sharing the transformer's types).
-#[allow(missing_docs)]
+#[allow(missing_docs, clippy::too_many_arguments)]
 pub mod router {
     wit_bindgen::generate!({
         path: "wit",

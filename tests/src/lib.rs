@@ -665,10 +665,10 @@ pub async fn run_dispatchd(args: &[&str], env: &[(&str, String)]) -> (Option<i32
         .await
         .expect("dispatchd finishes")
         .expect("run dispatchd");
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    // Diagnostics first, then what the command printed.
+    let mut text = String::from_utf8_lossy(&out.stderr).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stdout));
+    (out.status.code(), text)
 }
 
 /// Verifies a delivery with the PyPI `standardwebhooks` library, unchanged.

@@ -398,7 +398,7 @@ async fn transformed_requests_are_kept_for_retries(backend: Backend) {
         event_type: Some("t.renamed".into()),
     };
     let mut c = completion(&d, NextState::Retry { delay_ms: 0 }, None);
-    c.transformed = Some(out.clone());
+    c.transformed = Some(Box::new(out.clone()));
     c.reached_endpoint = false;
     store.complete(&[c], &POLICY).await.unwrap();
     let again = eventually_claim(store.as_ref()).await;

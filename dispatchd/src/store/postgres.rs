@@ -1044,7 +1044,7 @@ impl CompletionColumns {
         let (state, delay) = super::final_state(c, parked);
         self.state.push(state);
         self.delay_ms.push(delay);
-        let t = c.transformed.as_ref();
+        let t = c.transformed.as_deref();
         self.transformed.push(t.is_some());
         self.t_url.push(t.and_then(|t| t.url.clone()));
         self.t_method.push(t.and_then(|t| t.method.clone()));

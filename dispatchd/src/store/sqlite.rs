@@ -544,7 +544,7 @@ impl Store for SqliteStore {
             let (state, delay_ms) = super::final_state(c, &parked);
             let next_at = matches!(state, "scheduled" | "paused").then_some(now + delay_ms);
             let delivered_at = matches!(state, "delivered" | "dropped").then_some(now);
-            let t = c.transformed.as_ref();
+            let t = c.transformed.as_deref();
             let t_headers = t
                 .and_then(|t| t.headers.as_ref())
                 .map(|h| serde_json::to_string(h).expect("string maps serialize"));

@@ -4,7 +4,10 @@
 //!
 //! - `loop`: spins forever (fuel or the deadline must stop it)
 //! - `memory`: allocates without end (the memory cap must stop it)
-//! - `recursion`: recurses without end (the stack cap must stop it)
+//! - `recursion`: recurses without end with big frames, which overflows
+//!   the plugin's own stack in linear memory (an out-of-bounds trap)
+//! - `deep-stack`: recurses without end with small frames, kept in wasm
+//!   locals (the host's wasm stack cap must stop it)
 //! - `unreachable`: panics, which is `unreachable` in wasm
 //! - `big-output`: returns a 100 MB payload
 //! - `fail`: returns an error
@@ -37,6 +40,7 @@ impl Transform for Hostile {
                 }
             }
             "recursion" => Ok(Decision::Drop(format!("{}", deep(std::hint::black_box(1))))),
+            "deep-stack" => Ok(Decision::Drop(format!("{}", native_deep(event.id.len() as u32)))),
             "unreachable" => panic!("hostile plugin panics on purpose"),
             "big-output" => {
                 request.payload = "x".repeat(100 << 20);
@@ -57,6 +61,16 @@ impl Transform for Hostile {
 fn deep(n: u64) -> u64 {
     let pad = std::hint::black_box([n; 64]);
     deep(std::hint::black_box(n + 1)) + pad[3]
+}
+
+/// Recursion the compiler cannot turn into a loop, with nothing in linear
+/// memory: only the wasm stack grows.
+#[inline(never)]
+fn native_deep(n: u32) -> u32 {
+    if n == u32::MAX {
+        return 1;
+    }
+    native_deep(n + 1).wrapping_mul(n | 1).rotate_left(5)
 }
 
 export_transformer!(Hostile);
