@@ -119,7 +119,8 @@ pub struct DeliveryView {
     pub id: i64,
     pub subscription_id: Option<String>,
     pub url: String,
-    /// `pending`, `in_flight`, `scheduled`, `delivered`, `dead` or `paused`.
+    /// `pending`, `in_flight`, `scheduled`, `delivered`, `dead`, `paused`, or
+    /// `dropped` (a plugin decided not to send it; `last_error` says why).
     pub state: String,
     /// Attempts made in the current run.
     pub attempts: i32,

@@ -233,3 +233,118 @@ pub fn dry_run(
         })),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{EventKind, Health, RetryPolicy};
+
+    fn event() -> crate::model::Event {
+        crate::model::Event {
+            id: "e1".into(),
+            kind: EventKind::Event,
+            event_type: "order.created".into(),
+            source: None,
+            data: r#"{"a":1}"#.into(),
+            idempotency_key: None,
+            created_at: 0,
+        }
+    }
+
+    fn request(headers: Vec<(String, String)>, payload: &str, format: BodyFormat) -> Request {
+        Request {
+            event_type: "order.renamed".into(),
+            payload: payload.into(),
+            format,
+            destination: Destination {
+                subscription_id: "s1".into(),
+                url: "https://example.com/x".into(),
+                method: "PUT".into(),
+                headers,
+            },
+        }
+    }
+
+    fn sub(id: &str) -> Subscription {
+        Subscription {
+            id: id.into(),
+            url: "https://example.com/hook".into(),
+            event_types: vec!["*".into()],
+            secret: "s".into(),
+            previous_secret: None,
+            previous_secret_expires_at: None,
+            headers: BTreeMap::new(),
+            rate_limit: None,
+            max_attempts: 3,
+            retry: RetryPolicy {
+                initial_delay_ms: 1,
+                multiplier: 1.0,
+                max_delay_ms: 1,
+            },
+            timeout_ms: 1000,
+            plugins: vec![],
+            status: "active".into(),
+            created_at: 0,
+            updated_at: 0,
+            health: Health::default(),
+        }
+    }
+
+    #[test]
+    fn chain_output_becomes_the_stored_request() {
+        let out = inline_of(
+            &event(),
+            request(vec![], r#"{"b":2}"#, BodyFormat::Envelope),
+        )
+        .unwrap();
+        assert_eq!(out.method.as_deref(), Some("PUT"));
+        assert_eq!(out.event_type.as_deref(), Some("order.renamed"));
+        let body: serde_json::Value = serde_json::from_str(out.body.as_deref().unwrap()).unwrap();
+        assert_eq!(body["type"], "order.renamed");
+        assert_eq!(body["data"], serde_json::json!({"b": 2}));
+        let raw = inline_of(&event(), request(vec![], "plain text", BodyFormat::Raw)).unwrap();
+        assert_eq!(raw.body.as_deref(), Some("plain text"));
+    }
+
+    #[test]
+    fn chain_output_obeys_the_api_rules() {
+        let sig = vec![("webhook-signature".to_string(), "forged".to_string())];
+        let e = inline_of(&event(), request(sig, "{}", BodyFormat::Envelope)).unwrap_err();
+        assert!(e.contains("set by dispatchd"), "{e}");
+        let e = inline_of(&event(), request(vec![], "not json", BodyFormat::Envelope)).unwrap_err();
+        assert!(e.contains("payload is not JSON"), "{e}");
+        let mut r = request(vec![], "{}", BodyFormat::Envelope);
+        r.destination.url = "file:///etc/passwd".into();
+        assert!(inline_of(&event(), r).is_err());
+    }
+
+    #[test]
+    fn router_answers_name_real_subscriptions_once() {
+        let subs = [sub("s1"), sub("s2")];
+        let mut moved = destination_of(&subs[0]);
+        moved.url = "https://eu.example.com/hook".into();
+        let out = deliveries_from(&subs, vec![moved, destination_of(&subs[1])]).unwrap();
+        assert_eq!(
+            out[0].inline.url.as_deref(),
+            Some("https://eu.example.com/hook")
+        );
+        assert_eq!(
+            out[1].inline,
+            InlineDestination::default(),
+            "unchanged: nothing stored"
+        );
+        let e = deliveries_from(
+            &subs,
+            vec![destination_of(&subs[0]), destination_of(&subs[0])],
+        )
+        .unwrap_err();
+        assert!(e.contains("twice"), "{e}");
+        let mut ghost = destination_of(&subs[0]);
+        ghost.subscription_id = "nope".into();
+        assert!(
+            deliveries_from(&subs, vec![ghost])
+                .unwrap_err()
+                .contains("does not exist")
+        );
+    }
+}

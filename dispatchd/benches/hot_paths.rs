@@ -1,0 +1,209 @@
+//! Hot paths, measured with criterion: signing, subscription matching, JSON
+//! handling, and a plugin call (fresh instance, warm instance, a chain of
+//! three). `cargo bench -p dispatchd --bench hot_paths`; figures and the
+//! machine they came from are in BENCHMARKS.md.
+//!
+//! The plugin benchmarks load the example components from plugins/dist/
+//! (scripts/build-plugins.sh builds them) and are skipped with a notice when
+//! they are missing.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use dispatchd::config::{Config, PluginConfig};
+use dispatchd::model::{
+    ClaimedDelivery, Event, EventKind, Health, InlineDestination, RetryPolicy, Subscription,
+};
+use dispatchd::plugins::{BodyFormat, Destination, Plugins, Request, stage};
+
+const BODY: &str = r#"{"order":"A-1042","total":99.5,"currency":"EUR","customer":{"id":"c_77","email":"ada@example.com"},"items":[{"sku":"X1","qty":2},{"sku":"Y9","qty":1}]}"#;
+
+fn event() -> Event {
+    Event {
+        id: "evt_01J9ZQ3W8Y".into(),
+        kind: EventKind::Event,
+        event_type: "order.created".into(),
+        source: Some("shop".into()),
+        data: BODY.into(),
+        idempotency_key: None,
+        created_at: 1_764_000_000_000,
+    }
+}
+
+fn subscription(id: usize, types: &[&str], plugins: &[&str]) -> Subscription {
+    Subscription {
+        id: format!("sub_{id}"),
+        url: "https://example.com/hook".into(),
+        event_types: types.iter().map(|s| s.to_string()).collect(),
+        secret: "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw".into(),
+        previous_secret: None,
+        previous_secret_expires_at: None,
+        headers: BTreeMap::new(),
+        rate_limit: None,
+        max_attempts: 10,
+        retry: RetryPolicy {
+            initial_delay_ms: 1000,
+            multiplier: 2.0,
+            max_delay_ms: 3_600_000,
+        },
+        timeout_ms: 30_000,
+        plugins: plugins.iter().map(|s| s.to_string()).collect(),
+        status: "active".into(),
+        created_at: 0,
+        updated_at: 0,
+        health: Health::default(),
+    }
+}
+
+fn signing(c: &mut Criterion) {
+    let body = dispatchd::deliver::envelope(&claimed(vec![]));
+    c.bench_function("sign/standard_webhooks_1_secret", |b| {
+        b.iter(|| {
+            dispatchd::sign::standard_header(
+                ["whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"],
+                black_box("evt_01J9ZQ3W8Y"),
+                1_764_000_000,
+                black_box(&body),
+            )
+        })
+    });
+    c.bench_function("sign/x_dispatch_signature", |b| {
+        b.iter(|| dispatchd::sign::dispatch_header("a-signing-secret", black_box(&body)))
+    });
+}
+
+fn matching(c: &mut Criterion) {
+    let subs: Vec<Subscription> = (0..1000)
+        .map(|i| match i % 4 {
+            0 => subscription(i, &["order.*"], &[]),
+            1 => subscription(i, &["invoice.paid", "invoice.failed"], &[]),
+            2 => subscription(i, &["user.created"], &[]),
+            _ => subscription(i, &["*"], &[]),
+        })
+        .collect();
+    c.bench_function("match/1000_subscriptions", |b| {
+        b.iter(|| dispatchd::matching::select(black_box(&subs), black_box("order.created")).count())
+    });
+}
+
+fn claimed(plugins: Vec<&str>) -> ClaimedDelivery {
+    ClaimedDelivery {
+        id: 1,
+        run: 1,
+        attempt: 1,
+        max_attempts: 10,
+        event: event(),
+        subscription: Some(subscription(1, &["order.*"], &plugins)),
+        subscription_id: Some("sub_1".into()),
+        inline: InlineDestination::default(),
+    }
+}
+
+fn json(c: &mut Criterion) {
+    let body = format!(r#"{{"id":"evt_1","type":"order.created","source":"shop","data":{BODY}}}"#);
+    c.bench_function("json/parse_event_in", |b| {
+        b.iter(|| {
+            serde_json::from_slice::<dispatch_wire::EventIn>(black_box(body.as_bytes())).unwrap()
+        })
+    });
+    let d = claimed(vec![]);
+    c.bench_function("json/envelope", |b| {
+        b.iter(|| dispatchd::deliver::envelope(black_box(&d)))
+    });
+}
+
+fn dist(file: &str) -> Option<PathBuf> {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../plugins/dist")
+        .join(file);
+    p.exists().then_some(p)
+}
+
+fn plugin_calls(c: &mut Criterion) {
+    let (Some(redact), Some(hostile), Some(slack)) = (
+        dist("redact_fields.wasm"),
+        dist("hostile.wasm"),
+        dist("slack_message.wasm"),
+    ) else {
+        eprintln!(
+            "notice: plugins/dist is missing (run scripts/build-plugins.sh); skipping plugin benchmarks"
+        );
+        return;
+    };
+    let cache = tempfile::tempdir().unwrap();
+    let mut cfg = Config::default().into_dev();
+    cfg.plugin_host.cache_dir = cache.path().to_path_buf();
+    cfg.plugin_host.watch_interval_ms = 0;
+    let with = |path: &PathBuf, warm: bool, settings: &[(&str, &str)]| {
+        let mut p = PluginConfig::at(path);
+        p.warm = warm;
+        p.settings = settings
+            .iter()
+            .map(|(k, v)| (k.to_string(), serde_json::Value::String(v.to_string())))
+            .collect();
+        p
+    };
+    let pointers = [("pointers", r#"["/customer/email"]"#)];
+    cfg.plugins
+        .insert("redact".into(), with(&redact, false, &pointers));
+    cfg.plugins
+        .insert("redact_warm".into(), with(&redact, true, &pointers));
+    cfg.plugins.insert("tag".into(), with(&hostile, false, &[]));
+    cfg.plugins
+        .insert("tag_warm".into(), with(&hostile, true, &[]));
+    cfg.plugins.insert("slack".into(), with(&slack, false, &[]));
+    cfg.plugins
+        .insert("slack_warm".into(), with(&slack, true, &[]));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let plugins: Arc<Plugins> = rt.block_on(Plugins::start(&cfg)).unwrap();
+    let ev = stage::event_of(&event());
+    let request = Request {
+        event_type: "order.created".into(),
+        payload: BODY.into(),
+        format: BodyFormat::Envelope,
+        destination: Destination {
+            subscription_id: "sub_1".into(),
+            url: "https://example.com/hook".into(),
+            method: "POST".into(),
+            headers: vec![],
+        },
+    };
+    let mut run = |name: &str, chain: &[&str], ev: &dispatchd::plugins::Event| {
+        let chain: Vec<String> = chain.iter().map(|s| s.to_string()).collect();
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                plugins
+                    .transform_blocking(&chain, ev, request.clone())
+                    .unwrap()
+            })
+        });
+    };
+    // The host's own cost: a plugin that only adds a header (the hostile
+    // fixture on a payload without a mode).
+    let mut bare = ev.clone();
+    bare.payload = "0".into();
+    run("plugin/overhead_fresh_instance", &["tag"], &bare);
+    run("plugin/overhead_warm_instance", &["tag_warm"], &bare);
+    // A real transform: parse the payload, mask a field, serialize.
+    run("plugin/rust_transform_fresh_instance", &["redact"], &ev);
+    run("plugin/rust_transform_warm_instance", &["redact_warm"], &ev);
+    run(
+        "plugin/chain_of_three_fresh",
+        &["redact", "tag", "slack"],
+        &ev,
+    );
+    run(
+        "plugin/chain_of_three_warm",
+        &["redact_warm", "tag_warm", "slack_warm"],
+        &ev,
+    );
+}
+
+criterion_group!(benches, signing, matching, json, plugin_calls);
+criterion_main!(benches);
