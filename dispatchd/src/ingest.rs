@@ -13,8 +13,11 @@
 //! changed since that snapshot, and the batch is routed again.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{Mutex, Notify, mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
 
 use crate::matching;
 use crate::model::{Event, InsertOutcome, NewDelivery, RoutedEvent};
@@ -47,6 +50,62 @@ pub struct Ingestor {
     tx: mpsc::Sender<Job>,
     store: Arc<dyn Store>,
     plugins: Arc<Plugins>,
+    gate: Arc<Gate>,
+}
+
+/// Fails ingest fast while the database is unreachable. `watch` pings the
+/// database every 250 ms on a connection of its own (`Store::ping`, 500 ms
+/// timeout) and closes the gate when a ping fails; a commit that finds the
+/// database gone closes it too. While it is closed every ingest is answered
+/// 503 at once, and requests already waiting on the database give up; the
+/// next good ping reopens it.
+#[derive(Default)]
+pub struct Gate {
+    down: AtomicBool,
+    changed: Notify,
+}
+
+impl Gate {
+    pub fn is_down(&self) -> bool {
+        self.down.load(Ordering::Acquire)
+    }
+
+    fn set(&self, down: bool) {
+        if self.down.swap(down, Ordering::AcqRel) != down {
+            if down {
+                tracing::warn!("database unreachable: ingest answers 503 until it is back");
+            } else {
+                tracing::info!("database reachable again: ingest resumes");
+            }
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// Resolves once the gate is closed.
+    async fn closed(&self) {
+        loop {
+            let changed = self.changed.notified();
+            if self.is_down() {
+                return;
+            }
+            changed.await;
+        }
+    }
+
+    /// Pings the database until shutdown, opening and closing the gate.
+    pub async fn watch(self: Arc<Self>, store: Arc<dyn Store>, shutdown: CancellationToken) {
+        loop {
+            let ok = matches!(
+                tokio::time::timeout(Duration::from_millis(500), store.ping()).await,
+                Ok(Ok(()))
+            );
+            self.set(!ok);
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = shutdown.cancelled() => return,
+            }
+        }
+    }
 }
 
 impl Ingestor {
@@ -58,7 +117,12 @@ impl Ingestor {
         for _ in 0..COMMITTERS {
             tokio::spawn(commit_loop(store.clone(), rx.clone()));
         }
-        Self { tx, store, plugins }
+        Self {
+            tx,
+            store,
+            plugins,
+            gate: Arc::default(),
+        }
     }
 
     /// Runs the router plugins (if any) over events that fan out by
@@ -77,6 +141,9 @@ impl Ingestor {
         let mut refused = vec![None; items.len()];
         if !self.plugins.has_routers() {
             return Ok(refused);
+        }
+        if self.gate.is_down() {
+            return Err(StoreError::Unavailable("database unreachable".into()));
         }
         let snap = self.store.subscriptions().await?;
         let subs = &snap.subscriptions;
@@ -110,6 +177,28 @@ impl Ingestor {
 
     /// Stores the events and their deliveries; returns one outcome per event.
     pub async fn submit(&self, items: Vec<Submission>) -> Result<Vec<InsertOutcome>, StoreError> {
+        if self.gate.is_down() {
+            return Err(StoreError::Unavailable("database unreachable".into()));
+        }
+        tokio::select! {
+            result = self.commit(items) => {
+                if let Err(StoreError::Unavailable(_)) = &result {
+                    self.gate.set(true);
+                }
+                result
+            }
+            // The commit may still land; the producer retries (an id makes
+            // the retry a duplicate, not a second event).
+            _ = self.gate.closed() => Err(StoreError::Unavailable("database unreachable".into())),
+        }
+    }
+
+    /// The gate, for the server to start its watcher.
+    pub fn gate(&self) -> Arc<Gate> {
+        self.gate.clone()
+    }
+
+    async fn commit(&self, items: Vec<Submission>) -> Result<Vec<InsertOutcome>, StoreError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Job { items, reply })

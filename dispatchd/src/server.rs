@@ -72,9 +72,11 @@ pub async fn run_with_store(
         stop.clone(),
     ));
 
+    let ingest = Ingestor::start(store.clone(), plugins.clone());
+    tokio::spawn(ingest.gate().watch(store.clone(), stop.clone()));
     let state = AppState {
         store: store.clone(),
-        ingest: Ingestor::start(store.clone(), plugins.clone()),
+        ingest,
         plugins,
         cfg: cfg.clone(),
         guard: Arc::new(cfg.ssrf_guard()),

@@ -32,6 +32,9 @@ use tokio::task::JoinHandle;
 
 pub use dispatchd;
 
+mod cluster;
+pub use cluster::PgCluster;
+
 /// Which store a test runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -108,6 +111,18 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A database someone else owns (a private cluster's), left in place.
+    pub fn at_url(url: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        TestDb {
+            backend: Backend::Postgres,
+            url: url.to_string(),
+            sqlite_path: dir.path().join("unused.db"),
+            pg_name: None,
+            _dir: dir,
+        }
+    }
+
     pub async fn new(backend: Backend) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let sqlite_path = dir.path().join("dispatch.db");
@@ -587,7 +602,11 @@ pub struct Binary {
 impl Binary {
     /// Runs `dispatchd --dev` on `db` at a free port, with extra env vars.
     pub async fn start_dev(db: &TestDb, env: &[(&str, &str)]) -> Self {
-        let port = free_port();
+        Self::start_dev_on(db, free_port(), env).await
+    }
+
+    /// The same on a given port (a restart where producers expect it).
+    pub async fn start_dev_on(db: &TestDb, port: u16, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let log = dir.path().join("dispatchd.log");
         let mut cmd = tokio::process::Command::new(dispatchd_binary());
@@ -629,6 +648,12 @@ impl Binary {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// SIGKILL, and waits for the process to be gone.
+    pub async fn kill9(&mut self) {
+        self.child.start_kill().expect("kill -9");
+        let _ = self.child.wait().await;
     }
 
     /// Sends SIGTERM.

@@ -147,6 +147,11 @@ pub trait Store: Send + Sync + 'static {
 
     /// Whether the database answers and the schema is current.
     async fn ready(&self) -> Result<()>;
+    /// A cheap round trip that does not wait for a pooled connection (the
+    /// ingest gate's health check).
+    async fn ping(&self) -> Result<()> {
+        self.ready().await
+    }
 
     // --- subscriptions -----------------------------------------------------
 

@@ -43,6 +43,9 @@ const WORK_CHANNEL: &str = "dispatch_work";
 
 pub struct PgStore {
     pool: PgPool,
+    opts: PgConnectOptions,
+    /// `ping`'s own connection: health checks never queue behind the pool.
+    pinger: tokio::sync::Mutex<Option<sqlx::PgConnection>>,
     cache: Mutex<Option<SubscriptionSnapshot>>,
     work: Arc<Notify>,
 }
@@ -58,12 +61,14 @@ impl PgStore {
         let pool = PgPoolOptions::new()
             .max_connections(cfg.database.max_connections)
             .acquire_timeout(Duration::from_millis(cfg.database.acquire_timeout_ms))
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await?;
         let work = Arc::new(Notify::new());
         tokio::spawn(listen_for_work(pool.clone(), work.clone()));
         Ok(Self {
             pool,
+            opts,
+            pinger: tokio::sync::Mutex::new(None),
             cache: Mutex::new(None),
             work,
         })
@@ -130,6 +135,20 @@ impl Store for PgStore {
                 .await?;
         if (applied as usize) < MIGRATOR.iter().count() {
             return Err(StoreError::Unavailable("migrations not applied".into()));
+        }
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<()> {
+        use sqlx::Connection;
+        let mut slot = self.pinger.lock().await;
+        if slot.is_none() {
+            *slot = Some(sqlx::PgConnection::connect_with(&self.opts).await?);
+        }
+        let conn = slot.as_mut().expect("just connected");
+        if let Err(e) = conn.ping().await {
+            *slot = None;
+            return Err(e.into());
         }
         Ok(())
     }
