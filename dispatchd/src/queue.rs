@@ -234,25 +234,17 @@ async fn attempt(
                 NextState::Dropped => "dropped",
                 _ => "plugin_failed",
             });
-            return Completion {
-                token: d.token(),
-                next,
-                attempt: AttemptRecord {
-                    delivery_id: d.id,
-                    event_id: d.event.id.clone(),
-                    subscription_id: d.subscription_id.clone(),
-                    run: d.run,
-                    attempt: d.attempt,
-                    url,
-                    status_code: None,
-                    error,
-                    duration_ms: clock.elapsed().as_millis() as i64,
-                    response_body: None,
-                    created_at: started,
-                },
-                reached_endpoint: false,
-                transformed: None,
+            let result = AttemptResult {
+                url,
+                success: false,
+                status_code: None,
+                error,
+                duration_ms: clock.elapsed().as_millis() as i64,
+                response_prefix: None,
+                retry_after: None,
+                started_at: started,
             };
+            return completion(&d, next, result, false, None);
         }
     }
     let now = now_ms();
@@ -292,6 +284,18 @@ async fn attempt(
             "attempt failed"
         );
     }
+    completion(&d, next, result, deliverable, transformed)
+}
+
+/// The record of one attempt and the state it leads to. Only attempts that
+/// `reached_endpoint` count for the endpoint's circuit.
+fn completion(
+    d: &ClaimedDelivery,
+    next: NextState,
+    result: AttemptResult,
+    reached_endpoint: bool,
+    transformed: Option<Box<crate::model::InlineDestination>>,
+) -> Completion {
     Completion {
         token: d.token(),
         next,
@@ -308,7 +312,7 @@ async fn attempt(
             response_body: result.response_prefix,
             created_at: result.started_at,
         },
-        reached_endpoint: deliverable,
+        reached_endpoint,
         transformed,
     }
 }

@@ -25,6 +25,16 @@ const FAST_RECOVERY: &[(&str, &str)] = &[
     ("RUST_LOG", "warn"),
 ];
 
+/// A PostgreSQL cluster of this test's own, or `None` (with a notice) where
+/// none can be made.
+fn private_postgres() -> Option<(PgCluster, TestDb)> {
+    PgCluster::available().then(|| {
+        let pg = PgCluster::start();
+        let db = TestDb::at_url(&pg.url());
+        (pg, db)
+    })
+}
+
 /// In-flight sends per node (the default `queue.max_in_flight`).
 const MAX_IN_FLIGHT: usize = 256;
 
@@ -167,11 +177,9 @@ fn fastrand_ms(lo: u64, hi: u64) -> u64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_storm_on_postgres_loses_nothing_acknowledged() {
-    if !PgCluster::available() {
+    let Some((_pg, db)) = private_postgres() else {
         return;
-    }
-    let pg = PgCluster::start();
-    let db = TestDb::at_url(&pg.url());
+    };
     let (acked, dups) = kill_storm(&db, 10_000, 5).await;
     println!("kill -9 x5 on PostgreSQL: {acked} acknowledged, all delivered, {dups} duplicates");
     assert!(dups <= 5 * MAX_IN_FLIGHT, "{dups} duplicates");
@@ -187,11 +195,9 @@ async fn kill_9_during_sqlite_writes_loses_nothing_acknowledged() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn database_restart_answers_503_fast_and_resumes() {
-    if !PgCluster::available() {
+    let Some((pg, db)) = private_postgres() else {
         return;
-    }
-    let pg = PgCluster::start();
-    let db = TestDb::at_url(&pg.url());
+    };
     let rx = Receiver::start().await;
     rx.always(Reply::status(200));
     let mut node = Binary::start_dev(&db, FAST_RECOVERY).await;
@@ -287,11 +293,9 @@ async fn delivered_by(base: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_share_one_postgres() {
-    if !PgCluster::available() {
+    let Some((_pg, db)) = private_postgres() else {
         return;
-    }
-    let pg = PgCluster::start();
-    let db = TestDb::at_url(&pg.url());
+    };
     let rx = Receiver::start().await;
     rx.always(Reply::status(200));
     let a = Binary::start_dev(&db, FAST_RECOVERY).await;
@@ -353,11 +357,9 @@ async fn two_nodes_share_one_postgres() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_under_load_exits_0_and_loses_nothing() {
-    if !PgCluster::available() {
+    let Some((_pg, db)) = private_postgres() else {
         return;
-    }
-    let pg = PgCluster::start();
-    let db = TestDb::at_url(&pg.url());
+    };
     let rx = Receiver::start().await;
     // A slowish receiver, so deliveries are in flight at the signal.
     rx.always(Reply::status(200).delay(Duration::from_millis(30)));

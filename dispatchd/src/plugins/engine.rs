@@ -233,6 +233,27 @@ impl Loaded {
         self.warm.lock().ok()?.pop()
     }
 
+    /// A warm instance (`unwarm` picks this world's kind) or a fresh one,
+    /// armed for one call.
+    fn checkout<I>(
+        &self,
+        unwarm: fn(Warm) -> Option<(Store<Guest>, I)>,
+        instantiate: impl FnOnce(&mut Store<Guest>) -> wasmtime::Result<I>,
+    ) -> Result<(Store<Guest>, I), CallError> {
+        let (mut store, inst) = match self.take_warm().and_then(unwarm) {
+            Some(warm) => warm,
+            None => {
+                let mut store = self.new_store();
+                self.arm(&mut store)?;
+                let inst =
+                    instantiate(&mut store).map_err(|e| self.describe(&e, "instantiating"))?;
+                (store, inst)
+            }
+        };
+        self.arm(&mut store)?;
+        Ok((store, inst))
+    }
+
     fn keep_warm(&self, w: Warm) {
         if let Ok(mut pool) = self.warm.lock()
             && pool.len() < self.max_warm
@@ -254,18 +275,13 @@ impl Loaded {
                 self.name
             )));
         };
-        let (mut store, inst) = match self.take_warm() {
-            Some(Warm::Transformer(s, i)) => (s, i),
-            _ => {
-                let mut store = self.new_store();
-                self.arm(&mut store)?;
-                let inst = pre
-                    .instantiate(&mut store)
-                    .map_err(|e| self.describe(&e, "instantiating"))?;
-                (store, inst)
-            }
-        };
-        self.arm(&mut store)?;
+        let (mut store, inst) = self.checkout(
+            |w| match w {
+                Warm::Transformer(s, i) => Some((s, i)),
+                Warm::Router(..) => None,
+            },
+            |store| pre.instantiate(store),
+        )?;
         let out = inst
             .call_transform(&mut store, event, request)
             .map_err(|e| self.describe(&e, "running"))?;
@@ -292,18 +308,13 @@ impl Loaded {
                 self.name
             )));
         };
-        let (mut store, inst) = match self.take_warm() {
-            Some(Warm::Router(s, i)) => (s, i),
-            _ => {
-                let mut store = self.new_store();
-                self.arm(&mut store)?;
-                let inst = pre
-                    .instantiate(&mut store)
-                    .map_err(|e| self.describe(&e, "instantiating"))?;
-                (store, inst)
-            }
-        };
-        self.arm(&mut store)?;
+        let (mut store, inst) = self.checkout(
+            |w| match w {
+                Warm::Router(s, i) => Some((s, i)),
+                Warm::Transformer(..) => None,
+            },
+            |store| pre.instantiate(store),
+        )?;
         let out = inst
             .call_route(&mut store, event, destinations)
             .map_err(|e| self.describe(&e, "running"))?;
