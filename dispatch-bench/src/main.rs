@@ -1,0 +1,395 @@
+//! `dispatch-bench`: a load tool for dispatchd.
+//!
+//! Starts a dispatchd (or targets one with `--url`), runs a fast receiver on
+//! 127.0.0.1, creates subscriptions to it, drives events for a fixed time
+//! (as fast as possible or at `--rate`, single POSTs over `--connections`
+//! keep-alive connections or batches of `--batch`), then reports ingest and
+//! delivery rates, ingest latency, ingest-to-delivery latency, errors and
+//! dispatchd's peak RSS. Loopback only and bounded in time.
+
+mod receiver;
+mod report;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use clap::{Parser, ValueEnum};
+use serde_json::json;
+
+use receiver::Receiver;
+use report::{Report, percentile};
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq)]
+enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Load dispatchd and measure it.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// Store of the dispatchd this tool starts.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    backend: Backend,
+    /// PostgreSQL server for `--backend postgres` (a fresh database is
+    /// created on it and dropped afterwards).
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pg_url: String,
+    /// Target a running dispatchd instead of starting one (it must reach
+    /// this tool's receiver on 127.0.0.1: run it with --dev). Peak RSS is
+    /// then not reported.
+    #[arg(long)]
+    url: Option<String>,
+    /// The dispatchd executable to start (default: next to this one).
+    #[arg(long)]
+    dispatchd: Option<PathBuf>,
+    /// How long to send, in seconds.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Events per second in total (0: as fast as possible).
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Concurrent keep-alive connections sending.
+    #[arg(long, default_value_t = 64)]
+    connections: usize,
+    /// Events per request: 1 posts to /events, more to /events/batch.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    /// Subscriptions matching every event (each event fans out to all).
+    #[arg(long, default_value_t = 1)]
+    subscriptions: usize,
+    /// Run each delivery through the example plugin chain (redact-fields
+    /// from plugins/dist/; run scripts/build-plugins.sh first).
+    #[arg(long)]
+    plugins: bool,
+    /// Bytes of padding in each event's data.
+    #[arg(long, default_value_t = 100)]
+    payload_bytes: usize,
+    /// How long to wait after sending for deliveries to catch up, seconds.
+    #[arg(long, default_value_t = 60)]
+    drain: u64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    if args.batch == 0 || args.connections == 0 || args.duration == 0 {
+        bail!("--batch, --connections and --duration must be at least 1");
+    }
+    let receiver = Receiver::start().await?;
+    let daemon = match &args.url {
+        Some(url) => Daemon::external(url),
+        None => Daemon::start(&args).await?,
+    };
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.connections)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    for i in 0..args.subscriptions {
+        let mut body = json!({
+            "url": receiver.url(&format!("/s{i}")),
+            "event_types": ["bench.*"],
+        });
+        if args.plugins {
+            body["plugins"] = json!(["redact"]);
+        }
+        let r = http
+            .post(format!("{}/subscriptions", daemon.base))
+            .json(&body)
+            .send()
+            .await?;
+        if r.status() != 201 {
+            bail!(
+                "creating a subscription: {} {}",
+                r.status(),
+                r.text().await?
+            );
+        }
+    }
+
+    let accepted = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let padding = "x".repeat(args.payload_bytes);
+    let send_for = Duration::from_secs(args.duration);
+    let started = Instant::now();
+    let sent_counter = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for c in 0..args.connections {
+        let (http, base) = (http.clone(), daemon.base.clone());
+        let (accepted, errors, counter) = (accepted.clone(), errors.clone(), sent_counter.clone());
+        let padding = padding.clone();
+        let (batch, rate, conns) = (args.batch, args.rate, args.connections);
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            // Each connection's share of a fixed rate, as requests per second.
+            let interval = (rate > 0)
+                .then(|| Duration::from_secs_f64(conns as f64 * batch as f64 / rate as f64));
+            let mut next_at =
+                Instant::now() + interval.unwrap_or_default() * c as u32 / conns as u32;
+            while started.elapsed() < send_for {
+                if let Some(iv) = interval {
+                    tokio::time::sleep_until(next_at.into()).await;
+                    next_at += iv;
+                }
+                let n = counter.fetch_add(batch as u64, Ordering::Relaxed);
+                let event = |k: u64| {
+                    json!({"id": format!("b{k}"), "type": "bench.created",
+                           "data": {"t": now_us(), "n": k, "pad": padding}})
+                };
+                let t0 = Instant::now();
+                let resp = if batch == 1 {
+                    http.post(format!("{base}/events"))
+                        .json(&event(n))
+                        .send()
+                        .await
+                } else {
+                    let events: Vec<_> = (n..n + batch as u64).map(event).collect();
+                    http.post(format!("{base}/events/batch"))
+                        .json(&json!({"events": events}))
+                        .send()
+                        .await
+                };
+                match resp {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        latencies.push(t0.elapsed().as_micros() as u64);
+                        accepted.fetch_add(batch as u64, Ordering::Relaxed);
+                    }
+                    _ => {
+                        errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            latencies
+        }));
+    }
+    let mut ingest_us = Vec::new();
+    for t in tasks {
+        ingest_us.extend(t.await?);
+    }
+    let send_secs = started.elapsed().as_secs_f64();
+    let accepted = accepted.load(Ordering::Relaxed);
+    let expected = accepted * args.subscriptions as u64;
+
+    // Drain: wait until every accepted event reached every subscription.
+    let drain_deadline = Instant::now() + Duration::from_secs(args.drain);
+    while receiver.count() < expected && Instant::now() < drain_deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let delivered = receiver.count();
+    let deliver_secs = receiver
+        .last_at()
+        .map_or(send_secs, |t| t.duration_since(started).as_secs_f64());
+    let mut e2e = receiver.latencies_us();
+    ingest_us.sort_unstable();
+    e2e.sort_unstable();
+    let report = Report {
+        backend: match (&args.url, args.backend) {
+            (Some(_), _) => "external".into(),
+            (None, Backend::Sqlite) => "sqlite".into(),
+            (None, Backend::Postgres) => "postgres".into(),
+        },
+        mode: if args.batch == 1 {
+            format!("single POST /events over {} connections", args.connections)
+        } else {
+            format!(
+                "POST /events/batch of {} over {} connections",
+                args.batch, args.connections
+            )
+        },
+        rate: args.rate,
+        plugins: args.plugins,
+        subscriptions: args.subscriptions,
+        send_secs,
+        accepted,
+        ingest_rate: accepted as f64 / send_secs,
+        delivered,
+        expected,
+        delivered_rate: delivered as f64 / deliver_secs.max(1e-9),
+        ingest_p50_ms: percentile(&ingest_us, 50.0) / 1000.0,
+        ingest_p99_ms: percentile(&ingest_us, 99.0) / 1000.0,
+        e2e_p50_ms: percentile(&e2e, 50.0) / 1000.0,
+        e2e_p95_ms: percentile(&e2e, 95.0) / 1000.0,
+        e2e_p99_ms: percentile(&e2e, 99.0) / 1000.0,
+        errors: errors.load(Ordering::Relaxed),
+        duplicates: receiver.duplicates(),
+        peak_rss_mb: daemon.peak_rss_mb(),
+    };
+    daemon.stop().await;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+    } else {
+        print!("{report}");
+    }
+    if delivered < expected {
+        bail!(
+            "{} of {expected} deliveries did not arrive within --drain",
+            expected - delivered
+        );
+    }
+    Ok(())
+}
+
+/// The dispatchd under test: one this tool started, or an external one.
+struct Daemon {
+    base: String,
+    child: Option<tokio::process::Child>,
+    _dir: Option<tempfile::TempDir>,
+    pg_drop: Option<(String, String)>,
+}
+
+impl Daemon {
+    fn external(url: &str) -> Self {
+        Daemon {
+            base: url.trim_end_matches('/').to_string(),
+            child: None,
+            _dir: None,
+            pg_drop: None,
+        }
+    }
+
+    async fn start(args: &Args) -> anyhow::Result<Self> {
+        let exe = match &args.dispatchd {
+            Some(p) => p.clone(),
+            None => std::env::current_exe()?
+                .parent()
+                .context("no directory")?
+                .join("dispatchd"),
+        };
+        if !exe.exists() {
+            bail!(
+                "{} not found: build it (cargo build --release -p dispatchd) or pass --dispatchd",
+                exe.display()
+            );
+        }
+        let dir = tempfile::tempdir()?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let config = dir.path().join("dispatch.toml");
+        let mut toml = format!(
+            "[plugin_host]\ncache_dir = {:?}\nwatch_interval_ms = 0\n",
+            dir.path().join("cache")
+        );
+        if args.plugins {
+            let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../plugins/dist/redact_fields.wasm");
+            if !wasm.exists() {
+                bail!(
+                    "{} is missing: run scripts/build-plugins.sh",
+                    wasm.display()
+                );
+            }
+            toml.push_str(&format!(
+                "[plugins.redact]\npath = {:?}\n[plugins.redact.settings]\npointers = [\"/pad\"]\n",
+                wasm.canonicalize()?
+            ));
+        }
+        std::fs::write(&config, toml)?;
+        let mut cmd = tokio::process::Command::new(&exe);
+        cmd.arg("--dev")
+            .arg("--config")
+            .arg(&config)
+            .env("ADDR", format!("127.0.0.1:{port}"))
+            .env(
+                "DISPATCH_DATABASE__SQLITE_PATH",
+                dir.path().join("bench.db"),
+            )
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let mut pg_drop = None;
+        if args.backend == Backend::Postgres {
+            let name = format!("dispatch_bench_{}", std::process::id());
+            let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&args.pg_url)
+                .await
+                .with_context(|| format!("connecting to {}", args.pg_url))?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name}"
+            )))
+            .execute(&mut admin)
+            .await?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut admin)
+                .await?;
+            let base = args
+                .pg_url
+                .rsplit_once('/')
+                .map_or(args.pg_url.as_str(), |(b, _)| b);
+            cmd.env("DATABASE_URL", format!("{base}/{name}"));
+            pg_drop = Some((args.pg_url.clone(), name));
+        }
+        let child = cmd
+            .spawn()
+            .with_context(|| format!("starting {}", exe.display()))?;
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = http.get(format!("{base}/ready")).send().await
+                && r.status() == 200
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("dispatchd did not become ready");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Daemon {
+            base,
+            child: Some(child),
+            _dir: Some(dir),
+            pg_drop,
+        })
+    }
+
+    /// Peak resident memory (VmHWM) of the started dispatchd.
+    fn peak_rss_mb(&self) -> Option<f64> {
+        let pid = self.child.as_ref()?.id()?;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+        let kb: f64 = status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        Some(kb / 1024.0)
+    }
+
+    async fn stop(mut self) {
+        if let Some(child) = &mut self.child {
+            if let Some(pid) = child.id() {
+                let _ = std::process::Command::new("kill")
+                    .args(["-TERM", &pid.to_string()])
+                    .status();
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
+        }
+        if let Some((url, name)) = self.pg_drop.take()
+            && let Ok(mut admin) = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await
+        {
+            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+            )))
+            .execute(&mut admin)
+            .await;
+        }
+    }
+}

@@ -1,0 +1,107 @@
+//! What a run measured, as text or JSON.
+
+use std::fmt;
+
+use serde_json::json;
+
+pub struct Report {
+    pub backend: String,
+    pub mode: String,
+    pub rate: u64,
+    pub plugins: bool,
+    pub subscriptions: usize,
+    pub send_secs: f64,
+    pub accepted: u64,
+    pub ingest_rate: f64,
+    pub delivered: u64,
+    pub expected: u64,
+    pub delivered_rate: f64,
+    pub ingest_p50_ms: f64,
+    pub ingest_p99_ms: f64,
+    pub e2e_p50_ms: f64,
+    pub e2e_p95_ms: f64,
+    pub e2e_p99_ms: f64,
+    pub errors: u64,
+    pub duplicates: u64,
+    pub peak_rss_mb: Option<f64>,
+}
+
+/// The `p`th percentile of sorted values (0 when empty).
+pub fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i.min(sorted.len() - 1)] as f64
+}
+
+impl Report {
+    pub fn to_json(&self) -> serde_json::Value {
+        json!({
+            "backend": self.backend,
+            "mode": self.mode,
+            "target_rate": self.rate,
+            "plugins": self.plugins,
+            "subscriptions": self.subscriptions,
+            "send_seconds": self.send_secs,
+            "accepted": self.accepted,
+            "ingest_rate": self.ingest_rate,
+            "delivered": self.delivered,
+            "expected": self.expected,
+            "delivered_rate": self.delivered_rate,
+            "ingest_latency_ms": {"p50": self.ingest_p50_ms, "p99": self.ingest_p99_ms},
+            "delivery_latency_ms": {"p50": self.e2e_p50_ms, "p95": self.e2e_p95_ms, "p99": self.e2e_p99_ms},
+            "errors": self.errors,
+            "duplicates": self.duplicates,
+            "peak_rss_mb": self.peak_rss_mb,
+        })
+    }
+}
+
+impl fmt::Display for Report {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rate = if self.rate == 0 {
+            "as fast as possible".to_string()
+        } else {
+            format!("{} events/s", self.rate)
+        };
+        writeln!(
+            f,
+            "dispatch-bench: {} backend, {}, {rate}{}",
+            self.backend,
+            self.mode,
+            if self.plugins {
+                ", plugin chain on"
+            } else {
+                ""
+            }
+        )?;
+        writeln!(f, "  sent for           {:.1} s", self.send_secs)?;
+        writeln!(
+            f,
+            "  accepted           {} events ({:.0}/s)",
+            self.accepted, self.ingest_rate
+        )?;
+        writeln!(
+            f,
+            "  delivered          {} of {} ({:.0}/s)",
+            self.delivered, self.expected, self.delivered_rate
+        )?;
+        writeln!(
+            f,
+            "  ingest latency     p50 {:.2} ms, p99 {:.2} ms",
+            self.ingest_p50_ms, self.ingest_p99_ms
+        )?;
+        writeln!(
+            f,
+            "  ingest->delivery   p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms",
+            self.e2e_p50_ms, self.e2e_p95_ms, self.e2e_p99_ms
+        )?;
+        writeln!(f, "  errors             {}", self.errors)?;
+        writeln!(f, "  duplicates         {}", self.duplicates)?;
+        match self.peak_rss_mb {
+            Some(mb) => writeln!(f, "  dispatchd peak RSS {mb:.1} MiB"),
+            None => writeln!(f, "  dispatchd peak RSS n/a (external)"),
+        }
+    }
+}
