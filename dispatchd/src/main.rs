@@ -59,6 +59,13 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let env: Vec<(String, String)> = std::env::vars().collect();
     if let Some(Command::Plugin(cmd)) = &cli.command {
+        // Plugin log lines (the host's `log` import) go to stderr.
+        let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
         return plugin_command(cmd, cli.config.as_deref(), &env);
     }
     let migrating = matches!(cli.command, Some(Command::Migrate));

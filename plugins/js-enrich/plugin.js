@@ -6,7 +6,9 @@
 // [name, value] pairs, `option<string>` as a string or undefined, u64 as a
 // BigInt, enums as strings ('envelope', 'raw'), variants as
 // { tag: 'deliver', val: request } / { tag: 'drop', val: reason }.
-// Returning a value is the result's ok arm; throwing is its err arm.
+// Returning a value is the result's ok arm. Throwing is its err arm, with
+// the thrown value's `payload` (or the thrown string) as the message; a
+// thrown Error without `payload` traps instead (see `failure` below).
 import { log, setting } from 'dispatch:plugin/host@0.1.0';
 
 export function transform(event, request) {
@@ -14,11 +16,11 @@ export function transform(event, request) {
   try {
     data = JSON.parse(request.payload);
   } catch (e) {
-    throw new Error(`js plugin: payload is not JSON: ${e.message}`);
+    throw failure(`js plugin: payload is not JSON: ${e.message}`);
   }
   const isObject = data !== null && typeof data === 'object' && !Array.isArray(data);
   if (isObject && data.fail === true) {
-    throw new Error('js plugin: failure requested');
+    throw failure('js plugin: failure requested');
   }
   if (isObject && data.drop === true) {
     return { tag: 'drop', val: 'js plugin: drop requested' };
@@ -45,4 +47,11 @@ function setHeader(request, name, value) {
   const headers = request.destination.headers.filter(([k]) => k.toLowerCase() !== lower);
   headers.push([name, value]);
   request.destination.headers = headers;
+}
+
+// An error for the result's err arm: componentize-js sends the `payload` of
+// what was thrown. (A plain Error would trap the instance, and dispatchd
+// would report a trap instead of this message.)
+function failure(message) {
+  return Object.assign(new Error(message), { payload: message });
 }

@@ -479,6 +479,93 @@ async fn plugins_are_checked_where_they_are_named() {
     d.finish().await;
 }
 
+/// JavaScript and Python components compile for seconds: tests share one
+/// cache (keyed by content hash, so it is never stale) under target/.
+fn shared_cache(cfg: &mut Config) {
+    cfg.plugin_host.cache_dir =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugin-cache");
+}
+
+/// Rust, JavaScript and Python plugins in one chain, in that order: each
+/// sees the previous one's output.
+async fn rust_javascript_and_python_in_one_chain(backend: Backend) {
+    let rx = Receiver::start().await;
+    let d = Daemon::start_with(backend, |cfg| {
+        shared_cache(cfg);
+        cfg.plugins.insert(
+            "redact".into(),
+            plugin(
+                plugin_wasm("redact_fields.wasm"),
+                json!({"pointers": ["/customer/email"]}),
+            ),
+        );
+        let mut js = plugin(plugin_wasm("js_enrich.wasm"), json!({"suffix": ".js"}));
+        js.timeout_ms = 2000;
+        cfg.plugins.insert("js".into(), js);
+        let mut py = plugin(plugin_wasm("py_enrich.wasm"), json!({"suffix": ".py"}));
+        py.timeout_ms = 2000;
+        py.warm = true;
+        cfg.plugins.insert("py".into(), py);
+    })
+    .await;
+    d.subscribe(
+        &rx.url("/hook"),
+        &["order.*"],
+        json!({"secret": WHSEC, "plugins": ["redact", "js", "py"]}),
+    )
+    .await;
+    for i in 0..3 {
+        d.send_event(
+            &format!("poly_{i}"),
+            "order.created",
+            json!({"total": 19.995, "customer": {"email": "ada@example.com"}}),
+        )
+        .await;
+    }
+    d.send_event("poly_drop", "order.created", json!({"drop": true}))
+        .await;
+    let got = rx.wait_for(3, Duration::from_secs(60)).await;
+    for hit in &got {
+        let body = hit.json();
+        assert_eq!(body["type"], "order.created.js.py", "{body}");
+        assert_eq!(hit.header("x-dispatch-event-type"), "order.created.js.py");
+        assert_eq!(body["data"]["customer"]["email"], "[redacted]", "{body}");
+        assert_eq!(body["data"]["total_cents"], 2000, "{body}");
+        assert_eq!(body["data"]["enriched_by"], "py", "python ran last: {body}");
+        assert_eq!(hit.header("x-enriched-by"), "py");
+        verify_with_standardwebhooks(WHSEC, hit).unwrap();
+    }
+    let ev = d
+        .wait_event_status("poly_drop", "delivered", Duration::from_secs(30))
+        .await;
+    assert_eq!(ev["deliveries"][0]["state"], "dropped");
+    assert_eq!(
+        ev["deliveries"][0]["last_error"],
+        "dropped by plugin 'js': js plugin: drop requested"
+    );
+    let (_, list) = d.get("/admin/plugins").await;
+    let stats: Vec<(String, u64)> = list["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap().to_string(),
+                p["invocations"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        stats,
+        [
+            ("js".to_string(), 4),
+            ("py".to_string(), 3),
+            ("redact".to_string(), 4)
+        ]
+    );
+    d.finish().await;
+}
+
 #[tokio::test]
 async fn the_plugin_commands_check_and_dry_run() {
     let tmp = tempfile::tempdir().unwrap();
@@ -557,5 +644,6 @@ async fn the_plugin_commands_check_and_dry_run() {
 
 both_backends!(
     router_and_chain_deliver_transformed_and_signed,
+    rust_javascript_and_python_in_one_chain,
     hostile_plugins_fail_only_their_own_delivery,
 );
