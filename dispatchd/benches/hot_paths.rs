@@ -153,6 +153,10 @@ fn plugin_calls(c: &mut Criterion) {
         .insert("redact_warm".into(), with(&redact, true, &pointers));
     cfg.plugins.insert("tag".into(), with(&hostile, false, &[]));
     cfg.plugins
+        .insert("tag2".into(), with(&hostile, false, &[]));
+    cfg.plugins
+        .insert("tag3".into(), with(&hostile, false, &[]));
+    cfg.plugins
         .insert("tag_warm".into(), with(&hostile, true, &[]));
     cfg.plugins.insert("slack".into(), with(&slack, false, &[]));
     cfg.plugins
@@ -190,6 +194,11 @@ fn plugin_calls(c: &mut Criterion) {
     bare.payload = "0".into();
     run("plugin/overhead_fresh_instance", &["tag"], &bare);
     run("plugin/overhead_warm_instance", &["tag_warm"], &bare);
+    run(
+        "plugin/chain_of_three_overhead_fresh",
+        &["tag", "tag2", "tag3"],
+        &bare,
+    );
     // A real transform: parse the payload, mask a field, serialize.
     run("plugin/rust_transform_fresh_instance", &["redact"], &ev);
     run("plugin/rust_transform_warm_instance", &["redact_warm"], &ev);

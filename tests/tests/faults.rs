@@ -384,3 +384,138 @@ async fn sigterm_under_load_exits_0_and_loses_nothing() {
     );
     node.terminate();
 }
+
+/// Hostile receivers against the real binary: each costs exactly one
+/// attempt with a clear recorded error, while a healthy receiver keeps its
+/// pace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_receivers_cost_one_attempt_each() {
+    use dispatch_tests::raw_receiver;
+    use tokio::io::AsyncWriteExt;
+    let db = TestDb::new(dispatch_tests::Backend::Sqlite).await;
+    let node = Binary::start_dev(&db, FAST_RECOVERY).await;
+    let http = reqwest::Client::new();
+    let hang = raw_receiver(|s| async move {
+        // Holds the connection open and never answers.
+        let _open = s;
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    })
+    .await;
+    let drip = raw_receiver(|mut s| async move {
+        for b in b"HTTP/1.1 200 OK\r\n\r\n" {
+            if s.write_all(&[*b]).await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    })
+    .await;
+    let huge = raw_receiver(|mut s| async move {
+        let head = "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 1073741824\r\n\r\n";
+        if s.write_all(head.as_bytes()).await.is_err() {
+            return;
+        }
+        let chunk = vec![b'x'; 64 * 1024];
+        for _ in 0..16 * 1024 {
+            if s.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    // Redirects to itself, forever (if followed).
+    let looping = raw_receiver(|mut s| async move {
+        let _ = s
+            .write_all(b"HTTP/1.1 302 Found\r\nLocation: /hostile\r\nContent-Length: 0\r\n\r\n")
+            .await;
+    })
+    .await;
+    let reset = raw_receiver(|s| async move {
+        let _ = s.set_zero_linger();
+        drop(s);
+    })
+    .await;
+    let plain = Receiver::start().await;
+    let tls = format!("https://127.0.0.1:{}/", plain.addr.port());
+    let cases = [
+        ("hang", hang.as_str(), "timeout"),
+        ("drip", drip.as_str(), "timeout"),
+        ("huge", huge.as_str(), "500"),
+        ("loop", looping.as_str(), "redirect"),
+        ("reset", reset.as_str(), ""),
+        ("tls", tls.as_str(), "connection"),
+    ];
+    for (name, url, _) in cases {
+        let r = http
+            .post(format!("{}/subscriptions", node.base))
+            .json(
+                &json!({"url": url, "event_types": [format!("hostile.{name}")],
+                          "max_attempts": 1, "timeout_ms": 1000}),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let healthy = Receiver::start().await;
+    healthy.always(Reply::status(200));
+    let r = http
+        .post(format!("{}/subscriptions", node.base))
+        .json(&json!({"url": healthy.url("/ok"), "event_types": ["healthy"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let started = Instant::now();
+    for (name, _, _) in cases {
+        let r = http
+            .post(format!("{}/events", node.base))
+            .json(&json!({"id": format!("evt_{name}"), "type": format!("hostile.{name}"), "data": {}}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+    let healthy_events: Vec<Value> = (0..100)
+        .map(|i| json!({"id": format!("ok{i}"), "type": "healthy", "data": {}}))
+        .collect();
+    let r = http
+        .post(format!("{}/events/batch", node.base))
+        .json(&json!({"events": healthy_events}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    healthy.wait_for(100, Duration::from_secs(10)).await;
+    let healthy_took = started.elapsed();
+    assert!(
+        healthy_took < Duration::from_millis(1000),
+        "healthy deliveries waited on hostile ones: {healthy_took:?}"
+    );
+    for (name, _, expected) in cases {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let delivery = loop {
+            let ev: Value = http
+                .get(format!("{}/events/evt_{name}", node.base))
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            if ev["status"] == "failed" {
+                break ev["deliveries"][0].clone();
+            }
+            assert!(Instant::now() < deadline, "{name}: {ev}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(delivery["attempts"], 1, "{name}: {delivery}");
+        let err = delivery["last_error"].as_str().unwrap_or("");
+        assert!(!err.is_empty() && err.contains(expected), "{name}: {err}");
+    }
+    assert_eq!(plain.count(), 0);
+    println!(
+        "hostile receivers: 6 cases, one attempt each; 100 healthy deliveries in {healthy_took:?}"
+    );
+    node.terminate();
+}

@@ -40,7 +40,10 @@ impl Transform for Hostile {
                 }
             }
             "recursion" => Ok(Decision::Drop(format!("{}", deep(std::hint::black_box(1))))),
-            "deep-stack" => Ok(Decision::Drop(format!("{}", native_deep(event.id.len() as u32)))),
+            "deep-stack" => Ok(Decision::Drop(format!(
+                "{}",
+                native_deep(event.id.len() as u32)
+            ))),
             "unreachable" => panic!("hostile plugin panics on purpose"),
             "big-output" => {
                 request.payload = "x".repeat(100 << 20);
