@@ -226,7 +226,7 @@ pub struct PluginConfig {
     /// Wall-clock limit per call.
     #[serde(default = "PluginConfig::default_timeout_ms")]
     pub timeout_ms: u64,
-    /// Linear memory limit per instance.
+    /// Limit of each linear memory (a component usually has one).
     #[serde(default = "PluginConfig::default_memory_mb")]
     pub memory_mb: u64,
     /// Wasm stack limit.

@@ -161,6 +161,7 @@ impl Loaded {
         };
         let mut linker = Linker::<Guest>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        forbid_blocking(&mut linker)?;
         host::add_to_linker::<Guest, HasSelf<Guest>>(&mut linker, |g| g)?;
         let pre = linker.instantiate_pre(&component).map_err(|e| {
             anyhow::anyhow!(
@@ -367,7 +368,8 @@ impl Loaded {
                 if all.contains("grow") && all.contains("memory") {
                     format!("exceeded its memory limit ({} MiB)", l.memory_bytes >> 20)
                 } else {
-                    all
+                    // The cause, without the wasm backtrace around it.
+                    e.root_cause().to_string()
                 }
             }
         };
@@ -381,6 +383,24 @@ impl Loaded {
         }
         CallError(text)
     }
+}
+
+/// Replaces WASI's blocking waits (`poll`, `pollable.block`) with a trap:
+/// host code cannot be interrupted by fuel or the epoch deadline, so a
+/// guest sleeping there would hold a plugin thread for as long as it asked.
+/// Nothing a transform does needs to wait.
+fn forbid_blocking(linker: &mut Linker<Guest>) -> anyhow::Result<()> {
+    linker.allow_shadowing(true);
+    let mut poll = linker.instance("wasi:io/poll@0.2.12")?;
+    for name in ["poll", "[method]pollable.block"] {
+        poll.func_new(name, |_, _, _, _| {
+            Err(wasmtime::format_err!(
+                "plugins may not block (wasi:io/poll: sleeping or waiting)"
+            ))
+        })?;
+    }
+    linker.allow_shadowing(false);
+    Ok(())
 }
 
 fn headers_len(h: &[(String, String)]) -> usize {

@@ -9,6 +9,8 @@
 //! - `deep-stack`: recurses without end with small frames, kept in wasm
 //!   locals (the host's wasm stack cap must stop it)
 //! - `unreachable`: panics, which is `unreachable` in wasm
+//! - `sleep`: sleeps for an hour in a WASI call (which must trap: host
+//!   code cannot be interrupted)
 //! - `big-output`: returns a 100 MB payload
 //! - `fail`: returns an error
 //! - `drop`: drops the delivery
@@ -45,6 +47,10 @@ impl Transform for Hostile {
                 native_deep(event.id.len() as u32)
             ))),
             "unreachable" => panic!("hostile plugin panics on purpose"),
+            "sleep" => {
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                Ok(Decision::Drop("woke up".into()))
+            }
             "big-output" => {
                 request.payload = "x".repeat(100 << 20);
                 Ok(Decision::Deliver(request))
