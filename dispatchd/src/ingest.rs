@@ -55,10 +55,10 @@ pub struct Ingestor {
 
 /// Fails ingest fast while the database is unreachable. `watch` pings the
 /// database every 250 ms on a connection of its own (`Store::ping`, 500 ms
-/// timeout) and closes the gate when a ping fails; a commit that finds the
-/// database gone closes it too. While it is closed every ingest is answered
-/// 503 at once, and requests already waiting on the database give up; the
-/// next good ping reopens it.
+/// timeout) and closes the gate when a ping fails (only then: a busy pool
+/// or lock contention is not an outage). While it is closed every ingest is
+/// answered 503 at once, and requests already waiting on the database give
+/// up; the next good ping reopens it.
 #[derive(Default)]
 pub struct Gate {
     down: AtomicBool,
@@ -181,14 +181,11 @@ impl Ingestor {
             return Err(StoreError::Unavailable("database unreachable".into()));
         }
         tokio::select! {
-            result = self.commit(items) => {
-                if let Err(StoreError::Unavailable(_)) = &result {
-                    self.gate.set(true);
-                }
-                result
-            }
-            // The commit may still land; the producer retries (an id makes
-            // the retry a duplicate, not a second event).
+            result = self.commit(items) => result,
+            // Only the pinger closes the gate, when the database does not
+            // answer; a commit waiting then would fail anyway. Should it
+            // land after all, the producer's retry is a duplicate when the
+            // event has an id or Idempotency-Key, as a 503 promises nothing.
             _ = self.gate.closed() => Err(StoreError::Unavailable("database unreachable".into())),
         }
     }

@@ -208,6 +208,7 @@ async fn attempt(
     mut d: ClaimedDelivery,
 ) -> Completion {
     let mut transformed = None;
+    let began = std::time::Instant::now();
     if stage::needs_transform(&d) {
         let started = now_ms();
         let clock = std::time::Instant::now();
@@ -249,7 +250,15 @@ async fn attempt(
     }
     let now = now_ms();
     let result = match deliverer.prepare(&d, now) {
-        Some(req) => deliverer.send(req).await,
+        Some(mut req) => {
+            // The plugins' time (and a pacing wait) came out of the lease:
+            // the send gets only what is left of it, minus a second.
+            let left = cfg
+                .lease()
+                .saturating_sub(began.elapsed() + MAX_PACING_WAIT + Duration::from_secs(1));
+            req.timeout = req.timeout.min(left.max(Duration::from_millis(100)));
+            deliverer.send(req).await
+        }
         None => AttemptResult {
             url: String::new(),
             success: false,

@@ -35,6 +35,15 @@ fn private_postgres() -> Option<(PgCluster, TestDb)> {
     })
 }
 
+/// For the two-node test: leases long enough that a slow completion on a
+/// loaded machine never lets the other node take a live delivery.
+const TWO_NODES: &[(&str, &str)] = &[
+    ("DISPATCH_QUEUE__LEASE_SECS", "8"),
+    ("DISPATCH_DELIVERY__TIMEOUT_MS", "3000"),
+    ("DISPATCH_RETENTION__SWEEP_INTERVAL_SECS", "1"),
+    ("RUST_LOG", "warn"),
+];
+
 /// In-flight sends per node (the default `queue.max_in_flight`).
 const MAX_IN_FLIGHT: usize = 256;
 
@@ -298,8 +307,8 @@ async fn two_nodes_share_one_postgres() {
     };
     let rx = Receiver::start().await;
     rx.always(Reply::status(200));
-    let a = Binary::start_dev(&db, FAST_RECOVERY).await;
-    let mut b = Binary::start_dev(&db, FAST_RECOVERY).await;
+    let a = Binary::start_dev(&db, TWO_NODES).await;
+    let mut b = Binary::start_dev(&db, TWO_NODES).await;
     subscribe(&a.base, &rx.url("/hook")).await;
     let http = reqwest::Client::new();
     let post_batches = |prefix: &'static str, total: usize| {

@@ -141,16 +141,26 @@ impl Store for PgStore {
 
     async fn ping(&self) -> Result<()> {
         use sqlx::Connection;
+        const LIMIT: Duration = Duration::from_millis(400);
         let mut slot = self.pinger.lock().await;
-        if slot.is_none() {
-            *slot = Some(sqlx::PgConnection::connect_with(&self.opts).await?);
+        // Out of the slot while in use: a ping that times out drops its
+        // connection instead of leaving a stuck one for the next ping.
+        let conn = match slot.take() {
+            Some(c) => Ok(c),
+            None => tokio::time::timeout(LIMIT, sqlx::PgConnection::connect_with(&self.opts))
+                .await
+                .map_err(|_| StoreError::Unavailable("ping: connect timed out".into()))
+                .and_then(|r| r.map_err(StoreError::from)),
+        };
+        let mut conn = conn?;
+        match tokio::time::timeout(LIMIT, conn.ping()).await {
+            Ok(Ok(())) => {
+                *slot = Some(conn);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(e.into()),
+            Err(_) => Err(StoreError::Unavailable("ping timed out".into())),
         }
-        let conn = slot.as_mut().expect("just connected");
-        if let Err(e) = conn.ping().await {
-            *slot = None;
-            return Err(e.into());
-        }
-        Ok(())
     }
 
     async fn subscriptions(&self) -> Result<SubscriptionSnapshot> {

@@ -201,6 +201,11 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    /// The embedded file has no server to lose: ingest is never gated.
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
+
     async fn ready(&self) -> Result<()> {
         let applied: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
