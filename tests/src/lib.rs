@@ -289,50 +289,38 @@ impl Daemon {
         }
     }
 
-    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let resp = self
+    /// One request with the node's credentials; the answer's status and
+    /// JSON body (`Null` when empty).
+    async fn request(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut req = self
             .http
-            .post(self.url(path))
-            .json(&body)
-            .headers(self.auth_header())
-            .send()
-            .await
-            .expect("request");
-        split(resp).await
+            .request(method, self.url(path))
+            .headers(self.auth_header());
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        split(req.send().await.expect("request")).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.request(reqwest::Method::POST, path, Some(body)).await
     }
 
     pub async fn patch(&self, path: &str, body: Value) -> (StatusCode, Value) {
-        let resp = self
-            .http
-            .patch(self.url(path))
-            .json(&body)
-            .headers(self.auth_header())
-            .send()
-            .await
-            .expect("request");
-        split(resp).await
+        self.request(reqwest::Method::PATCH, path, Some(body)).await
     }
 
     pub async fn get(&self, path: &str) -> (StatusCode, Value) {
-        let resp = self
-            .http
-            .get(self.url(path))
-            .headers(self.auth_header())
-            .send()
-            .await
-            .expect("request");
-        split(resp).await
+        self.request(reqwest::Method::GET, path, None).await
     }
 
     pub async fn delete(&self, path: &str) -> (StatusCode, Value) {
-        let resp = self
-            .http
-            .delete(self.url(path))
-            .headers(self.auth_header())
-            .send()
-            .await
-            .expect("request");
-        split(resp).await
+        self.request(reqwest::Method::DELETE, path, None).await
     }
 
     /// Creates a subscription to `url` for `types` with extra fields merged in.

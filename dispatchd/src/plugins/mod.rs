@@ -96,6 +96,9 @@ pub struct ReloadReport {
 
 struct Entry {
     plugin: Arc<Loaded>,
+    /// This name's statistics (shared by every version), looked up once at
+    /// load rather than on each call.
+    stats: Arc<Stats>,
     loaded_at: Millis,
     stamp: Option<FileStamp>,
 }
@@ -203,7 +206,7 @@ impl Plugins {
         self.snapshot()
             .iter()
             .map(|(name, e)| {
-                let s = self.stats_for(name);
+                let s = &e.stats;
                 let calls = s.invocations.load(Ordering::Relaxed);
                 let ns = s.total_ns.load(Ordering::Relaxed);
                 PluginInfo {
@@ -271,6 +274,7 @@ impl Plugins {
                 name,
                 Arc::new(Entry {
                     plugin: e.plugin.clone(),
+                    stats: e.stats.clone(),
                     loaded_at: e.loaded_at,
                     stamp: now_stamp,
                 }),
@@ -315,6 +319,7 @@ impl Plugins {
             name,
             Arc::new(Entry {
                 plugin: Arc::new(plugin),
+                stats: self.stats_for(name),
                 loaded_at: crate::model::now_ms(),
                 stamp: now_stamp,
             }),
@@ -441,7 +446,7 @@ impl Plugins {
             .map(|n| match table.get(n) {
                 Some(e) => Ok(Step {
                     plugin: e.plugin.clone(),
-                    stats: self.stats_for(n),
+                    stats: e.stats.clone(),
                 }),
                 None => Err(PluginFailure::new(
                     n,
