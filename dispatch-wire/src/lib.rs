@@ -602,3 +602,159 @@ pub struct DeadLetterView {
     pub died_at: String,
     pub created_at: String,
 }
+
+/// `GET /admin/stats`: a snapshot counted from the database, so every node
+/// answers the same.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AdminStats {
+    /// When the snapshot was taken (RFC 3339).
+    pub generated_at: String,
+    /// `postgres` or `sqlite`.
+    pub backend: String,
+    pub deliveries: DeliveryCounts,
+    /// Milliseconds the oldest pending delivery has waited; absent when none
+    /// is pending.
+    pub oldest_pending_age_ms: Option<i64>,
+    /// Mean per-second rates over the last minute.
+    pub rates: Rates,
+    /// The last minute, one point per whole second, oldest first.
+    pub throughput: Vec<ThroughputPoint>,
+    /// Ingest to delivery, for deliveries that succeeded in the last minute.
+    pub latency_ms: LatencyStats,
+    pub endpoints: Vec<EndpointStats>,
+    pub plugins: Vec<PluginStats>,
+    pub nodes: Vec<NodeView>,
+}
+
+/// Deliveries per state.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeliveryCounts {
+    pub pending: i64,
+    pub in_flight: i64,
+    pub scheduled: i64,
+    pub delivered: i64,
+    pub dead: i64,
+    pub paused: i64,
+    /// Dropped by a plugin.
+    pub dropped: i64,
+}
+
+/// Events ingested, and attempts that delivered or failed, per second.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Rates {
+    pub window_secs: u32,
+    pub ingested_per_sec: f64,
+    pub delivered_per_sec: f64,
+    pub failed_per_sec: f64,
+}
+
+/// One second of traffic.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ThroughputPoint {
+    /// Unix seconds.
+    pub at: i64,
+    pub ingested: i64,
+    pub delivered: i64,
+    pub failed: i64,
+}
+
+/// Latency percentiles in milliseconds, over at most the latest 10,000
+/// samples of the window; absent when there are none.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LatencyStats {
+    pub samples: u64,
+    pub p50: Option<i64>,
+    pub p95: Option<i64>,
+    pub p99: Option<i64>,
+}
+
+/// One endpoint (subscription): its health, circuit and backlog.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EndpointStats {
+    pub subscription_id: String,
+    pub url: String,
+    /// `active`, `paused` or `disabled`.
+    pub status: String,
+    /// `closed`, `open` or `half_open`.
+    pub circuit_state: String,
+    pub consecutive_failures: i32,
+    /// Requests per second; absent when unlimited.
+    pub rate_limit: Option<i32>,
+    pub last_success_at: Option<String>,
+    pub disabled_reason: Option<String>,
+    /// `healthy`, `failing`, `open`, `paused`, `disabled` or `idle`.
+    pub health: String,
+    /// Waiting deliveries: pending, scheduled and in flight.
+    pub backlog: i64,
+    pub paused: i64,
+    pub dead: i64,
+    /// Attempts in the last minute.
+    pub delivered_last_minute: i64,
+    pub failed_last_minute: i64,
+}
+
+/// One plugin's calls across every node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct PluginStats {
+    pub name: String,
+    pub invocations: i64,
+    pub errors: i64,
+    /// Mean time per call, in microseconds.
+    pub mean_us: f64,
+}
+
+/// A dispatchd node sharing the database.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct NodeView {
+    pub id: String,
+    pub started_at: String,
+    pub last_seen: String,
+    /// Seen within three sweep intervals.
+    pub live: bool,
+}
+
+/// One attempt, as `GET /admin/stream` sends it (`event: attempt`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct AttemptEvent {
+    pub id: i64,
+    pub delivery_id: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub subscription_id: Option<String>,
+    pub run: i32,
+    pub attempt: i32,
+    pub url: String,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    /// RFC 3339.
+    pub at: String,
+    /// A 2xx answer.
+    pub ok: bool,
+}
+
+/// `GET /admin/dead-letters/{id}`: one dead letter with what an operator
+/// needs to judge it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DeadLetterDetail {
+    pub dead_letter: DeadLetterView,
+    pub source: Option<String>,
+    /// The event's payload, as ingested.
+    #[cfg_attr(feature = "openapi", schema(value_type = Value))]
+    pub data: Box<RawValue>,
+    /// The request headers configured for this destination (values of
+    /// secret-looking headers masked).
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Every attempt of every run, oldest first.
+    pub attempts: Vec<AttemptView>,
+}

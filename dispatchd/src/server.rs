@@ -72,6 +72,12 @@ pub async fn run_with_store(
         stop.clone(),
     ));
 
+    let reporter = tokio::spawn(crate::telemetry::report_plugin_counters(
+        store.clone(),
+        plugins.clone(),
+        node.clone(),
+        stop.clone(),
+    ));
     let ingest = Ingestor::start(store.clone(), plugins.clone());
     tokio::spawn(ingest.gate().watch(store.clone(), stop.clone()));
     let state = AppState {
@@ -100,6 +106,7 @@ pub async fn run_with_store(
     stop.cancel();
     let _ = worker.await;
     let _ = sweeper.await;
+    let _ = reporter.await;
     tracing::info!("dispatchd stopped");
     served.context("serving HTTP")
 }

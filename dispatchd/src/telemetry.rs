@@ -96,3 +96,46 @@ pub async fn render(handle: &PrometheusHandle, store: &dyn Store) -> String {
     }
     handle.render()
 }
+
+/// Writes this node's plugin counters to the database once a second (when
+/// they changed, and once more at shutdown), so `GET /admin/stats` can sum
+/// them over every node.
+pub async fn report_plugin_counters(
+    store: std::sync::Arc<dyn Store>,
+    plugins: std::sync::Arc<crate::plugins::Plugins>,
+    node: String,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    use crate::store::stats::PluginCounters;
+    let mut reported: Vec<PluginCounters> = Vec::new();
+    loop {
+        let stopping = tokio::select! {
+            _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => false,
+            _ = stop.cancelled() => true,
+        };
+        let now: Vec<PluginCounters> = plugins
+            .list()
+            .into_iter()
+            .map(|p| PluginCounters {
+                name: p.name,
+                invocations: p.invocations as i64,
+                errors: p.errors as i64,
+                total_us: (p.mean_us * p.invocations as f64).round() as i64,
+            })
+            .collect();
+        let changed: Vec<PluginCounters> = now
+            .iter()
+            .filter(|c| !reported.contains(c))
+            .cloned()
+            .collect();
+        if !changed.is_empty() {
+            match store.record_plugin_counters(&node, &changed).await {
+                Ok(()) => reported = now,
+                Err(e) => tracing::debug!(error = %e, "plugin counters not recorded; retrying"),
+            }
+        }
+        if stopping {
+            return;
+        }
+    }
+}

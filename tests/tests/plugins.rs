@@ -205,6 +205,20 @@ async fn hostile_plugins_fail_only_their_own_delivery(backend: Backend) {
     let (_, list) = d.get("/admin/plugins").await;
     assert_eq!(list["plugins"][0]["errors"], 8, "{list}");
     assert_eq!(list["plugins"][0]["invocations"], 29, "{list}");
+    // The same counts reach /admin/stats through the database (reported
+    // once a second), where every node's calls are summed.
+    let name = list["plugins"][0]["name"].clone();
+    let summed = eventually(Duration::from_secs(5), || async {
+        let (_, stats) = d.get("/admin/stats").await;
+        stats["plugins"]
+            .as_array()
+            .and_then(|p| p.iter().find(|p| p["name"] == name).cloned())
+            .is_some_and(|p| {
+                p["invocations"] == 29 && p["errors"] == 8 && p["mean_us"].as_f64() > Some(0.0)
+            })
+    })
+    .await;
+    assert!(summed, "{:#}", d.get("/admin/stats").await.1["plugins"]);
     d.finish().await;
 }
 

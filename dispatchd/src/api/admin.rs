@@ -12,8 +12,9 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use dispatch_wire::{
-    DeadLetterAction, DeadLetterActionOut, DeadLetterFilter, DeadLetterView, ErrorResponse,
-    ListOut, PluginList, PluginReloadOut, PluginReloadResult, PluginView, SubscriptionView,
+    DeadLetterAction, DeadLetterActionOut, DeadLetterDetail, DeadLetterFilter, DeadLetterView,
+    ErrorResponse, ListOut, PluginList, PluginReloadOut, PluginReloadResult, PluginView,
+    SubscriptionView,
 };
 
 use super::error::{ApiError, ApiResult};
@@ -31,7 +32,10 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/subscriptions/{id}/resume", post(resume))
         .route("/subscriptions/{id}/disable", post(disable))
         .route("/subscriptions/{id}/enable", post(enable))
+        .route("/stats", get(super::stats::stats))
+        .route("/stream", get(super::stats::stream))
         .route("/dead-letters", get(dead_letters))
+        .route("/dead-letters/{id}", get(dead_letter))
         .route("/dead-letters/replay", post(replay))
         .route("/dead-letters/purge", post(purge))
         .route("/plugins", get(plugins))
@@ -217,6 +221,69 @@ pub async fn dead_letters(
     Ok(Json(ListOut {
         data: rows.iter().map(views::dead_letter).collect(),
         next_cursor,
+    }))
+}
+
+#[utoipa::path(
+    get,
+    path = "/admin/dead-letters/{id}",
+    tag = "admin",
+    params(("id" = i64, Path, description = "The dead delivery's id (`delivery_id`)")),
+    responses(
+        (status = 200, description = "The dead letter with its event payload, the destination's headers (values masked) and every attempt", body = DeadLetterDetail),
+        (status = 401, description = "Missing or wrong admin token", body = ErrorResponse),
+        (status = 404, description = "No dead letter with this id", body = ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
+    )
+)]
+pub async fn dead_letter(
+    State(st): State<AppState>,
+    PathId(id): PathId,
+) -> ApiResult<Json<DeadLetterDetail>> {
+    let missing = || ApiError::NotFound(format!("no dead letter with id {id:?}"));
+    let n: i64 = id.parse().ok().filter(|&n| n > 0).ok_or_else(missing)?;
+    // The first dead letter at or after `n`: it is this one or none is.
+    let dead = st
+        .store
+        .dead_letters(&DeadFilter::default(), Some(n - 1), 1)
+        .await?
+        .into_iter()
+        .find(|d| d.delivery.id == n)
+        .ok_or_else(missing)?;
+    let r = &dead.delivery;
+    let kind = if r.subscription_id.is_some() {
+        crate::model::EventKind::Event
+    } else {
+        crate::model::EventKind::Task
+    };
+    let event = st
+        .store
+        .get_event(&r.event_id, kind)
+        .await?
+        .ok_or_else(missing)?;
+    let headers = match &r.subscription_id {
+        Some(sub) => st
+            .store
+            .get_subscription(sub)
+            .await?
+            .map(|s| views::subscription(&s, false).headers)
+            .unwrap_or_default(),
+        None => Default::default(),
+    };
+    let attempts = st
+        .store
+        .event_attempts(&r.event_id)
+        .await?
+        .iter()
+        .filter(|a| a.delivery_id == n)
+        .map(views::attempt)
+        .collect();
+    Ok(Json(DeadLetterDetail {
+        dead_letter: views::dead_letter(&dead),
+        source: event.source.clone(),
+        data: views::raw(&event.data),
+        headers,
+        attempts,
     }))
 }
 

@@ -11,6 +11,7 @@ mod events;
 mod extract;
 mod health;
 pub mod openapi;
+mod stats;
 mod subscriptions;
 mod tasks;
 mod views;

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, events, health, subscriptions, tasks};
+use super::{admin, events, health, stats, subscriptions, tasks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -36,7 +36,10 @@ use super::{admin, events, health, subscriptions, tasks};
         admin::resume,
         admin::disable,
         admin::enable,
+        stats::stats,
+        stats::stream,
         admin::dead_letters,
+        admin::dead_letter,
         admin::replay,
         admin::purge,
         admin::plugins,

@@ -41,6 +41,7 @@ macro_rules! claim_columns {
 
 mod postgres;
 mod sqlite;
+pub mod stats;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -253,6 +254,22 @@ pub trait Store: Send + Sync + 'static {
     /// Milliseconds until the earliest waiting delivery is due (negative when
     /// overdue), or `None` when nothing waits. Workers sleep that long.
     async fn next_due_in_ms(&self) -> Result<Option<i64>>;
+
+    /// The figures behind `GET /admin/stats`; rates and latency cover the
+    /// time since `since`.
+    async fn stats(&self, since: Millis) -> Result<stats::StatsSnapshot>;
+
+    /// Attempts with ids above `after`, oldest first, or the latest `limit`
+    /// when `after` is `None`: the admin stream's live tail.
+    async fn attempt_tail(&self, after: Option<i64>, limit: u32)
+    -> Result<Vec<stats::AttemptTail>>;
+
+    /// Records this node's plugin counters (absolute, since it started).
+    async fn record_plugin_counters(
+        &self,
+        node: &str,
+        counters: &[stats::PluginCounters],
+    ) -> Result<()>;
 
     /// Notified when new work may be due: by this node's own writes and, on
     /// PostgreSQL, by every other node's (LISTEN/NOTIFY).

@@ -890,6 +890,27 @@ impl Store for SqliteStore {
         Ok(rows)
     }
 
+    async fn stats(&self, since: Millis) -> Result<super::stats::StatsSnapshot> {
+        Ok(super::stats::read_stats!(&self.reader, since))
+    }
+
+    async fn attempt_tail(
+        &self,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<super::stats::AttemptTail>> {
+        Ok(super::stats::read_attempt_tail!(&self.reader, after, limit))
+    }
+
+    async fn record_plugin_counters(
+        &self,
+        node: &str,
+        counters: &[super::stats::PluginCounters],
+    ) -> Result<()> {
+        super::stats::write_plugin_counters!(&self.writer, node, counters, crate::model::now_ms());
+        Ok(())
+    }
+
     async fn next_due_in_ms(&self) -> Result<Option<i64>> {
         let row = sqlx::query(
             "SELECT MIN(next_attempt_at) AS due FROM deliveries \

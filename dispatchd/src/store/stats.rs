@@ -1,0 +1,231 @@
+//! What `GET /admin/stats` and `GET /admin/stream` read: counted from the
+//! database, so every node reports the same figures.
+//!
+//! The SQL is the same for both stores (`$n` placeholders work in SQLite
+//! too), so it lives here once, and `read_stats!` runs it on either pool.
+
+use crate::model::Millis;
+
+/// Raw figures, shaped for the API by `api::stats`.
+#[derive(Debug, Clone, Default)]
+pub struct StatsSnapshot {
+    /// Deliveries per state.
+    pub counts: Vec<(String, i64)>,
+    /// `next_attempt_at` of the oldest pending delivery.
+    pub oldest_pending_at: Option<Millis>,
+    /// (unix second, events ingested).
+    pub ingested: Vec<(i64, i64)>,
+    /// (unix second, 2xx attempts, all attempts).
+    pub attempts: Vec<(i64, i64, i64)>,
+    /// Ingest-to-delivery milliseconds of the latest deliveries in the window.
+    pub latencies: Vec<i64>,
+    pub endpoints: Vec<EndpointRow>,
+    /// (subscription, state, count) for every state but delivered/dropped.
+    pub backlog: Vec<(String, String, i64)>,
+    /// (subscription, 2xx attempts, all attempts) in the window.
+    pub recent: Vec<(String, i64, i64)>,
+    /// (plugin, invocations, errors, total µs), summed over nodes.
+    pub plugins: Vec<(String, i64, i64, i64)>,
+    /// (node, started_at, last_seen).
+    pub nodes: Vec<(String, Millis, Millis)>,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EndpointRow {
+    pub id: String,
+    pub url: String,
+    pub status: String,
+    pub circuit_state: String,
+    pub consecutive_failures: i32,
+    pub rate_limit: Option<i32>,
+    pub last_success_at: Option<Millis>,
+    pub disabled_reason: Option<String>,
+}
+
+/// One attempt for the live tail.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttemptTail {
+    pub id: i64,
+    pub delivery_id: i64,
+    pub event_id: String,
+    pub event_type: String,
+    pub subscription_id: Option<String>,
+    pub run: i32,
+    pub attempt: i32,
+    pub url: String,
+    pub status_code: Option<i32>,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+    pub created_at: Millis,
+}
+
+/// A node's absolute plugin counters, reported once a second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PluginCounters {
+    pub name: String,
+    pub invocations: i64,
+    pub errors: i64,
+    pub total_us: i64,
+}
+
+/// Most endpoints one snapshot lists.
+pub const MAX_ENDPOINTS: i64 = 500;
+/// Most latency samples one snapshot reads.
+pub const MAX_LATENCY_SAMPLES: i64 = 10_000;
+
+/// Runs the stats queries on `$pool` (a `&Pool` of either store).
+macro_rules! read_stats {
+    ($pool:expr, $since:expr) => {{
+        use $crate::store::stats as st;
+        let pool = $pool;
+        let since: i64 = $since;
+        let counts: Vec<(String, i64)> =
+            sqlx::query_as("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
+                .fetch_all(pool)
+                .await?;
+        let oldest_pending_at: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'")
+                .fetch_one(pool)
+                .await?;
+        let ingested: Vec<(i64, i64)> = sqlx::query_as(
+            "SELECT created_at / 1000 AS s, COUNT(*) FROM events \
+             WHERE created_at >= $1 GROUP BY created_at / 1000",
+        )
+        .bind(since)
+        .fetch_all(pool)
+        .await?;
+        let attempts: Vec<(i64, i64, i64)> = sqlx::query_as(
+            "SELECT created_at / 1000 AS s, \
+                    CAST(SUM(CASE WHEN status_code BETWEEN 200 AND 299 THEN 1 ELSE 0 END) AS BIGINT), \
+                    COUNT(*) \
+             FROM attempts WHERE created_at >= $1 GROUP BY created_at / 1000",
+        )
+            .bind(since)
+            .fetch_all(pool)
+            .await?;
+        let latencies: Vec<i64> = sqlx::query_scalar(
+            "SELECT delivered_at - created_at FROM deliveries \
+             WHERE state = 'delivered' AND updated_at >= $1 AND delivered_at IS NOT NULL \
+             ORDER BY updated_at DESC LIMIT $2",
+        )
+        .bind(since)
+        .bind(st::MAX_LATENCY_SAMPLES)
+        .fetch_all(pool)
+        .await?;
+        let endpoints: Vec<st::EndpointRow> = sqlx::query_as(
+            "SELECT id, url, status, circuit_state, consecutive_failures, rate_limit, \
+                    last_success_at, disabled_reason \
+             FROM subscriptions ORDER BY id LIMIT $1",
+        )
+        .bind(st::MAX_ENDPOINTS)
+        .fetch_all(pool)
+        .await?;
+        let backlog: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT subscription_id, state, COUNT(*) FROM deliveries \
+             WHERE subscription_id IS NOT NULL \
+               AND state IN ('pending', 'scheduled', 'in_flight', 'paused', 'dead') \
+             GROUP BY subscription_id, state",
+        )
+        .fetch_all(pool)
+        .await?;
+        let recent: Vec<(String, i64, i64)> = sqlx::query_as(
+            "SELECT d.subscription_id, \
+                    CAST(SUM(CASE WHEN a.status_code BETWEEN 200 AND 299 THEN 1 ELSE 0 END) AS BIGINT), \
+                    COUNT(*) \
+             FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+             WHERE a.created_at >= $1 AND d.subscription_id IS NOT NULL \
+             GROUP BY d.subscription_id",
+        )
+            .bind(since)
+            .fetch_all(pool)
+            .await?;
+        let plugins: Vec<(String, i64, i64, i64)> = sqlx::query_as(
+            "SELECT name, CAST(SUM(invocations) AS BIGINT), CAST(SUM(errors) AS BIGINT), \
+                    CAST(SUM(total_us) AS BIGINT) \
+             FROM plugin_stats GROUP BY name ORDER BY name",
+        )
+        .fetch_all(pool)
+        .await?;
+        let nodes: Vec<(String, i64, i64)> =
+            sqlx::query_as("SELECT id, started_at, last_seen FROM nodes ORDER BY id")
+                .fetch_all(pool)
+                .await?;
+        st::StatsSnapshot {
+            counts,
+            oldest_pending_at,
+            ingested,
+            attempts,
+            latencies,
+            endpoints,
+            backlog,
+            recent,
+            plugins,
+            nodes,
+        }
+    }};
+}
+
+/// Reads attempts after `$after` (or the latest `$limit` when `None`).
+macro_rules! read_attempt_tail {
+    ($pool:expr, $after:expr, $limit:expr) => {{
+        let after: Option<i64> = $after;
+        let limit: i64 = $limit as i64;
+        let mut rows: Vec<$crate::store::stats::AttemptTail> = match after {
+            Some(after) => {
+                sqlx::query_as(concat!(
+                    $crate::store::stats::tail_select!(),
+                    " WHERE a.id > $1 ORDER BY a.id LIMIT $2"
+                ))
+                .bind(after)
+                .bind(limit)
+                .fetch_all($pool)
+                .await?
+            }
+            None => {
+                sqlx::query_as(concat!(
+                    $crate::store::stats::tail_select!(),
+                    " ORDER BY a.id DESC LIMIT $1"
+                ))
+                .bind(limit)
+                .fetch_all($pool)
+                .await?
+            }
+        };
+        rows.sort_by_key(|r| r.id);
+        rows
+    }};
+}
+
+macro_rules! tail_select {
+    () => {
+        "SELECT a.id, a.delivery_id, a.event_id, e.type AS event_type, d.subscription_id, \
+                a.run, a.attempt, a.url, a.status_code, a.error, a.duration_ms, a.created_at \
+         FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+              JOIN events e ON e.id = a.event_id"
+    };
+}
+
+/// Upserts a node's plugin counters on `$pool`.
+macro_rules! write_plugin_counters {
+    ($pool:expr, $node:expr, $rows:expr, $now:expr) => {{
+        for r in $rows {
+            sqlx::query(
+                "INSERT INTO plugin_stats (node, name, invocations, errors, total_us, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) \
+                 ON CONFLICT (node, name) DO UPDATE SET invocations = excluded.invocations, \
+                    errors = excluded.errors, total_us = excluded.total_us, \
+                    updated_at = excluded.updated_at",
+            )
+            .bind($node)
+            .bind(&r.name)
+            .bind(r.invocations)
+            .bind(r.errors)
+            .bind(r.total_us)
+            .bind($now)
+            .execute($pool)
+            .await?;
+        }
+    }};
+}
+
+pub(crate) use {read_attempt_tail, read_stats, tail_select, write_plugin_counters};
