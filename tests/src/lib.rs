@@ -547,12 +547,18 @@ impl Receiver {
 
 /// The `dispatchd` executable next to this test binary.
 pub fn dispatchd_binary() -> PathBuf {
+    workspace_binary("dispatchd")
+}
+
+/// A workspace executable next to this test binary (`dispatchd`,
+/// `dispatch-tui`).
+pub fn workspace_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");
     let dir = exe.parent().and_then(|p| p.parent()).expect("target dir");
-    let bin = dir.join("dispatchd");
+    let bin = dir.join(name);
     assert!(
         bin.exists(),
-        "{} is missing: run `cargo build -p dispatchd` first (scripts/test.sh does)",
+        "{} is missing: run `cargo build --workspace --bins` first (scripts/test.sh does)",
         bin.display()
     );
     bin
