@@ -428,6 +428,11 @@ impl App {
                 }
             }
             KeyCode::Char('q') | KeyCode::Esc | KeyCode::Enter => self.detail = None,
+            // Switching view or asking for help closes the pop-up.
+            KeyCode::Char('1'..='5' | '?') | KeyCode::Tab | KeyCode::BackTab => {
+                self.detail = None;
+                return self.key(key);
+            }
             _ => {}
         }
         vec![]

@@ -148,10 +148,10 @@ impl Client {
             .map_err(describe)?
         {
             for (event, data) in sse.feed(&chunk) {
-                if event == "attempt" {
-                    if let Ok(a) = serde_json::from_str(&data) {
-                        on_attempt(a);
-                    }
+                if event == "attempt"
+                    && let Ok(a) = serde_json::from_str(&data)
+                {
+                    on_attempt(a);
                 }
             }
         }

@@ -84,10 +84,11 @@ fn main() -> anyhow::Result<()> {
     let (keys_tx, keys) = tokio::sync::mpsc::unbounded_channel();
     std::thread::spawn(move || {
         while let Ok(ev) = event::read() {
-            if let Event::Key(k) = ev {
-                if k.kind != KeyEventKind::Release && keys_tx.send(k).is_err() {
-                    return;
-                }
+            if let Event::Key(k) = ev
+                && k.kind != KeyEventKind::Release
+                && keys_tx.send(k).is_err()
+            {
+                return;
             }
         }
     });

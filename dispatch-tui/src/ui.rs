@@ -483,9 +483,10 @@ fn plugins(f: &mut Frame, app: &App, area: Rect) {
 
 fn detail(f: &mut Frame, app: &App, body: Rect) {
     let Some(d) = &app.detail else { return };
+    // Inside the view's border, covering all of it.
     let area = centered(
         body,
-        body.width.saturating_sub(4),
+        body.width.saturating_sub(2),
         body.height.saturating_sub(2),
     );
     let dl = &d.dead_letter;
@@ -578,7 +579,7 @@ const KEYS: &[(&str, &str)] = &[
 ];
 
 fn help(f: &mut Frame, body: Rect) {
-    let area = centered(body, 70, KEYS.len() as u16 + 4);
+    let area = centered(body, 78, KEYS.len() as u16 + 2);
     let rows: Vec<Row> = KEYS
         .iter()
         .map(|(k, v)| Row::new(vec![Cell::from(*k).bold(), Cell::from(*v)]))

@@ -190,6 +190,13 @@ fn dead_letter_inspection() {
         app.update(key('y')),
         [Cmd::DeadLetters("replay", json!({"ids": [101]}))]
     );
+    // A view key closes the pop-up and switches.
+    let other = json!({"dead_letter": serde_json::to_value(dead(2)).unwrap(), "source": null,
+                       "data": {}, "headers": {}, "attempts": []});
+    app.update(Msg::Detail(Ok(serde_json::from_value(other).unwrap())));
+    app.update(key('4'));
+    assert!(app.detail.is_none());
+    assert_eq!(app.view, View::Endpoints);
 }
 
 #[test]
