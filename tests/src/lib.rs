@@ -172,6 +172,31 @@ impl TestDb {
         cfg
     }
 
+    /// Rows in `table`, read straight from the database (for what no API
+    /// shows, such as attempts left behind by a deleted delivery).
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
+        match self.backend {
+            Backend::Postgres => {
+                let mut c = sqlx::PgConnection::connect(&self.url)
+                    .await
+                    .expect("connect");
+                sqlx::query_scalar(sql)
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("count")
+            }
+            Backend::Sqlite => {
+                let url = format!("sqlite://{}", self.sqlite_path.display());
+                let mut c = sqlx::SqliteConnection::connect(&url).await.expect("open");
+                sqlx::query_scalar(sql)
+                    .fetch_one(&mut c)
+                    .await
+                    .expect("count")
+            }
+        }
+    }
+
     /// Drops the PostgreSQL database (SQLite files go with the temp dir).
     pub async fn drop_db(&self) {
         if let Some(name) = &self.pg_name

@@ -251,6 +251,21 @@ async fn dead_letters_replay_and_purge(backend: Backend) {
     assert_eq!(list["data"], json!([]));
     let (_, attempts) = d.get("/events/dl4/attempts").await;
     assert_eq!(attempts["data"], json!([]));
+    // Nothing is left behind in the table either: dl1..dl3 keep their 3
+    // attempts each (two failures, then the replay's success).
+    assert_eq!(d.db.count_rows("attempts").await, 9);
+    // Purge by filter takes the attempts too.
+    d.send_event("dl5", "order.created", json!({})).await;
+    d.wait_event_status("dl5", "failed", Duration::from_secs(10))
+        .await;
+    let (_, out) = d
+        .post(
+            "/admin/dead-letters/purge",
+            json!({"filter": {"subscription_id": sub_id}}),
+        )
+        .await;
+    assert_eq!(out["count"], 1);
+    assert_eq!(d.db.count_rows("attempts").await, 9);
 
     for bad in [
         json!({}),

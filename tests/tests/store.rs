@@ -462,13 +462,29 @@ async fn prune_keeps_dead_letters(backend: Backend) {
     );
     assert_eq!(state_of(store.as_ref(), "bad").await, DeliveryState::Dead);
     assert_eq!(store.event_attempts("bad").await.unwrap().len(), 1);
+    // The pruned delivery's attempt went with it; the dead one's stays.
+    assert_eq!(db.count_rows("attempts").await, 1);
+    assert_eq!(db.count_rows("deliveries").await, 1);
     db.drop_db().await;
 }
 
 async fn deleting_subscription_drops_waiting_deliveries(backend: Backend) {
     let (db, store) = with_subscription(backend, 5).await;
     ingest(store.as_ref(), vec![event("e1", "t.x", None)]).await;
+    // A failed first attempt: the delivery waits for its retry, with history.
+    let d = store.claim("n1", 10, LEASE).await.unwrap().pop().unwrap();
+    let retry = NextState::Retry { delay_ms: 60_000 };
+    store
+        .complete(&[completion(&d, retry, Some(500))], &POLICY)
+        .await
+        .unwrap();
+    assert_eq!(db.count_rows("attempts").await, 1);
     assert!(store.delete_subscription("s1").await.unwrap());
+    assert_eq!(
+        db.count_rows("attempts").await,
+        0,
+        "its attempts go with it"
+    );
     assert!(!store.delete_subscription("s1").await.unwrap());
     assert!(store.event_deliveries("e1").await.unwrap().is_empty());
     assert!(store.claim("n1", 10, LEASE).await.unwrap().is_empty());

@@ -27,6 +27,21 @@ use crate::model::{
 
 /// The WHERE clause of a dead-letter selection by filter ($1..$4) — shared
 /// by list, replay and purge.
+/// Wraps `DELETE FROM deliveries d WHERE ...` so the deleted deliveries'
+/// attempts go in the same statement (the schema has no cascading foreign
+/// key: see migrations/postgres/0006_lean_queue.sql). The statement returns
+/// the number of deliveries deleted.
+macro_rules! delete_with_attempts {
+    ($($delete:expr),+ $(,)?) => {
+        concat!(
+            "WITH gone AS (",
+            $($delete),+,
+            " RETURNING d.id), gone_attempts AS (DELETE FROM attempts \
+             WHERE delivery_id IN (SELECT id FROM gone)) SELECT COUNT(*) FROM gone"
+        )
+    };
+}
+
 macro_rules! pg_dead_filter {
     () => {
         "d.state = 'dead' \
@@ -283,12 +298,12 @@ impl Store for PgStore {
             .rows_affected();
         // Deliveries not yet sent go with it; history (delivered, dead,
         // in flight) stays visible on the event.
-        sqlx::query(
-            "DELETE FROM deliveries WHERE subscription_id = $1 \
-             AND state IN ('pending', 'scheduled', 'paused')",
-        )
+        sqlx::query_scalar::<_, i64>(delete_with_attempts!(
+            "DELETE FROM deliveries d WHERE d.subscription_id = $1 \
+             AND d.state IN ('pending', 'scheduled', 'paused')"
+        ))
         .bind(id)
-        .execute(&mut *tx)
+        .fetch_one(&mut *tx)
         .await?;
         tx.commit().await?;
         self.invalidate();
@@ -439,7 +454,7 @@ impl Store for PgStore {
             "SELECT ",
             attempt_columns!(),
             " FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
-              WHERE a.event_id = $1 ORDER BY a.delivery_id, a.run, a.attempt"
+              WHERE d.event_id = $1 ORDER BY a.delivery_id, a.run, a.attempt"
         ))
         .bind(event_id)
         .fetch_all(&self.pool)
@@ -546,28 +561,6 @@ impl Store for PgStore {
         for x in completions {
             c.push(x, &parked);
         }
-        sqlx::query(
-            "INSERT INTO attempts (delivery_id, event_id, run, attempt, url, status_code, error, \
-             duration_ms, response_body, created_at) \
-             SELECT u.* FROM unnest($1::int8[], $2::text[], $3::int4[], $4::int4[], $5::text[], \
-                                    $6::int4[], $7::text[], $8::int8[], $9::text[], $10::int8[]) \
-                 AS u(delivery_id, event_id, run, attempt, url, status_code, error, duration_ms, \
-                      response_body, created_at) \
-             WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = u.delivery_id) \
-             ON CONFLICT DO NOTHING",
-        )
-        .bind(&c.id)
-        .bind(&c.event_id)
-        .bind(&c.run)
-        .bind(&c.attempt)
-        .bind(&c.url)
-        .bind(&c.status_code)
-        .bind(&c.error)
-        .bind(&c.duration_ms)
-        .bind(&c.response_body)
-        .bind(&c.created_at)
-        .execute(&mut *tx)
-        .await?;
         let changed = sqlx::query(
             "UPDATE deliveries d SET state = v.state, \
                 next_attempt_at = CASE WHEN v.state IN ('scheduled', 'paused') \
@@ -606,6 +599,31 @@ impl Store for PgStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // After the update, which locks the rows it changes: a delivery
+        // deleted meanwhile is gone before this runs, so no attempt is
+        // written without its delivery (the schema has no foreign key).
+        sqlx::query(
+            "INSERT INTO attempts (delivery_id, event_id, run, attempt, url, status_code, error, \
+             duration_ms, response_body, created_at) \
+             SELECT u.* FROM unnest($1::int8[], $2::text[], $3::int4[], $4::int4[], $5::text[], \
+                                    $6::int4[], $7::text[], $8::int8[], $9::text[], $10::int8[]) \
+                 AS u(delivery_id, event_id, run, attempt, url, status_code, error, duration_ms, \
+                      response_body, created_at) \
+             WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = u.delivery_id) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&c.id)
+        .bind(&c.event_id)
+        .bind(&c.run)
+        .bind(&c.attempt)
+        .bind(&c.url)
+        .bind(&c.status_code)
+        .bind(&c.error)
+        .bind(&c.duration_ms)
+        .bind(&c.response_body)
+        .bind(&c.created_at)
+        .execute(&mut *tx)
+        .await?;
         if !park_now.is_empty() {
             park(&mut tx, &park_now).await?;
         }
@@ -708,14 +726,13 @@ impl Store for PgStore {
     async fn prune_delivered(&self, before: Millis) -> Result<u64> {
         let mut total = 0;
         loop {
-            let n = sqlx::query(
-                "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
-                 WHERE state IN ('delivered', 'dropped') AND updated_at < $1 LIMIT 5000)",
-            )
+            let n = sqlx::query_scalar::<_, i64>(delete_with_attempts!(
+                "DELETE FROM deliveries d WHERE d.id IN (SELECT id FROM deliveries \
+                 WHERE state IN ('delivered', 'dropped') AND updated_at < $1 LIMIT 5000)"
+            ))
             .bind(before)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
+            .fetch_one(&self.pool)
+            .await? as u64;
             total += n;
             if n < 5000 {
                 break;
@@ -859,25 +876,27 @@ impl Store for PgStore {
     async fn purge_dead(&self, selection: &DeadSelection) -> Result<u64> {
         let n = match selection {
             DeadSelection::Ids(ids) => {
-                sqlx::query("DELETE FROM deliveries WHERE state = 'dead' AND id = ANY($1)")
-                    .bind(ids)
-                    .execute(&self.pool)
-                    .await?
-                    .rows_affected()
+                sqlx::query_scalar::<_, i64>(delete_with_attempts!(
+                    "DELETE FROM deliveries d WHERE d.state = 'dead' AND d.id = ANY($1)"
+                ))
+                .bind(ids)
+                .fetch_one(&self.pool)
+                .await?
             }
-            DeadSelection::Filter(f) => sqlx::query(concat!(
-                "DELETE FROM deliveries d WHERE ",
-                pg_dead_filter!()
-            ))
-            .bind(&f.subscription_id)
-            .bind(&f.event_type)
-            .bind(f.since)
-            .bind(f.until)
-            .execute(&self.pool)
-            .await?
-            .rows_affected(),
+            DeadSelection::Filter(f) => {
+                sqlx::query_scalar::<_, i64>(delete_with_attempts!(
+                    "DELETE FROM deliveries d WHERE ",
+                    pg_dead_filter!()
+                ))
+                .bind(&f.subscription_id)
+                .bind(&f.event_type)
+                .bind(f.since)
+                .bind(f.until)
+                .fetch_one(&self.pool)
+                .await?
+            }
         };
-        Ok(n)
+        Ok(n as u64)
     }
 
     async fn probe_open_circuits(&self) -> Result<u64> {
