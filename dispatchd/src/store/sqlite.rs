@@ -26,6 +26,11 @@ use crate::model::{
     DeliveryRecord, Event, EventKind, InsertOutcome, Millis, RoutedEvent, Subscription, now_ms,
 };
 
+/// Rows for a `json_each(?)` statement: one bound parameter for a batch.
+fn to_json<T: serde::Serialize + ?Sized>(rows: &T) -> String {
+    serde_json::to_string(rows).expect("rows of strings and numbers serialize")
+}
+
 /// The WHERE clause of a dead-letter selection by filter (?1..?4).
 macro_rules! sqlite_dead_filter {
     () => {
@@ -304,58 +309,72 @@ impl Store for SqliteStore {
             return Err(StoreError::StaleSubscriptions);
         }
         let now = now_ms();
-        let mut inserted = Vec::new();
-        let mut any_delivery = false;
-        for e in events {
-            let ev = &e.event;
-            let done = sqlx::query(
-                "INSERT INTO events (id, kind, type, source, data, idempotency_key, created_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
-            )
-            .bind(&ev.id)
-            .bind(ev.kind.as_str())
-            .bind(&ev.event_type)
-            .bind(&ev.source)
-            .bind(&ev.data)
-            .bind(&ev.idempotency_key)
-            .bind(ev.created_at)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-            if done == 0 {
-                continue;
-            }
-            inserted.push((ev.id.clone(), ev.idempotency_key.clone()));
-            for d in &e.deliveries {
-                any_delivery = true;
-                sqlx::query(
-                    "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
-                     dest_headers, dest_secret, body, max_attempts, state, next_attempt_at, \
-                     created_at, updated_at) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, \
-                        COALESCE((SELECT CASE WHEN status <> 'active' OR circuit_state <> 'closed' \
-                            THEN 'paused' ELSE 'pending' END FROM subscriptions WHERE id = ?2), 'pending'), \
-                        ?9, ?9, ?9)",
+        // One statement per table, its rows passed as one JSON array: every
+        // statement is a round trip to the connection's worker thread, and
+        // a row at a time those hand-offs were most of the store's cost.
+        // Rows go in array order, so the first copy of an id wins.
+        let rows: Vec<_> = events
+            .iter()
+            .map(|e| {
+                let ev = &e.event;
+                (
+                    &ev.id,
+                    ev.kind.as_str(),
+                    &ev.event_type,
+                    &ev.source,
+                    &ev.data,
+                    &ev.idempotency_key,
+                    ev.created_at,
                 )
-                .bind(&ev.id)
-                .bind(&d.subscription_id)
-                .bind(&d.inline.url)
-                .bind(&d.inline.method)
-                .bind(
-                    d.inline
-                        .headers
-                        .as_ref()
-                        .map(|h| serde_json::to_string(h).expect("strings serialize")),
-                )
-                .bind(&d.inline.secret)
-                .bind(&d.inline.body)
-                .bind(d.max_attempts as i32)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            }
-        }
+            })
+            .collect();
+        let inserted: Vec<(String, Option<String>)> = sqlx::query_as(
+            "INSERT INTO events (id, kind, type, source, data, idempotency_key, created_at) \
+             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6 \
+             FROM json_each(?1) WHERE true ORDER BY key \
+             ON CONFLICT DO NOTHING RETURNING id, idempotency_key",
+        )
+        .bind(to_json(&rows))
+        .fetch_all(&mut *tx)
+        .await?;
         let fresh = super::first_occurrences(events, &inserted);
+        let deliveries: Vec<_> = events
+            .iter()
+            .zip(&fresh)
+            .filter(|(_, f)| **f)
+            .flat_map(|(e, _)| e.deliveries.iter().map(move |d| (&e.event.id, d)))
+            .map(|(event_id, d)| {
+                (
+                    event_id,
+                    &d.subscription_id,
+                    &d.inline.url,
+                    &d.inline.method,
+                    d.inline.headers.as_ref().map(to_json),
+                    &d.inline.secret,
+                    &d.inline.body,
+                    d.max_attempts,
+                )
+            })
+            .collect();
+        let any_delivery = !deliveries.is_empty();
+        if any_delivery {
+            sqlx::query(
+                "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
+                 dest_headers, dest_secret, body, max_attempts, state, next_attempt_at, \
+                 created_at, updated_at) \
+                 SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, \
+                    j.value->>5, j.value->>6, j.value->>7, \
+                    COALESCE((SELECT CASE WHEN s.status <> 'active' OR s.circuit_state <> 'closed' \
+                        THEN 'paused' ELSE 'pending' END FROM subscriptions s \
+                        WHERE s.id = j.value->>1), 'pending'), \
+                    ?2, ?2, ?2 \
+                 FROM json_each(?1) AS j ORDER BY j.key",
+            )
+            .bind(to_json(&deliveries))
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
         let mut existing = Vec::new();
         for (e, f) in events.iter().zip(&fresh) {
             if *f {
@@ -410,7 +429,7 @@ impl Store for SqliteStore {
             "SELECT ",
             attempt_columns!(),
             " FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
-              WHERE a.event_id = ?1 ORDER BY a.delivery_id, a.run, a.attempt"
+              WHERE d.event_id = ?1 ORDER BY a.delivery_id, a.run, a.attempt"
         ))
         .bind(event_id)
         .fetch_all(&self.reader)
@@ -525,67 +544,83 @@ impl Store for SqliteStore {
                 unpark_now.push(sub_id.clone());
             }
         }
+        // As in `insert_events`: one statement per table for the batch.
+        let mut updates = Vec::with_capacity(completions.len());
+        let mut attempts = Vec::with_capacity(completions.len());
         for c in completions {
             let a = &c.attempt;
-            sqlx::query(
-                "INSERT INTO attempts (delivery_id, event_id, run, attempt, url, status_code, \
-                 error, duration_ms, response_body, created_at) \
-                 SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10 \
-                 WHERE EXISTS (SELECT 1 FROM deliveries WHERE id = ?1) \
-                 ON CONFLICT DO NOTHING",
-            )
-            .bind(c.token.id)
-            .bind(&a.event_id)
-            .bind(c.token.run)
-            .bind(c.token.attempt)
-            .bind(&a.url)
-            .bind(a.status_code)
-            .bind(&a.error)
-            .bind(a.duration_ms)
-            .bind(&a.response_body)
-            .bind(a.created_at)
-            .execute(&mut *tx)
-            .await?;
             let (state, delay_ms) = super::final_state(c, &parked);
             let next_at = matches!(state, "scheduled" | "paused").then_some(now + delay_ms);
             let delivered_at = matches!(state, "delivered" | "dropped").then_some(now);
             let t = c.transformed.as_deref();
-            let t_headers = t
-                .and_then(|t| t.headers.as_ref())
-                .map(|h| serde_json::to_string(h).expect("string maps serialize"));
             wake |= state == "scheduled";
-            changed += sqlx::query(
-                "UPDATE deliveries SET state = ?4, \
-                    next_attempt_at = COALESCE(?5, next_attempt_at), \
-                    lease_expires_at = NULL, leased_by = NULL, \
-                    last_status_code = ?6, last_error = ?7, \
-                    delivered_at = COALESCE(?8, delivered_at), updated_at = ?9, \
-                    dest_url = CASE WHEN ?10 THEN ?11 ELSE dest_url END, \
-                    dest_method = CASE WHEN ?10 THEN ?12 ELSE dest_method END, \
-                    dest_headers = CASE WHEN ?10 THEN ?13 ELSE dest_headers END, \
-                    body = CASE WHEN ?10 THEN ?14 ELSE body END, \
-                    dest_type = CASE WHEN ?10 THEN ?15 ELSE dest_type END \
-                 WHERE id = ?1 AND run = ?2 AND attempts = ?3 AND state = 'in_flight'",
-            )
-            .bind(c.token.id)
-            .bind(c.token.run)
-            .bind(c.token.attempt)
-            .bind(state)
-            .bind(next_at)
-            .bind(a.status_code)
-            .bind(&a.error)
-            .bind(delivered_at)
-            .bind(now)
-            .bind(t.is_some())
-            .bind(t.and_then(|t| t.url.as_deref()))
-            .bind(t.and_then(|t| t.method.as_deref()))
-            .bind(t_headers)
-            .bind(t.and_then(|t| t.body.as_deref()))
-            .bind(t.and_then(|t| t.event_type.as_deref()))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            updates.push((
+                c.token.id,
+                c.token.run,
+                c.token.attempt,
+                state,
+                next_at,
+                a.status_code,
+                &a.error,
+                delivered_at,
+                t.is_some(),
+                t.and_then(|t| t.url.as_deref()),
+                t.and_then(|t| t.method.as_deref()),
+                t.and_then(|t| t.headers.as_ref()).map(to_json),
+                t.and_then(|t| t.body.as_deref()),
+                t.and_then(|t| t.event_type.as_deref()),
+            ));
+            attempts.push((
+                c.token.id,
+                &a.event_id,
+                c.token.run,
+                c.token.attempt,
+                &a.url,
+                a.status_code,
+                &a.error,
+                a.duration_ms,
+                &a.response_body,
+                a.created_at,
+            ));
         }
+        changed += sqlx::query(
+            "UPDATE deliveries SET state = v.state, \
+                next_attempt_at = COALESCE(v.next_at, deliveries.next_attempt_at), \
+                lease_expires_at = NULL, leased_by = NULL, \
+                last_status_code = v.status_code, last_error = v.error, \
+                delivered_at = COALESCE(v.delivered_at, deliveries.delivered_at), updated_at = ?2, \
+                dest_url = CASE WHEN v.t THEN v.t_url ELSE deliveries.dest_url END, \
+                dest_method = CASE WHEN v.t THEN v.t_method ELSE deliveries.dest_method END, \
+                dest_headers = CASE WHEN v.t THEN v.t_headers ELSE deliveries.dest_headers END, \
+                body = CASE WHEN v.t THEN v.t_body ELSE deliveries.body END, \
+                dest_type = CASE WHEN v.t THEN v.t_type ELSE deliveries.dest_type END \
+             FROM (SELECT value->>0 AS id, value->>1 AS run, value->>2 AS attempt, \
+                      value->>3 AS state, value->>4 AS next_at, value->>5 AS status_code, \
+                      value->>6 AS error, value->>7 AS delivered_at, value->>8 AS t, \
+                      value->>9 AS t_url, value->>10 AS t_method, value->>11 AS t_headers, \
+                      value->>12 AS t_body, value->>13 AS t_type \
+                   FROM json_each(?1)) AS v \
+             WHERE deliveries.id = v.id AND deliveries.run = v.run \
+               AND deliveries.attempts = v.attempt AND deliveries.state = 'in_flight'",
+        )
+        .bind(to_json(&updates))
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        sqlx::query(
+            "INSERT INTO attempts (delivery_id, event_id, run, attempt, url, status_code, \
+             error, duration_ms, response_body, created_at) \
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, \
+                j.value->>5, j.value->>6, j.value->>7, j.value->>8, j.value->>9 \
+             FROM json_each(?1) AS j \
+             WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = j.value->>0) \
+             ORDER BY j.key \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(to_json(&attempts))
+        .execute(&mut *tx)
+        .await?;
         for sub_id in &park_now {
             Self::park(&mut tx, sub_id, now).await?;
         }
