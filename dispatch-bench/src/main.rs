@@ -75,6 +75,11 @@ struct Args {
     /// Print the report as JSON.
     #[arg(long)]
     json: bool,
+    /// Every this many seconds, print the rates of the last interval to
+    /// stderr; the report then compares the first and last intervals'
+    /// delivery rates (decay over a long run). 0: off.
+    #[arg(long, default_value_t = 0)]
+    progress: u64,
 }
 
 fn now_us() -> u64 {
@@ -177,6 +182,32 @@ async fn main() -> anyhow::Result<()> {
             latencies
         }));
     }
+    let intervals = (args.progress > 0).then(|| {
+        let every = Duration::from_secs(args.progress);
+        let (accepted, receiver) = (accepted.clone(), receiver.clone());
+        tokio::spawn(async move {
+            let mut rates = Vec::new();
+            let (mut last_in, mut last_out) = (0, 0);
+            let mut tick = tokio::time::interval_at((Instant::now() + every).into(), every);
+            while started.elapsed() < send_for {
+                tick.tick().await;
+                let (now_in, now_out) = (accepted.load(Ordering::Relaxed), receiver.count());
+                let secs = every.as_secs_f64();
+                let (rate_in, rate_out) = (
+                    (now_in - last_in) as f64 / secs,
+                    (now_out - last_out) as f64 / secs,
+                );
+                eprintln!(
+                    "  t={:>5.0}s  accepted {rate_in:>8.0}/s  delivered {rate_out:>8.0}/s  backlog {}",
+                    started.elapsed().as_secs_f64(),
+                    now_in.saturating_sub(now_out)
+                );
+                rates.push(rate_out);
+                (last_in, last_out) = (now_in, now_out);
+            }
+            rates
+        })
+    });
     let mut ingest_us = Vec::new();
     for t in tasks {
         ingest_us.extend(t.await?);
@@ -191,6 +222,10 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let delivered = receiver.count();
+    let interval_rates = match intervals {
+        Some(task) => task.await?,
+        None => Vec::new(),
+    };
     let deliver_secs = receiver
         .last_at()
         .map_or(send_secs, |t| t.duration_since(started).as_secs_f64());
@@ -228,6 +263,12 @@ async fn main() -> anyhow::Result<()> {
         errors: errors.load(Ordering::Relaxed),
         duplicates: receiver.duplicates(),
         peak_rss_mb: daemon.peak_rss_mb(),
+        // The last interval may have ended after sending stopped: compare
+        // the first and the last full one.
+        interval_delivered: match interval_rates.as_slice() {
+            [first, .., last, _] => Some((*first, *last)),
+            _ => None,
+        },
     };
     daemon.stop().await;
     if args.json {

@@ -17,6 +17,7 @@ struct State {
     last_at: Option<Instant>,
 }
 
+#[derive(Clone)]
 pub struct Receiver {
     addr: std::net::SocketAddr,
     state: Arc<Mutex<State>>,

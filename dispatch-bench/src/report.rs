@@ -24,6 +24,18 @@ pub struct Report {
     pub errors: u64,
     pub duplicates: u64,
     pub peak_rss_mb: Option<f64>,
+    /// Delivered per second in the first and the last full `--progress`
+    /// interval.
+    pub interval_delivered: Option<(f64, f64)>,
+}
+
+impl Report {
+    /// How much the delivery rate fell from the first interval to the last
+    /// (negative: it rose), in percent.
+    pub fn decay_pct(&self) -> Option<f64> {
+        let (first, last) = self.interval_delivered?;
+        (first > 0.0).then(|| (first - last) / first * 100.0)
+    }
 }
 
 /// The `p`th percentile of sorted values (0 when empty).
@@ -54,6 +66,8 @@ impl Report {
             "errors": self.errors,
             "duplicates": self.duplicates,
             "peak_rss_mb": self.peak_rss_mb,
+            "interval_delivered_rate": self.interval_delivered.map(|(first, last)| json!({"first": first, "last": last})),
+            "decay_pct": self.decay_pct(),
         })
     }
 }
@@ -99,6 +113,12 @@ impl fmt::Display for Report {
         )?;
         writeln!(f, "  errors             {}", self.errors)?;
         writeln!(f, "  duplicates         {}", self.duplicates)?;
+        if let (Some((first, last)), Some(decay)) = (self.interval_delivered, self.decay_pct()) {
+            writeln!(
+                f,
+                "  delivered/s        first interval {first:.0}, last full interval {last:.0} (decay {decay:.1}%)"
+            )?;
+        }
         match self.peak_rss_mb {
             Some(mb) => writeln!(f, "  dispatchd peak RSS {mb:.1} MiB"),
             None => writeln!(f, "  dispatchd peak RSS n/a (external)"),
