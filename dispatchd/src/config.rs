@@ -138,6 +138,9 @@ pub struct RetentionConfig {
     pub delivered_hours: u64,
     /// How often the pruner and the lease reaper run.
     pub sweep_interval_secs: u64,
+    /// PostgreSQL: vacuum a dispatch table once it holds this many dead
+    /// rows (0: leave it to autovacuum).
+    pub vacuum_dead_rows: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -395,6 +398,7 @@ impl Default for RetentionConfig {
         Self {
             delivered_hours: 72,
             sweep_interval_secs: 10,
+            vacuum_dead_rows: 100_000,
         }
     }
 }

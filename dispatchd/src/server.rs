@@ -78,6 +78,9 @@ pub async fn run_with_store(
         node.clone(),
         stop.clone(),
     ));
+    // Not awaited at shutdown: a vacuum under way ends with the process
+    // (the database releases its lock with the connection).
+    tokio::spawn(queue::upkeep(store.clone(), cfg.clone(), stop.clone()));
     let ingest = Ingestor::start(store.clone(), plugins.clone());
     tokio::spawn(ingest.gate().watch(store.clone(), stop.clone()));
     let state = AppState {

@@ -530,7 +530,78 @@ async fn heartbeats_count_live_nodes(backend: Backend) {
     db.drop_db().await;
 }
 
+/// Dead row versions left by claims and completions get vacuumed, by one
+/// node at a time; SQLite has none to vacuum.
+async fn vacuum_takes_dead_rows_one_node_at_a_time(backend: Backend) {
+    let (db, store) = with_subscription(backend, 5).await;
+    let events = (0..200)
+        .map(|i| event(&format!("v{i}"), "t.x", None))
+        .collect();
+    ingest(store.as_ref(), events).await;
+    let claimed = store.claim("n1", 200, LEASE).await.unwrap();
+    let done: Vec<Completion> = claimed
+        .iter()
+        .map(|d| completion(d, NextState::Delivered, Some(200)))
+        .collect();
+    store.complete(&done, &POLICY).await.unwrap();
+    if backend == Backend::Sqlite {
+        assert!(store.vacuum(1).await.unwrap().is_empty());
+        db.drop_db().await;
+        return;
+    }
+    // Two dead versions per delivery (claim, completion), some of which
+    // page pruning may already have taken: count on 100.
+    assert!(
+        store.vacuum(1_000_000).await.unwrap().is_empty(),
+        "below the threshold"
+    );
+    // While another node holds the vacuum lock, this one leaves it alone.
+    let other = open(&db).await;
+    let mut holder = <sqlx::PgConnection as sqlx::Connection>::connect(&db.url)
+        .await
+        .unwrap();
+    sqlx::query("SELECT pg_advisory_lock(x'6469737061746368'::int8)")
+        .execute(&mut holder)
+        .await
+        .unwrap();
+    // An idle connection flushes its statistics to pg_stat_user_tables
+    // within 10 s (PGSTAT_IDLE_INTERVAL); a busy one every second.
+    let mut counted = false;
+    for _ in 0..150 {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT n_dead_tup FROM pg_stat_user_tables WHERE relname = 'deliveries'",
+        )
+        .fetch_one(&mut holder)
+        .await
+        .unwrap();
+        if n >= 100 {
+            counted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(counted, "dead rows never showed in the statistics");
+    assert!(
+        other.vacuum(100).await.unwrap().is_empty(),
+        "lock held elsewhere"
+    );
+    drop(holder);
+    let mut vacuumed = Vec::new();
+    for _ in 0..50 {
+        vacuumed = store.vacuum(100).await.unwrap();
+        if !vacuumed.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(vacuumed, ["deliveries"]);
+    // The rows themselves are untouched.
+    assert_eq!(db.count_rows("deliveries").await, 200);
+    db.drop_db().await;
+}
+
 both_backends!(
+    vacuum_takes_dead_rows_one_node_at_a_time,
     heartbeats_count_live_nodes,
     insert_claim_complete,
     duplicates_by_id_and_key,

@@ -213,6 +213,15 @@ pub trait Store: Send + Sync + 'static {
     /// `before`, then events left with no deliveries that are older than it.
     async fn prune_delivered(&self, before: Millis) -> Result<u64>;
 
+    /// Vacuums each of the store's tables holding at least `min_dead` dead
+    /// row versions, unless another node is already at it; returns the
+    /// tables vacuumed. Only PostgreSQL keeps dead versions (SQLite reuses
+    /// a deleted row's space at once), so SQLite does nothing.
+    async fn vacuum(&self, min_dead: u64) -> Result<Vec<String>> {
+        let _ = min_dead;
+        Ok(Vec::new())
+    }
+
     // --- endpoints and dead letters -------------------------------------------
 
     /// Sets a subscription's status: `paused` and `disabled` park its

@@ -55,6 +55,8 @@ macro_rules! pg_dead_filter {
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
 
 const WORK_CHANNEL: &str = "dispatch_work";
+/// Advisory lock key held while a node vacuums ("dispatch" in ASCII).
+const VACUUM_LOCK: i64 = 0x6469_7370_6174_6368;
 
 pub struct PgStore {
     pool: PgPool,
@@ -721,6 +723,58 @@ impl Store for PgStore {
                 .await?;
         }
         Ok(n)
+    }
+
+    async fn vacuum(&self, min_dead: u64) -> Result<Vec<String>> {
+        let due: Vec<String> = sqlx::query_scalar(
+            "SELECT relname::text FROM pg_stat_user_tables \
+             WHERE schemaname = current_schema() \
+               AND relname IN ('deliveries', 'attempts', 'events') AND n_dead_tup >= $1 \
+             ORDER BY n_dead_tup DESC",
+        )
+        .bind(min_dead.min(i64::MAX as u64) as i64)
+        .fetch_all(&self.pool)
+        .await?;
+        if due.is_empty() {
+            return Ok(due);
+        }
+        // One node at a time: the lock is the session's, so it goes with
+        // this connection should the process die mid-vacuum.
+        let mut conn = self.pool.acquire().await?;
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(VACUUM_LOCK)
+            .fetch_one(&mut *conn)
+            .await?;
+        if !locked {
+            return Ok(Vec::new());
+        }
+        let mut done = Vec::new();
+        let mut failed = None;
+        for table in due {
+            // The names come from the fixed list above.
+            let sql = sqlx::AssertSqlSafe(format!("VACUUM {table}"));
+            match sqlx::query(sql).execute(&mut *conn).await {
+                Ok(_) => done.push(table),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(VACUUM_LOCK)
+            .execute(&mut *conn)
+            .await;
+        if let Err(e) = unlocked {
+            // Never hand a connection still holding the lock back to the
+            // pool: closing it releases the lock.
+            drop(conn.detach());
+            return Err(e.into());
+        }
+        match failed {
+            Some(e) => Err(e.into()),
+            None => Ok(done),
+        }
     }
 
     async fn prune_delivered(&self, before: Millis) -> Result<u64> {
