@@ -186,7 +186,9 @@ async fn main() -> anyhow::Result<()> {
         let every = Duration::from_secs(args.progress);
         let (accepted, receiver) = (accepted.clone(), receiver.clone());
         tokio::spawn(async move {
+            // Delivered/s of each interval that lay wholly within sending.
             let mut rates = Vec::new();
+            let mut ended = Duration::ZERO;
             let (mut last_in, mut last_out) = (0, 0);
             let mut tick = tokio::time::interval_at((Instant::now() + every).into(), every);
             while started.elapsed() < send_for {
@@ -202,7 +204,10 @@ async fn main() -> anyhow::Result<()> {
                     started.elapsed().as_secs_f64(),
                     now_in.saturating_sub(now_out)
                 );
-                rates.push(rate_out);
+                ended += every;
+                if ended <= send_for {
+                    rates.push(rate_out);
+                }
                 (last_in, last_out) = (now_in, now_out);
             }
             rates
@@ -263,10 +268,8 @@ async fn main() -> anyhow::Result<()> {
         errors: errors.load(Ordering::Relaxed),
         duplicates: receiver.duplicates(),
         peak_rss_mb: daemon.peak_rss_mb(),
-        // The last interval may have ended after sending stopped: compare
-        // the first and the last full one.
         interval_delivered: match interval_rates.as_slice() {
-            [first, .., last, _] => Some((*first, *last)),
+            [first, .., last] => Some((*first, *last)),
             _ => None,
         },
     };

@@ -486,7 +486,7 @@ pub async fn sweep(
 /// off, or wake only once a minute, so the node checks every 2 s.
 pub async fn upkeep(store: Arc<dyn Store>, cfg: Arc<Config>, shutdown: CancellationToken) {
     let min_dead = cfg.retention.vacuum_dead_rows;
-    if min_dead == 0 {
+    if min_dead == 0 || store.backend() != "postgres" {
         return;
     }
     loop {

@@ -14,6 +14,11 @@
 -- * (event_id, subscription_id) is unique by construction (one delivery per
 --   subscription, written only with a newly stored event), so the unique
 --   index, checked again on every row version, goes too.
+--
+-- Upgrading: stop every node of the older version before this runs (they
+-- would delete deliveries and leave their attempts behind, with nothing to
+-- cascade). The indexes are built in the migration's transaction, which
+-- blocks writes to `deliveries` for as long as that takes.
 
 ALTER TABLE attempts DROP CONSTRAINT attempts_delivery_id_fkey;
 ALTER TABLE deliveries DROP CONSTRAINT deliveries_event_id_fkey;

@@ -918,10 +918,9 @@ impl Store for SqliteStore {
     }
 
     async fn delivery_counts(&self) -> Result<Vec<(String, i64)>> {
-        let rows: Vec<(String, i64)> =
-            sqlx::query_as("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
-                .fetch_all(&self.reader)
-                .await?;
+        let rows: Vec<(String, i64)> = sqlx::query_as(super::stats::COUNT_BY_STATE)
+            .fetch_all(&self.reader)
+            .await?;
         Ok(rows)
     }
 

@@ -73,18 +73,35 @@ pub const MAX_ENDPOINTS: i64 = 500;
 /// Most latency samples one snapshot reads.
 pub const MAX_LATENCY_SAMPLES: i64 = 10_000;
 
+/// Deliveries per state, on either store. Each branch repeats one partial
+/// index's condition word for word (SQLite uses a partial index only
+/// then), so counting never reads the table itself, which holds every
+/// retained delivered row.
+pub(crate) const COUNT_BY_STATE: &str = "SELECT state, COUNT(*) FROM deliveries \
+        WHERE state IN ('pending', 'scheduled') GROUP BY state \
+     UNION ALL SELECT state, COUNT(*) FROM deliveries \
+        WHERE state = 'in_flight' GROUP BY state \
+     UNION ALL SELECT state, COUNT(*) FROM deliveries \
+        WHERE state = 'paused' GROUP BY state \
+     UNION ALL SELECT state, COUNT(*) FROM deliveries \
+        WHERE state = 'dead' GROUP BY state \
+     UNION ALL SELECT state, COUNT(*) FROM deliveries \
+        WHERE state IN ('delivered', 'dropped') GROUP BY state";
+
 /// Runs the stats queries on `$pool` (a `&Pool` of either store).
 macro_rules! read_stats {
     ($pool:expr, $since:expr) => {{
         use $crate::store::stats as st;
         let pool = $pool;
         let since: i64 = $since;
-        let counts: Vec<(String, i64)> =
-            sqlx::query_as("SELECT state, COUNT(*) FROM deliveries GROUP BY state")
-                .fetch_all(pool)
-                .await?;
+        let counts: Vec<(String, i64)> = sqlx::query_as($crate::store::stats::COUNT_BY_STATE)
+        .fetch_all(pool)
+        .await?;
         let oldest_pending_at: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM deliveries WHERE state = 'pending'")
+            sqlx::query_scalar(
+                "SELECT MIN(next_attempt_at) FROM deliveries \
+                 WHERE state IN ('pending', 'scheduled') AND state = 'pending'",
+            )
                 .fetch_one(pool)
                 .await?;
         let ingested: Vec<(i64, i64)> = sqlx::query_as(
@@ -105,7 +122,8 @@ macro_rules! read_stats {
             .await?;
         let latencies: Vec<i64> = sqlx::query_scalar(
             "SELECT delivered_at - created_at FROM deliveries \
-             WHERE state = 'delivered' AND updated_at >= $1 AND delivered_at IS NOT NULL \
+             WHERE state IN ('delivered', 'dropped') AND state = 'delivered' \
+               AND updated_at >= $1 AND delivered_at IS NOT NULL \
              ORDER BY updated_at DESC LIMIT $2",
         )
         .bind(since)
@@ -122,9 +140,17 @@ macro_rules! read_stats {
         .await?;
         let backlog: Vec<(String, String, i64)> = sqlx::query_as(
             "SELECT subscription_id, state, COUNT(*) FROM deliveries \
-             WHERE subscription_id IS NOT NULL \
-               AND state IN ('pending', 'scheduled', 'in_flight', 'paused', 'dead') \
-             GROUP BY subscription_id, state",
+                WHERE state IN ('pending', 'scheduled') AND subscription_id IS NOT NULL \
+                GROUP BY subscription_id, state \
+             UNION ALL SELECT subscription_id, state, COUNT(*) FROM deliveries \
+                WHERE state = 'in_flight' AND subscription_id IS NOT NULL \
+                GROUP BY subscription_id, state \
+             UNION ALL SELECT subscription_id, state, COUNT(*) FROM deliveries \
+                WHERE state = 'paused' AND subscription_id IS NOT NULL \
+                GROUP BY subscription_id, state \
+             UNION ALL SELECT subscription_id, state, COUNT(*) FROM deliveries \
+                WHERE state = 'dead' AND subscription_id IS NOT NULL \
+                GROUP BY subscription_id, state",
         )
         .fetch_all(pool)
         .await?;
