@@ -458,7 +458,7 @@ impl Store for SqliteStore {
             tx.commit().await?;
             return Ok(Vec::new());
         }
-        let id_list = serde_json::to_string(&ids).expect("integers serialize");
+        let id_list = to_json(&ids);
         let rows: Vec<ClaimRow> = sqlx::query_as(concat!(
             "SELECT ",
             claim_columns!(),
