@@ -436,6 +436,7 @@ fn engine_for(limits: &Limits, slots: u32) -> anyhow::Result<Engine> {
 /// first when missing. The key is the file's hash plus the engine's
 /// compatibility hash (wasmtime version, target, settings), so a changed
 /// setting or upgrade compiles afresh instead of loading a mismatch.
+#[allow(unsafe_code)] // wasmtime's deserialize: see the SAFETY notes inside
 fn cached_compile(
     engine: &Engine,
     bytes: &[u8],
