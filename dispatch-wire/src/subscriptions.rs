@@ -1,0 +1,204 @@
+//! Subscriptions: where events go and how hard dispatchd tries. The create
+//! and patch shapes are separate types because a patch must tell "leave
+//! as is" from "set", and for `rate_limit` also from "remove".
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::codecs::{double_option, object_only};
+#[cfg(feature = "openapi")]
+use crate::schema::{EventTypePattern, HeaderValueText};
+
+/// Retry policy of a subscription: exponential backoff with jitter and a cap.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RetryIn {
+    /// Delay before the first retry, in milliseconds.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 86400000))]
+    pub initial_delay_ms: u64,
+    /// Factor each further delay grows by.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
+    pub multiplier: f64,
+    /// At least `initial_delay_ms`, at most 7 days.
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 604800000))]
+    pub max_delay_ms: u64,
+}
+
+/// `POST /subscriptions`. These field names are the contract.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionIn {
+    /// Caller-chosen id; generated (`sub_…`) when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._~:-]+$")
+    )]
+    pub id: Option<String>,
+    /// The endpoint deliveries are sent to.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 2048, pattern = "^https?://[^\\s@/?#]+([/?#][^\\s]*)?$")
+    )]
+    pub url: String,
+    /// Event-type patterns to match: exact types, `prefix.*` or `*`.
+    #[cfg_attr(feature = "openapi", schema(value_type = Vec<EventTypePattern>, min_items = 1, max_items = 100))]
+    pub event_types: Vec<String>,
+    /// Write-only. Generated (`whsec_…`) when absent and shown once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 1024,
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+        )
+    )]
+    pub secret: Option<String>,
+    /// Extra headers sent with every delivery; their values are write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, HeaderValueText>>))]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Requests per second to this endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100000))]
+    pub rate_limit: Option<u32>,
+    /// Attempts per delivery, the first included; the server default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
+    pub max_attempts: Option<u32>,
+    /// Backoff between attempts; the server default when absent.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "object_only::deserialize"
+    )]
+    pub retry: Option<RetryIn>,
+    /// Per-request timeout in milliseconds; the server default when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 60000))]
+    pub timeout_ms: Option<u64>,
+    /// Loaded transformer plugins each delivery passes through, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 20))]
+    pub plugins: Option<Vec<String>>,
+}
+
+/// `PATCH /subscriptions/{id}`: every field optional; a new `secret` rotates
+/// it, keeping the old one valid for the configured grace period.
+/// `rate_limit` may be set to `null` to remove the limit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SubscriptionPatch {
+    /// A new endpoint URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 2048, pattern = "^https?://[^\\s@/?#]+([/?#][^\\s]*)?$")
+    )]
+    pub url: Option<String>,
+    /// New event-type patterns, replacing the old list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<EventTypePattern>>, min_items = 1, max_items = 100))]
+    pub event_types: Option<Vec<String>>,
+    /// A new signing secret; write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 1024,
+            pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+        )
+    )]
+    pub secret: Option<String>,
+    /// New extra headers, replacing the old set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<BTreeMap<String, HeaderValueText>>))]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// A new limit in requests per second, or `null` for none.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<u32>, minimum = 1, maximum = 100000))]
+    pub rate_limit: Option<Option<u32>>,
+    /// New attempts per delivery, the first included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100))]
+    pub max_attempts: Option<u32>,
+    /// A new backoff policy.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "object_only::deserialize"
+    )]
+    pub retry: Option<RetryIn>,
+    /// A new per-request timeout, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 60000))]
+    pub timeout_ms: Option<u64>,
+    /// New transformer plugins, replacing the old list.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 20))]
+    pub plugins: Option<Vec<String>>,
+}
+
+/// A subscription as the API shows it. `secret` is the full secret only in
+/// the answer to the request that set it; everywhere else it is masked.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SubscriptionView {
+    /// The subscription's id.
+    pub id: String,
+    /// The endpoint deliveries are sent to.
+    pub url: String,
+    /// The event-type patterns it matches.
+    pub event_types: Vec<String>,
+    /// The signing secret, masked except in the answer that set it.
+    pub secret: String,
+    /// Extra headers; values masked except in the answer that set them.
+    pub headers: BTreeMap<String, String>,
+    /// Requests per second; absent when unlimited.
+    pub rate_limit: Option<u32>,
+    /// Attempts per delivery, the first included.
+    pub max_attempts: u32,
+    /// Backoff between attempts.
+    pub retry: RetryIn,
+    /// Per-request timeout, in milliseconds.
+    pub timeout_ms: u64,
+    /// Transformer plugins each delivery passes through, in order.
+    pub plugins: Vec<String>,
+    /// Whether it receives deliveries.
+    pub status: crate::SubscriptionStatus,
+    /// Why it is disabled (an operator, a 410 Gone, a long outage).
+    #[serde(default)]
+    pub disabled_reason: Option<String>,
+    /// The endpoint's circuit breaker.
+    pub circuit: CircuitView,
+    /// When it was created (RFC 3339).
+    pub created_at: String,
+    /// When it was last changed (RFC 3339).
+    pub updated_at: String,
+}
+
+/// An endpoint's circuit breaker, as `SubscriptionView::circuit` shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CircuitView {
+    /// Closed, open or half-open.
+    pub state: crate::CircuitState,
+    /// Failed attempts in a row.
+    pub consecutive_failures: i32,
+    /// When the current outage opened the circuit.
+    pub opened_at: Option<String>,
+    /// When an open circuit lets its next probe through.
+    pub next_probe_at: Option<String>,
+    /// The latest successful delivery (RFC 3339).
+    pub last_success_at: Option<String>,
+}
