@@ -51,7 +51,7 @@ fn subscription(id: usize, types: &[&str], plugins: &[&str]) -> Subscription {
         },
         timeout_ms: 30_000,
         plugins: plugins.iter().map(|s| s.to_string()).collect(),
-        status: "active".into(),
+        status: dispatchd::model::SubscriptionStatus::Active,
         created_at: 0,
         updated_at: 0,
         health: Health::default(),

@@ -9,7 +9,7 @@
 //! applies `next` inside the transaction that records the attempts, with the
 //! subscription's row locked, so every node sees one consistent circuit.
 
-use crate::model::Millis;
+use crate::model::{CircuitState, Millis};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CircuitPolicy {
@@ -43,9 +43,9 @@ impl Tally {
 }
 
 /// The circuit columns of a subscription.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CircuitRow {
-    pub state: String,
+    pub state: CircuitState,
     pub consecutive_failures: i32,
     pub opened_at: Option<Millis>,
     pub next_probe_at: Option<Millis>,
@@ -68,15 +68,15 @@ pub fn next(before: &CircuitRow, tally: &Tally, policy: &CircuitPolicy, now: Mil
     } else {
         before.consecutive_failures + tally.trailing_failures as i32
     };
-    let was_closed = before.state == "closed";
+    let was_closed = before.state == CircuitState::Closed;
     let open = tally.trailing_failures > 0
         && (failures >= policy.failure_threshold as i32
-            || (before.state == "half_open" && !tally.succeeded)
-            || (before.state == "open" && !tally.succeeded));
+            || (before.state == CircuitState::HalfOpen && !tally.succeeded)
+            || (before.state == CircuitState::Open && !tally.succeeded));
     if open {
         return Transition {
             row: CircuitRow {
-                state: "open".into(),
+                state: CircuitState::Open,
                 consecutive_failures: failures,
                 // The streak's start: kept across re-openings, so the
                 // auto-disable window measures the whole outage.
@@ -87,14 +87,14 @@ pub fn next(before: &CircuitRow, tally: &Tally, policy: &CircuitPolicy, now: Mil
                 },
                 next_probe_at: Some(now + policy.cooldown_ms),
             },
-            opened: before.state != "open",
+            opened: before.state != CircuitState::Open,
             closed: false,
         };
     }
     if tally.succeeded {
         return Transition {
             row: CircuitRow {
-                state: "closed".into(),
+                state: CircuitState::Closed,
                 consecutive_failures: failures,
                 opened_at: None,
                 next_probe_at: None,
@@ -106,7 +106,7 @@ pub fn next(before: &CircuitRow, tally: &Tally, policy: &CircuitPolicy, now: Mil
     Transition {
         row: CircuitRow {
             consecutive_failures: failures,
-            ..before.clone()
+            ..*before
         },
         opened: false,
         closed: false,
@@ -124,7 +124,7 @@ mod tests {
 
     fn closed(failures: i32) -> CircuitRow {
         CircuitRow {
-            state: "closed".into(),
+            state: CircuitState::Closed,
             consecutive_failures: failures,
             opened_at: None,
             next_probe_at: None,
@@ -142,10 +142,10 @@ mod tests {
     #[test]
     fn opens_at_the_threshold() {
         let t = next(&closed(1), &tally(&[false]), &P, 10);
-        assert_eq!((t.row.state.as_str(), t.opened), ("closed", false));
+        assert_eq!((t.row.state, t.opened), (CircuitState::Closed, false));
         assert_eq!(t.row.consecutive_failures, 2);
         let t = next(&t.row, &tally(&[false]), &P, 20);
-        assert_eq!((t.row.state.as_str(), t.opened), ("open", true));
+        assert_eq!((t.row.state, t.opened), (CircuitState::Open, true));
         assert_eq!(t.row.opened_at, Some(20));
         assert_eq!(t.row.next_probe_at, Some(1020));
     }
@@ -154,36 +154,39 @@ mod tests {
     fn a_success_resets_and_closes() {
         let t = next(&closed(2), &tally(&[false, true]), &P, 10);
         assert_eq!(
-            (t.row.state.as_str(), t.row.consecutive_failures),
-            ("closed", 0)
+            (t.row.state, t.row.consecutive_failures),
+            (CircuitState::Closed, 0)
         );
         // Failures after the last success are what count.
         let t = next(&closed(2), &tally(&[true, false, false]), &P, 10);
         assert_eq!(
-            (t.row.state.as_str(), t.row.consecutive_failures),
-            ("closed", 2)
+            (t.row.state, t.row.consecutive_failures),
+            (CircuitState::Closed, 2)
         );
         let t = next(&closed(0), &tally(&[true, false, false, false]), &P, 10);
-        assert_eq!(t.row.state, "open");
+        assert_eq!(t.row.state, CircuitState::Open);
     }
 
     #[test]
     fn half_open_probe_decides() {
         let half = CircuitRow {
-            state: "half_open".into(),
+            state: CircuitState::HalfOpen,
             consecutive_failures: 5,
             opened_at: Some(1),
             next_probe_at: None,
         };
         let failed = next(&half, &tally(&[false]), &P, 50);
-        assert_eq!((failed.row.state.as_str(), failed.opened), ("open", true));
+        assert_eq!(
+            (failed.row.state, failed.opened),
+            (CircuitState::Open, true)
+        );
         assert_eq!(
             failed.row.opened_at,
             Some(1),
             "the outage started at the first opening"
         );
         let ok = next(&half, &tally(&[true]), &P, 50);
-        assert_eq!((ok.row.state.as_str(), ok.closed), ("closed", true));
+        assert_eq!((ok.row.state, ok.closed), (CircuitState::Closed, true));
         assert_eq!(ok.row.opened_at, None);
     }
 

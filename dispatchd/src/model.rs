@@ -4,8 +4,6 @@
 //! these types and the api module maps them to `dispatch_wire` types.
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 /// Milliseconds since the Unix epoch: the one time unit stored everywhere.
 pub type Millis = i64;
@@ -21,68 +19,9 @@ pub fn rfc3339(ms: Millis) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-/// The state machine of one delivery (see ARCHITECTURE.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DeliveryState {
-    /// Waiting for its first attempt.
-    Pending,
-    /// Claimed by a worker under a lease.
-    InFlight,
-    /// Failed; waiting for its next attempt at `next_attempt_at`.
-    Scheduled,
-    /// A receiver answered 2xx.
-    Delivered,
-    /// Attempts exhausted (or not deliverable): a dead letter.
-    Dead,
-    /// Parked: endpoint paused, disabled or circuit open; attempts not consumed.
-    Paused,
-    /// A plugin decided not to send it (the reason is its `last_error`).
-    Dropped,
-}
-
-impl DeliveryState {
-    pub const ALL: [DeliveryState; 7] = [
-        Self::Pending,
-        Self::InFlight,
-        Self::Scheduled,
-        Self::Delivered,
-        Self::Dead,
-        Self::Paused,
-        Self::Dropped,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::InFlight => "in_flight",
-            Self::Scheduled => "scheduled",
-            Self::Delivered => "delivered",
-            Self::Dead => "dead",
-            Self::Paused => "paused",
-            Self::Dropped => "dropped",
-        }
-    }
-
-    pub fn is_final(self) -> bool {
-        matches!(self, Self::Delivered | Self::Dead | Self::Dropped)
-    }
-}
-
-impl fmt::Display for DeliveryState {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for DeliveryState {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown delivery state {s:?}"))
-    }
-}
+/// The three state machines, defined once in `dispatch_wire` so the API
+/// shows exactly the names the store writes.
+pub use dispatch_wire::{CircuitState, DeliveryState, SubscriptionStatus};
 
 /// Exponential backoff with jitter and a cap.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -108,9 +47,9 @@ pub struct Subscription {
     pub retry: RetryPolicy,
     pub timeout_ms: u64,
     pub plugins: Vec<String>,
-    /// `active`, `paused` (by an operator) or `disabled` (by an operator,
-    /// a 410 Gone, or a sustained failure window).
-    pub status: String,
+    /// Paused by an operator; disabled by an operator, a 410 Gone, or a
+    /// sustained failure window.
+    pub status: SubscriptionStatus,
     pub created_at: Millis,
     pub updated_at: Millis,
     /// Circuit breaker and disable reason: read-only here, written by the
@@ -121,8 +60,7 @@ pub struct Subscription {
 /// An endpoint's health as the store last recorded it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Health {
-    /// `closed`, `open` or `half_open`.
-    pub circuit_state: String,
+    pub circuit_state: CircuitState,
     pub consecutive_failures: i32,
     pub circuit_opened_at: Option<Millis>,
     pub circuit_next_probe_at: Option<Millis>,
@@ -133,7 +71,7 @@ pub struct Health {
 impl Default for Health {
     fn default() -> Self {
         Self {
-            circuit_state: "closed".into(),
+            circuit_state: CircuitState::Closed,
             consecutive_failures: 0,
             circuit_opened_at: None,
             circuit_next_probe_at: None,

@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::model::DeliveryState;
+use crate::model::{CircuitState, DeliveryState};
 use crate::store::{Page, Store};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -76,10 +76,10 @@ pub fn attempt_duration(success: bool, millis: i64) {
 pub async fn render(handle: &PrometheusHandle, store: &dyn Store) -> String {
     match store.delivery_counts().await {
         Ok(counts) => {
-            for state in DeliveryState::ALL {
+            for &state in DeliveryState::ALL {
                 let n = counts
                     .iter()
-                    .find(|(s, _)| s == state.as_str())
+                    .find(|(s, _)| *s == state)
                     .map_or(0, |(_, n)| *n);
                 metrics::gauge!("dispatch_queue_depth", "state" => state.as_str()).set(n as f64);
             }
@@ -95,10 +95,10 @@ pub async fn render(handle: &PrometheusHandle, store: &dyn Store) -> String {
             break;
         };
         for s in &subs {
-            let v = match s.health.circuit_state.as_str() {
-                "open" => 2.0,
-                "half_open" => 1.0,
-                _ => 0.0,
+            let v = match s.health.circuit_state {
+                CircuitState::Open => 2.0,
+                CircuitState::HalfOpen => 1.0,
+                CircuitState::Closed => 0.0,
             };
             metrics::gauge!("dispatch_circuit_state", "subscription_id" => s.id.clone()).set(v);
         }
@@ -151,4 +151,30 @@ pub async fn report_plugin_counters(
             return;
         }
     }
+}
+
+/// Logs to stderr at `log.level` (or `RUST_LOG`), as JSON when
+/// `log.format = "json"`.
+pub fn init_logging(cfg: &crate::config::Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&cfg.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if cfg.log.format == "json" {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Logs to stderr at `info` (or `RUST_LOG`): the plugin commands, whose
+/// plugins' `log` lines go there too.
+pub fn init_stderr_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

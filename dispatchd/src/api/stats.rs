@@ -16,7 +16,7 @@ use futures::Stream;
 
 use super::AppState;
 use super::error::ApiResult;
-use crate::model::{Millis, now_ms, rfc3339};
+use crate::model::{CircuitState, DeliveryState, Millis, SubscriptionStatus, now_ms, rfc3339};
 use crate::store::stats::{AttemptTail, StatsSnapshot};
 
 /// Rates, throughput and latency cover this many whole seconds.
@@ -52,15 +52,14 @@ async fn read(st: &AppState) -> crate::store::Result<AdminStats> {
 pub fn shape(raw: StatsSnapshot, now: Millis, backend: &str, live_ms: i64) -> AdminStats {
     let mut deliveries = DeliveryCounts::default();
     for (state, n) in &raw.counts {
-        let slot = match state.as_str() {
-            "pending" => &mut deliveries.pending,
-            "in_flight" => &mut deliveries.in_flight,
-            "scheduled" => &mut deliveries.scheduled,
-            "delivered" => &mut deliveries.delivered,
-            "dead" => &mut deliveries.dead,
-            "paused" => &mut deliveries.paused,
-            "dropped" => &mut deliveries.dropped,
-            _ => continue,
+        let slot = match state {
+            DeliveryState::Pending => &mut deliveries.pending,
+            DeliveryState::InFlight => &mut deliveries.in_flight,
+            DeliveryState::Scheduled => &mut deliveries.scheduled,
+            DeliveryState::Delivered => &mut deliveries.delivered,
+            DeliveryState::Dead => &mut deliveries.dead,
+            DeliveryState::Paused => &mut deliveries.paused,
+            DeliveryState::Dropped => &mut deliveries.dropped,
         };
         *slot += n;
     }
@@ -102,9 +101,9 @@ pub fn shape(raw: StatsSnapshot, now: Millis, backend: &str, live_ms: i64) -> Ad
     let mut backlog: HashMap<&str, (i64, i64, i64)> = HashMap::new();
     for (sub, state, n) in &raw.backlog {
         let e = backlog.entry(sub.as_str()).or_default();
-        match state.as_str() {
-            "paused" => e.1 += n,
-            "dead" => e.2 += n,
+        match state {
+            DeliveryState::Paused => e.1 += n,
+            DeliveryState::Dead => e.2 += n,
             _ => e.0 += n,
         }
     }
@@ -119,10 +118,10 @@ pub fn shape(raw: StatsSnapshot, now: Millis, backend: &str, live_ms: i64) -> Ad
         .map(|e| {
             let (waiting, paused, dead) = backlog.get(e.id.as_str()).copied().unwrap_or_default();
             let (ok, failed) = recent.get(e.id.as_str()).copied().unwrap_or_default();
-            let health = if e.status != "active" {
-                e.status.clone()
-            } else if e.circuit_state != "closed" {
-                e.circuit_state.clone()
+            let health = if e.status != SubscriptionStatus::Active {
+                e.status.to_string()
+            } else if e.circuit_state != CircuitState::Closed {
+                e.circuit_state.to_string()
             } else if e.consecutive_failures > 0 {
                 "failing".to_string()
             } else if ok + failed == 0 {
@@ -306,9 +305,9 @@ mod tests {
         let first = now / 1000 - WINDOW_SECS;
         let raw = StatsSnapshot {
             counts: vec![
-                ("pending".into(), 3),
-                ("dead".into(), 2),
-                ("dropped".into(), 1),
+                (DeliveryState::Pending, 3),
+                (DeliveryState::Dead, 2),
+                (DeliveryState::Dropped, 1),
             ],
             oldest_pending_at: Some(now - 1_500),
             ingested: vec![(first, 60), (first + 59, 60), (now / 1000, 999)],

@@ -59,7 +59,7 @@ pub async fn create(
             .unwrap_or_else(|| st.cfg.default_retry()),
         timeout_ms: input.timeout_ms.unwrap_or(st.cfg.delivery.timeout_ms),
         plugins: input.plugins.unwrap_or_default(),
-        status: "active".into(),
+        status: crate::model::SubscriptionStatus::Active,
         created_at: now,
         updated_at: now,
         health: Default::default(),

@@ -283,7 +283,7 @@ mod tests {
             },
             timeout_ms: 1000,
             plugins: vec![],
-            status: "active".into(),
+            status: crate::model::SubscriptionStatus::Active,
             created_at: 0,
             updated_at: 0,
             health: Health::default(),

@@ -2,15 +2,19 @@
 //! database, so every node reports the same figures.
 //!
 //! The SQL is the same for both stores (`$n` placeholders work in SQLite
-//! too), so it lives here once, and `read_stats!` runs it on either pool.
+//! too), so it lives here once, and `read_stats!` runs it on either pool;
+//! state names are decoded to their enums after the read, a corrupt one
+//! being an error like any corrupt row.
 
-use crate::model::Millis;
+use super::Result;
+use super::rows::corrupt;
+use crate::model::{CircuitState, DeliveryState, Millis, SubscriptionStatus};
 
 /// Raw figures, shaped for the API by `api::stats`.
 #[derive(Debug, Clone, Default)]
 pub struct StatsSnapshot {
     /// Deliveries per state.
-    pub counts: Vec<(String, i64)>,
+    pub counts: Vec<(DeliveryState, i64)>,
     /// `next_attempt_at` of the oldest pending delivery.
     pub oldest_pending_at: Option<Millis>,
     /// (unix second, events ingested).
@@ -21,7 +25,7 @@ pub struct StatsSnapshot {
     pub latencies: Vec<i64>,
     pub endpoints: Vec<EndpointRow>,
     /// (subscription, state, count) for every state but delivered/dropped.
-    pub backlog: Vec<(String, String, i64)>,
+    pub backlog: Vec<(String, DeliveryState, i64)>,
     /// (subscription, 2xx attempts, all attempts) in the window.
     pub recent: Vec<(String, i64, i64)>,
     /// (plugin, invocations, errors, total µs), summed over nodes.
@@ -30,8 +34,22 @@ pub struct StatsSnapshot {
     pub nodes: Vec<(String, Millis, Millis)>,
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
+/// One endpoint's health, as the snapshot lists it.
+#[derive(Debug, Clone)]
 pub struct EndpointRow {
+    pub id: String,
+    pub url: String,
+    pub status: SubscriptionStatus,
+    pub circuit_state: CircuitState,
+    pub consecutive_failures: i32,
+    pub rate_limit: Option<i32>,
+    pub last_success_at: Option<Millis>,
+    pub disabled_reason: Option<String>,
+}
+
+/// `EndpointRow` as read, before its names are decoded.
+#[derive(sqlx::FromRow)]
+pub(crate) struct RawEndpoint {
     pub id: String,
     pub url: String,
     pub status: String,
@@ -40,6 +58,54 @@ pub struct EndpointRow {
     pub rate_limit: Option<i32>,
     pub last_success_at: Option<Millis>,
     pub disabled_reason: Option<String>,
+}
+
+impl TryFrom<RawEndpoint> for EndpointRow {
+    type Error = super::StoreError;
+    fn try_from(r: RawEndpoint) -> Result<Self> {
+        Ok(EndpointRow {
+            status: r
+                .status
+                .parse()
+                .map_err(|e| corrupt("subscriptions", &r.id, "status", e))?,
+            circuit_state: r
+                .circuit_state
+                .parse()
+                .map_err(|e| corrupt("subscriptions", &r.id, "circuit_state", e))?,
+            id: r.id,
+            url: r.url,
+            consecutive_failures: r.consecutive_failures,
+            rate_limit: r.rate_limit,
+            last_success_at: r.last_success_at,
+            disabled_reason: r.disabled_reason,
+        })
+    }
+}
+
+/// Decodes `(state, count)` rows.
+pub(crate) fn decode_counts(rows: Vec<(String, i64)>) -> Result<Vec<(DeliveryState, i64)>> {
+    rows.into_iter()
+        .map(|(state, n)| {
+            let s = state
+                .parse()
+                .map_err(|e| corrupt("deliveries", "(counted)", "state", e))?;
+            Ok((s, n))
+        })
+        .collect()
+}
+
+/// Decodes `(subscription, state, count)` rows.
+pub(crate) fn decode_backlog(
+    rows: Vec<(String, String, i64)>,
+) -> Result<Vec<(String, DeliveryState, i64)>> {
+    rows.into_iter()
+        .map(|(sub, state, n)| {
+            let s = state
+                .parse()
+                .map_err(|e| corrupt("deliveries", format!("(of {sub})"), "state", e))?;
+            Ok((sub, s, n))
+        })
+        .collect()
 }
 
 /// One attempt for the live tail.
@@ -94,9 +160,9 @@ macro_rules! read_stats {
         use $crate::store::stats as st;
         let pool = $pool;
         let since: i64 = $since;
-        let counts: Vec<(String, i64)> = sqlx::query_as($crate::store::stats::COUNT_BY_STATE)
-        .fetch_all(pool)
-        .await?;
+        let counts: Vec<(String, i64)> = sqlx::query_as(st::COUNT_BY_STATE)
+            .fetch_all(pool)
+            .await?;
         let oldest_pending_at: Option<i64> =
             sqlx::query_scalar(
                 "SELECT MIN(next_attempt_at) FROM deliveries \
@@ -130,7 +196,7 @@ macro_rules! read_stats {
         .bind(st::MAX_LATENCY_SAMPLES)
         .fetch_all(pool)
         .await?;
-        let endpoints: Vec<st::EndpointRow> = sqlx::query_as(
+        let endpoints: Vec<st::RawEndpoint> = sqlx::query_as(
             "SELECT id, url, status, circuit_state, consecutive_failures, rate_limit, \
                     last_success_at, disabled_reason \
              FROM subscriptions ORDER BY id LIMIT $1",
@@ -176,18 +242,18 @@ macro_rules! read_stats {
             sqlx::query_as("SELECT id, started_at, last_seen FROM nodes ORDER BY id")
                 .fetch_all(pool)
                 .await?;
-        st::StatsSnapshot {
-            counts,
+        $crate::store::Result::Ok(st::StatsSnapshot {
+            counts: st::decode_counts(counts)?,
             oldest_pending_at,
             ingested,
             attempts,
             latencies,
-            endpoints,
-            backlog,
+            endpoints: $crate::store::rows::all(endpoints)?,
+            backlog: st::decode_backlog(backlog)?,
             recent,
             plugins,
             nodes,
-        }
+        })
     }};
 }
 
@@ -195,7 +261,7 @@ macro_rules! read_stats {
 macro_rules! read_attempt_tail {
     ($pool:expr, $after:expr, $limit:expr) => {{
         let after: Option<i64> = $after;
-        let limit: i64 = $limit as i64;
+        let limit: i64 = i64::from($limit);
         let mut rows: Vec<$crate::store::stats::AttemptTail> = match after {
             Some(after) => {
                 sqlx::query_as(concat!(
@@ -218,7 +284,7 @@ macro_rules! read_attempt_tail {
             }
         };
         rows.sort_by_key(|r| r.id);
-        rows
+        $crate::store::Result::Ok(rows)
     }};
 }
 
@@ -235,23 +301,52 @@ macro_rules! tail_select {
 macro_rules! write_plugin_counters {
     ($pool:expr, $node:expr, $rows:expr, $now:expr) => {{
         for r in $rows {
-            sqlx::query(
-                "INSERT INTO plugin_stats (node, name, invocations, errors, total_us, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (node, name) DO UPDATE SET invocations = excluded.invocations, \
-                    errors = excluded.errors, total_us = excluded.total_us, \
-                    updated_at = excluded.updated_at",
-            )
-            .bind($node)
-            .bind(&r.name)
-            .bind(r.invocations)
-            .bind(r.errors)
-            .bind(r.total_us)
-            .bind($now)
-            .execute($pool)
-            .await?;
+            sqlx::query($crate::store::sql::PLUGIN_COUNTERS)
+                .bind($node)
+                .bind(&r.name)
+                .bind(r.invocations)
+                .bind(r.errors)
+                .bind(r.total_us)
+                .bind($now)
+                .execute($pool)
+                .await?;
         }
+        $crate::store::Result::Ok(())
     }};
 }
 
-pub(crate) use {read_attempt_tail, read_stats, tail_select, write_plugin_counters};
+/// The figures of `/admin/stats`, `/admin/stream` and `/metrics`, read from
+/// the database so every node reports the same; the same SQL on both
+/// stores.
+#[async_trait::async_trait]
+pub trait StatsStore: super::Backend {
+    /// How many deliveries are in each state.
+    async fn delivery_counts(&self) -> Result<Vec<(DeliveryState, i64)>> {
+        let found = on!(self.reads(), |p| sqlx::query_as(COUNT_BY_STATE)
+            .fetch_all(p)
+            .await?);
+        decode_counts(found)
+    }
+
+    /// The figures behind `GET /admin/stats`; rates and latency cover the
+    /// time since `since`.
+    async fn stats(&self, since: Millis) -> Result<StatsSnapshot> {
+        on!(self.reads(), |p| read_stats!(p, since))
+    }
+
+    /// Attempts with ids above `after`, oldest first, or the latest `limit`
+    /// when `after` is `None`: the admin stream's live tail.
+    async fn attempt_tail(&self, after: Option<i64>, limit: u32) -> Result<Vec<AttemptTail>> {
+        on!(self.reads(), |p| read_attempt_tail!(p, after, limit))
+    }
+
+    /// Records this node's plugin counters (absolute, since it started).
+    async fn record_plugin_counters(&self, node: &str, counters: &[PluginCounters]) -> Result<()> {
+        let now = crate::model::now_ms();
+        on!(self.writes(), |p| write_plugin_counters!(
+            p, node, counters, now
+        ))
+    }
+}
+
+use tail_select;

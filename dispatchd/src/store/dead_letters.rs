@@ -1,0 +1,139 @@
+//! The dead-letter role, written once: the filter (`dead_filter!`), the
+//! list and the replay are the same SQL in both dialects; a selection by
+//! ids is `ANY($1)` on PostgreSQL and `json_each` on SQLite, one statement
+//! either way; a purge on PostgreSQL deletes the attempts in the same
+//! statement (SQLite's foreign keys cascade).
+
+use async_trait::async_trait;
+
+use super::rows::{self, DeadRow};
+use super::{Backend, Result, sql};
+use crate::model::{DeadFilter, DeadLetter, DeadSelection};
+
+/// Dead letters: list, replay, purge.
+#[async_trait]
+pub trait DeadLetterStore: Backend {
+    /// Dead letters matching `filter`, by delivery id, after `after`.
+    async fn dead_letters(
+        &self,
+        filter: &DeadFilter,
+        after: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<DeadLetter>> {
+        let found: Vec<DeadRow> = on!(self.reads(), |p| sqlx::query_as(sql::DEAD_LETTERS)
+            .bind(&filter.subscription_id)
+            .bind(&filter.event_type)
+            .bind(filter.since)
+            .bind(filter.until)
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(p)
+            .await?);
+        rows::all(found)
+    }
+
+    /// Gives dead letters a fresh run of attempts (the old attempts stay,
+    /// under the previous run number). Returns how many.
+    async fn replay_dead(&self, selection: &DeadSelection) -> Result<u64> {
+        let mut tx = self.writes().begin(self.work()).await?;
+        let now = tx.now().await?;
+        let n = match selection {
+            DeadSelection::Ids(ids) => on!(
+                tx,
+                pg | c
+                    | sqlx::query(concat!(
+                        replay_set!("$2"),
+                        "d.state = 'dead' AND d.id = ANY($1)"
+                    ))
+                    .bind(ids)
+                    .bind(now)
+                    .execute(&mut **c)
+                    .await?
+                    .rows_affected(),
+                sqlite
+                    | c
+                    | sqlx::query(concat!(
+                        replay_set!("$2"),
+                        "d.state = 'dead' AND d.id IN (SELECT value FROM json_each($1))"
+                    ))
+                    .bind(rows::to_json(ids))
+                    .bind(now)
+                    .execute(&mut **c)
+                    .await?
+                    .rows_affected(),
+            ),
+            DeadSelection::Filter(f) => on!(tx, |c| sqlx::query(sql::REPLAY_FILTER)
+                .bind(&f.subscription_id)
+                .bind(&f.event_type)
+                .bind(f.since)
+                .bind(f.until)
+                .bind(now)
+                .execute(&mut **c)
+                .await?
+                .rows_affected()),
+        };
+        if n > 0 {
+            tx.wake().await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Deletes dead letters and their attempts. Returns how many.
+    async fn purge_dead(&self, selection: &DeadSelection) -> Result<u64> {
+        let n: i64 = match selection {
+            DeadSelection::Ids(ids) => on!(
+                self.writes(),
+                pg | p
+                    | sqlx::query_scalar(delete_with_attempts!(
+                        "DELETE FROM deliveries d WHERE d.state = 'dead' AND d.id = ANY($1)"
+                    ))
+                    .bind(ids)
+                    .fetch_one(p)
+                    .await?,
+                sqlite
+                    | p
+                    | sqlx::query(
+                        "DELETE FROM deliveries AS d WHERE d.state = 'dead' \
+                     AND d.id IN (SELECT value FROM json_each($1))"
+                    )
+                    .bind(rows::to_json(ids))
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+                    .try_into()
+                    .unwrap_or(i64::MAX),
+            ),
+            DeadSelection::Filter(f) => on!(
+                self.writes(),
+                pg | p
+                    | sqlx::query_scalar(delete_with_attempts!(
+                        "DELETE FROM deliveries d WHERE ",
+                        dead_filter!()
+                    ))
+                    .bind(&f.subscription_id)
+                    .bind(&f.event_type)
+                    .bind(f.since)
+                    .bind(f.until)
+                    .fetch_one(p)
+                    .await?,
+                sqlite
+                    | p
+                    | sqlx::query(concat!(
+                        "DELETE FROM deliveries AS d WHERE ",
+                        dead_filter!()
+                    ))
+                    .bind(&f.subscription_id)
+                    .bind(&f.event_type)
+                    .bind(f.since)
+                    .bind(f.until)
+                    .execute(p)
+                    .await?
+                    .rows_affected()
+                    .try_into()
+                    .unwrap_or(i64::MAX),
+            ),
+        };
+        Ok(u64::try_from(n).unwrap_or_default())
+    }
+}

@@ -1,0 +1,151 @@
+//! PostgreSQL: a group commit's events and deliveries, one `unnest`
+//! statement per table, in the transaction `EventStore::insert_events`
+//! opened.
+
+use sqlx::{Postgres, Transaction};
+
+use crate::model::{Event, InsertOutcome, NewDelivery, RoutedEvent};
+use crate::store::rows::{self, EventRow, int, to_json};
+use crate::store::{Result, StoreError, plan};
+
+/// Inserts the group; returns the outcomes and whether any delivery was
+/// created (the workers must wake).
+pub(crate) async fn insert(
+    tx: &mut Transaction<'static, Postgres>,
+    events: &[RoutedEvent],
+    routed_at_version: i64,
+) -> Result<(Vec<InsertOutcome>, bool)> {
+    // FOR SHARE: a subscription change (which updates this row first)
+    // waits for in-flight ingests, and ingests wait for it, so fan-out
+    // and subscription changes are ordered, never interleaved.
+    let version: i64 = sqlx::query_scalar(
+        "SELECT value FROM dispatch_meta WHERE key = 'subscriptions_version' FOR SHARE",
+    )
+    .fetch_one(&mut **tx)
+    .await?;
+    if version != routed_at_version {
+        return Err(StoreError::StaleSubscriptions);
+    }
+    let mut e = EventColumns::default();
+    for r in events {
+        e.push(&r.event);
+    }
+    // Rows go in sorted by id (see `ingest`), so concurrent batches
+    // take unique-index locks in the same order and do not deadlock.
+    let inserted: Vec<(String, Option<String>)> = sqlx::query_as(
+        "INSERT INTO events (id, kind, type, source, data, idempotency_key, created_at) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                              $6::text[], $7::int8[]) \
+         ON CONFLICT DO NOTHING RETURNING id, idempotency_key",
+    )
+    .bind(&e.id)
+    .bind(&e.kind)
+    .bind(&e.event_type)
+    .bind(&e.source)
+    .bind(&e.data)
+    .bind(&e.idempotency_key)
+    .bind(&e.created_at)
+    .fetch_all(&mut **tx)
+    .await?;
+
+    let fresh = plan::first_occurrences(events, &inserted);
+    let mut d = DeliveryColumns::default();
+    for (r, _) in events.iter().zip(&fresh).filter(|(_, f)| **f) {
+        for nd in &r.deliveries {
+            d.push(&r.event.id, nd)?;
+        }
+    }
+    if !d.event_id.is_empty() {
+        // A delivery to a parked endpoint (paused, disabled, circuit
+        // not closed) is created parked.
+        sqlx::query(
+            "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
+             dest_headers, dest_secret, body, max_attempts, state, next_attempt_at, \
+             created_at, updated_at) \
+             SELECT t.*, \
+                CASE WHEN s.status <> 'active' OR s.circuit_state <> 'closed' \
+                    THEN 'paused' ELSE 'pending' END, \
+                dispatch_now_ms(), dispatch_now_ms(), dispatch_now_ms() \
+             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                         $6::text[], $7::text[], $8::int4[]) \
+                AS t(event_id, subscription_id, url, method, headers, secret, body, max_attempts) \
+             LEFT JOIN subscriptions s ON s.id = t.subscription_id",
+        )
+        .bind(&d.event_id)
+        .bind(&d.subscription_id)
+        .bind(&d.url)
+        .bind(&d.method)
+        .bind(&d.headers)
+        .bind(&d.secret)
+        .bind(&d.body)
+        .bind(&d.max_attempts)
+        .execute(&mut **tx)
+        .await?;
+    }
+
+    let (dup_ids, dup_keys) = plan::duplicates(events, &fresh);
+    let existing: Vec<Event> = if dup_ids.is_empty() {
+        Vec::new()
+    } else {
+        let found: Vec<EventRow> =
+            sqlx::query_as("SELECT * FROM events WHERE id = ANY($1) OR idempotency_key = ANY($2)")
+                .bind(&dup_ids)
+                .bind(&dup_keys)
+                .fetch_all(&mut **tx)
+                .await?;
+        rows::all(found)?
+    };
+    let wake = !d.event_id.is_empty();
+    Ok((plan::outcomes(events, &fresh, &existing)?, wake))
+}
+
+/// Events to insert, as parallel arrays for `unnest`.
+#[derive(Default)]
+struct EventColumns<'a> {
+    id: Vec<&'a str>,
+    kind: Vec<&'a str>,
+    event_type: Vec<&'a str>,
+    source: Vec<Option<&'a str>>,
+    data: Vec<&'a str>,
+    idempotency_key: Vec<Option<&'a str>>,
+    created_at: Vec<i64>,
+}
+
+impl<'a> EventColumns<'a> {
+    fn push(&mut self, e: &'a Event) {
+        self.id.push(&e.id);
+        self.kind.push(e.kind.as_str());
+        self.event_type.push(&e.event_type);
+        self.source.push(e.source.as_deref());
+        self.data.push(&e.data);
+        self.idempotency_key.push(e.idempotency_key.as_deref());
+        self.created_at.push(e.created_at);
+    }
+}
+
+/// Deliveries to insert, as parallel arrays for `unnest`.
+#[derive(Default)]
+struct DeliveryColumns<'a> {
+    event_id: Vec<&'a str>,
+    subscription_id: Vec<Option<&'a str>>,
+    url: Vec<Option<&'a str>>,
+    method: Vec<Option<&'a str>>,
+    headers: Vec<Option<String>>,
+    secret: Vec<Option<&'a str>>,
+    body: Vec<Option<&'a str>>,
+    max_attempts: Vec<i32>,
+}
+
+impl<'a> DeliveryColumns<'a> {
+    fn push(&mut self, event_id: &'a str, d: &'a NewDelivery) -> Result<()> {
+        self.event_id.push(event_id);
+        self.subscription_id.push(d.subscription_id.as_deref());
+        self.url.push(d.inline.url.as_deref());
+        self.method.push(d.inline.method.as_deref());
+        self.headers.push(d.inline.headers.as_ref().map(to_json));
+        self.secret.push(d.inline.secret.as_deref());
+        self.body.push(d.inline.body.as_deref());
+        self.max_attempts.push(int(d.max_attempts, "max_attempts")?);
+        Ok(())
+    }
+}

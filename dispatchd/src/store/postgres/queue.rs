@@ -1,0 +1,204 @@
+//! PostgreSQL: the hot path of the queue. A claim is one statement (lock
+//! with `SKIP LOCKED`, lease on the database's clock, increment the
+//! attempt, join event and subscription); a batch's outcomes are one
+//! `unnest` update of the deliveries, fenced by `(id, run, attempt,
+//! in_flight)`, and one `unnest` insert of the attempts.
+
+use std::collections::HashSet;
+
+use sqlx::{PgPool, Postgres, Transaction};
+
+use crate::model::{ClaimToken, Completion};
+use crate::store::rows::{ClaimRow, to_json};
+use crate::store::{Result, plan};
+
+/// Claims up to `limit` due deliveries for `node`, leased for `lease` ms.
+pub(crate) async fn claim(
+    pool: &PgPool,
+    node: &str,
+    limit: u32,
+    lease: i64,
+) -> Result<Vec<ClaimRow>> {
+    Ok(sqlx::query_as(concat!(
+        "WITH due AS ( \
+            SELECT id FROM deliveries \
+            WHERE state IN ('pending', 'scheduled') AND next_attempt_at <= dispatch_now_ms() \
+            ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED \
+         ), claimed AS ( \
+            UPDATE deliveries d SET state = 'in_flight', attempts = d.attempts + 1, \
+                lease_expires_at = dispatch_now_ms() + $2, leased_by = $3, \
+                updated_at = dispatch_now_ms() \
+            FROM due WHERE d.id = due.id RETURNING d.* \
+         ) SELECT ",
+        claim_columns!(),
+        " FROM claimed d JOIN events e ON e.id = d.event_id \
+          LEFT JOIN subscriptions s ON s.id = d.subscription_id ORDER BY d.id"
+    ))
+    .bind(i64::from(limit))
+    .bind(lease)
+    .bind(node)
+    .fetch_all(pool)
+    .await?)
+}
+
+/// Writes a batch's outcomes and attempts; returns how many deliveries
+/// changed state (the others' tokens were stale).
+pub(crate) async fn write_outcomes(
+    tx: &mut Transaction<'static, Postgres>,
+    completions: &[Completion],
+    parked: &HashSet<String>,
+    now: i64,
+) -> Result<u64> {
+    let mut c = CompletionColumns::default();
+    for x in completions {
+        c.push(x, parked);
+    }
+    let updated: Vec<i64> = sqlx::query_scalar(
+        "UPDATE deliveries d SET state = v.state, \
+            next_attempt_at = CASE WHEN v.state IN ('scheduled', 'paused') \
+                THEN $14 + v.delay_ms ELSE d.next_attempt_at END, \
+            lease_expires_at = NULL, leased_by = NULL, \
+            last_status_code = v.status_code, last_error = v.error, \
+            delivered_at = CASE WHEN v.state IN ('delivered', 'dropped') \
+                THEN $14 ELSE d.delivered_at END, \
+            dest_url = CASE WHEN v.t THEN v.t_url ELSE d.dest_url END, \
+            dest_method = CASE WHEN v.t THEN v.t_method ELSE d.dest_method END, \
+            dest_headers = CASE WHEN v.t THEN v.t_headers ELSE d.dest_headers END, \
+            body = CASE WHEN v.t THEN v.t_body ELSE d.body END, \
+            dest_type = CASE WHEN v.t THEN v.t_type ELSE d.dest_type END, \
+            updated_at = $14 \
+         FROM unnest($1::int8[], $2::int4[], $3::int4[], $4::text[], $5::int8[], \
+                     $6::int4[], $7::text[], $8::bool[], $9::text[], $10::text[], \
+                     $11::text[], $12::text[], $13::text[]) \
+             AS v(id, run, attempt, state, delay_ms, status_code, error, \
+                  t, t_url, t_method, t_headers, t_body, t_type) \
+         WHERE d.id = v.id AND d.run = v.run AND d.attempts = v.attempt \
+           AND d.state = 'in_flight' \
+         RETURNING d.id",
+    )
+    .bind(&c.id)
+    .bind(&c.run)
+    .bind(&c.attempt)
+    .bind(&c.state)
+    .bind(&c.delay_ms)
+    .bind(&c.status_code)
+    .bind(&c.error)
+    .bind(&c.transformed)
+    .bind(&c.t_url)
+    .bind(&c.t_method)
+    .bind(&c.t_headers)
+    .bind(&c.t_body)
+    .bind(&c.t_type)
+    .bind(now)
+    .fetch_all(&mut **tx)
+    .await?;
+    let changed = updated.len() as u64;
+    // No attempt without its delivery (the schema has no foreign key):
+    // the rows the update changed are locked by it until commit, so
+    // nothing deletes them meanwhile; a late completion's delivery (not
+    // updated) is locked here the way a foreign key check would.
+    sqlx::query(
+        "INSERT INTO attempts (delivery_id, event_id, run, attempt, url, status_code, error, \
+         duration_ms, response_body, created_at) \
+         SELECT u.* FROM unnest($1::int8[], $2::text[], $3::int4[], $4::int4[], $5::text[], \
+                                $6::int4[], $7::text[], $8::int8[], $9::text[], $10::int8[]) \
+             AS u(delivery_id, event_id, run, attempt, url, status_code, error, duration_ms, \
+                  response_body, created_at) \
+         WHERE u.delivery_id = ANY($11) \
+            OR EXISTS (SELECT 1 FROM deliveries d WHERE d.id = u.delivery_id FOR KEY SHARE) \
+         ON CONFLICT DO NOTHING",
+    )
+    .bind(&c.id)
+    .bind(&c.event_id)
+    .bind(&c.run)
+    .bind(&c.attempt)
+    .bind(&c.url)
+    .bind(&c.status_code)
+    .bind(&c.error)
+    .bind(&c.duration_ms)
+    .bind(&c.response_body)
+    .bind(&c.created_at)
+    .bind(&updated)
+    .execute(&mut **tx)
+    .await?;
+    Ok(changed)
+}
+
+/// Hands claims back unattempted, each due after its delay.
+pub(crate) async fn release(
+    tx: &mut Transaction<'static, Postgres>,
+    items: &[(ClaimToken, i64)],
+) -> Result<u64> {
+    let ids: Vec<i64> = items.iter().map(|(t, _)| t.id).collect();
+    let runs: Vec<i32> = items.iter().map(|(t, _)| t.run).collect();
+    let attempts: Vec<i32> = items.iter().map(|(t, _)| t.attempt).collect();
+    let delays: Vec<i64> = items.iter().map(|(_, d)| *d).collect();
+    let n = sqlx::query(
+        "UPDATE deliveries d SET \
+            state = CASE WHEN d.attempts > 1 THEN 'scheduled' ELSE 'pending' END, \
+            attempts = d.attempts - 1, lease_expires_at = NULL, leased_by = NULL, \
+            next_attempt_at = dispatch_now_ms() + v.delay_ms, updated_at = dispatch_now_ms() \
+         FROM unnest($1::int8[], $2::int4[], $3::int4[], $4::int8[]) \
+            AS v(id, run, attempt, delay_ms) \
+         WHERE d.id = v.id AND d.run = v.run AND d.attempts = v.attempt \
+           AND d.state = 'in_flight'",
+    )
+    .bind(&ids)
+    .bind(&runs)
+    .bind(&attempts)
+    .bind(&delays)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(n)
+}
+
+/// Completions, as parallel arrays for `unnest`.
+#[derive(Default)]
+struct CompletionColumns<'a> {
+    id: Vec<i64>,
+    event_id: Vec<&'a str>,
+    run: Vec<i32>,
+    attempt: Vec<i32>,
+    url: Vec<&'a str>,
+    status_code: Vec<Option<i32>>,
+    error: Vec<Option<&'a str>>,
+    duration_ms: Vec<i64>,
+    response_body: Vec<Option<&'a str>>,
+    created_at: Vec<i64>,
+    state: Vec<&'static str>,
+    delay_ms: Vec<i64>,
+    transformed: Vec<bool>,
+    t_url: Vec<Option<&'a str>>,
+    t_method: Vec<Option<&'a str>>,
+    t_headers: Vec<Option<String>>,
+    t_body: Vec<Option<&'a str>>,
+    t_type: Vec<Option<&'a str>>,
+}
+
+impl<'a> CompletionColumns<'a> {
+    fn push(&mut self, c: &'a Completion, parked: &HashSet<String>) {
+        let a = &c.attempt;
+        self.id.push(c.token.id);
+        self.event_id.push(&a.event_id);
+        self.run.push(c.token.run);
+        self.attempt.push(c.token.attempt);
+        self.url.push(&a.url);
+        self.status_code.push(a.status_code);
+        self.error.push(a.error.as_deref());
+        self.duration_ms.push(a.duration_ms);
+        self.response_body.push(a.response_body.as_deref());
+        self.created_at.push(a.created_at);
+        let (state, delay) = plan::final_state(c, parked);
+        self.state.push(state.as_str());
+        self.delay_ms.push(delay);
+        let t = c.transformed.as_deref();
+        self.transformed.push(t.is_some());
+        self.t_url.push(t.and_then(|t| t.url.as_deref()));
+        self.t_method.push(t.and_then(|t| t.method.as_deref()));
+        self.t_headers
+            .push(t.and_then(|t| t.headers.as_ref()).map(to_json));
+        self.t_body.push(t.and_then(|t| t.body.as_deref()));
+        self.t_type.push(t.and_then(|t| t.event_type.as_deref()));
+    }
+}

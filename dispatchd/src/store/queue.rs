@@ -1,0 +1,142 @@
+//! The queue role. Claims and the batched writes of a completion are each
+//! dialect's own hot path (`postgres::queue`, `sqlite::queue`); what a
+//! batch of completions decides — the circuit of each endpoint, which
+//! retries are parked — is `plan`, run here once for both.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::rows::{self, EndpointRow};
+use super::{Backend, Result, plan, postgres, sql, sqlite};
+use crate::circuit::CircuitPolicy;
+use crate::model::{ClaimToken, ClaimedDelivery, Completion, DeliveryState};
+
+/// The delivery queue: claim, complete, release.
+#[async_trait]
+pub trait QueueStore: Backend {
+    /// Claims up to `limit` due deliveries for `node` under a lease of
+    /// `lease`, incrementing each one's attempt number.
+    async fn claim(&self, node: &str, limit: u32, lease: Duration) -> Result<Vec<ClaimedDelivery>> {
+        let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let found = on!(
+            self.writes(),
+            pg | p | postgres::queue::claim(p, node, limit, lease).await?,
+            sqlite | p | sqlite::queue::claim(p, node, limit, lease).await?,
+        );
+        rows::all(found)
+    }
+
+    /// Writes attempts and moves deliveries to their next state, all in one
+    /// transaction. A completion whose token no longer matches the row (the
+    /// lease expired and someone else claimed it) changes no state; its
+    /// attempt is still recorded. In the same transaction it keeps each
+    /// endpoint's circuit (`plan::plan_endpoints`): a retry of an endpoint
+    /// whose circuit is open, or that is not active, is parked (`paused`); a
+    /// 410 disables the subscription. Returns how many deliveries changed
+    /// state.
+    async fn complete(&self, completions: &[Completion], policy: &CircuitPolicy) -> Result<u64> {
+        if completions.is_empty() {
+            return Ok(0);
+        }
+        let tallies = plan::tallies(completions);
+        let mut tx = self.writes().begin(self.work()).await?;
+        if tallies.values().any(|t| t.gone) {
+            // A 410 changes a subscription's status: order it against
+            // ingest like any subscription change (version row first).
+            tx.bump_version().await?;
+        }
+        let now = tx.now().await?;
+        let ids: Vec<&str> = tallies.keys().map(String::as_str).collect();
+        let found: Vec<EndpointRow> = on!(
+            tx,
+            // Locked in id order, so two batches never wait on each other
+            // in a cycle.
+            pg | c
+                | sqlx::query_as(concat!(
+                    endpoint_columns!(),
+                    " FROM subscriptions WHERE id = ANY($1) ORDER BY id FOR UPDATE"
+                ))
+                .bind(&ids)
+                .fetch_all(&mut **c)
+                .await?,
+            // The single writer orders this against every other write.
+            sqlite
+                | c
+                | sqlx::query_as(concat!(
+                    endpoint_columns!(),
+                    " FROM subscriptions WHERE id IN (SELECT value FROM json_each($1))"
+                ))
+                .bind(rows::to_json(&ids))
+                .fetch_all(&mut **c)
+                .await?,
+        );
+        let endpoints = plan::plan_endpoints(rows::all(found)?, &tallies, policy, now);
+        for u in &endpoints.updates {
+            on!(tx, |c| {
+                bind_circuit!(sqlx::query(sql::UPDATE_CIRCUIT), u, now)
+                    .execute(&mut **c)
+                    .await?;
+            });
+        }
+        let parked = &endpoints.parked;
+        let changed = on!(
+            tx,
+            pg | c | postgres::queue::write_outcomes(c, completions, parked, now).await?,
+            sqlite | c | sqlite::queue::write_outcomes(c, completions, parked, now).await?,
+        );
+        tx.park(&endpoints.park, false).await?;
+        tx.park(&endpoints.unpark, true).await?;
+        let retries = completions
+            .iter()
+            .any(|c| plan::final_state(c, parked).0 == DeliveryState::Scheduled);
+        if retries || !endpoints.unpark.is_empty() {
+            tx.wake().await?;
+        }
+        tx.commit().await?;
+        if endpoints.status_changed {
+            self.cache().invalidate();
+        }
+        Ok(changed)
+    }
+
+    /// Hands claimed deliveries back unattempted, each due again after its
+    /// delay in milliseconds (0 at graceful shutdown; the wait for a
+    /// rate-limit slot otherwise). No attempt is consumed.
+    async fn release(&self, items: &[(ClaimToken, i64)]) -> Result<u64> {
+        if items.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.writes().begin(self.work()).await?;
+        let n = on!(
+            tx,
+            pg | c | postgres::queue::release(c, items).await?,
+            sqlite | c | sqlite::queue::release(c, items, crate::model::now_ms()).await?,
+        );
+        tx.wake().await?;
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// Milliseconds until the earliest waiting delivery is due (negative when
+    /// overdue), or `None` when nothing waits. Workers sleep that long.
+    async fn next_due_in_ms(&self) -> Result<Option<i64>> {
+        // On PostgreSQL the database's clock, in the same statement.
+        Ok(on!(
+            self.reads(),
+            pg | p
+                | sqlx::query_scalar::<_, Option<i64>>(concat!(
+                    "SELECT MIN(next_attempt_at) - dispatch_now_ms() FROM deliveries ",
+                    "WHERE state IN ('pending', 'scheduled')"
+                ))
+                .fetch_one(p)
+                .await?,
+            sqlite
+                | p
+                | sqlx::query_scalar::<_, Option<i64>>(sql::NEXT_DUE)
+                    .fetch_one(p)
+                    .await?
+                    .map(|at| at - crate::model::now_ms()),
+        ))
+    }
+}

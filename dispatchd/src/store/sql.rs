@@ -1,0 +1,317 @@
+//! SQL that both dialects run as it is: `$n` placeholders work in SQLite
+//! too, casts are written `CAST(x AS T)`, and the clock is always a bound
+//! parameter (PostgreSQL's callers read `dispatch_now_ms()` first, so every
+//! node keeps the database's time). Statements on the hot path, and those
+//! where PostgreSQL needs arrays (`unnest`, `ANY`) or row locks and SQLite
+//! `json_each`, stay in each backend.
+//!
+//! Column lists and shared fragments are macros so statements built with
+//! `concat!` stay `&'static str`.
+
+/// A delivery as `DeliveryRow` reads it (`d` joined with `s`).
+macro_rules! delivery_columns {
+    () => {
+        "d.id, d.event_id, d.subscription_id, COALESCE(d.dest_url, s.url, '') AS url, \
+         COALESCE(d.dest_method, 'POST') AS method, d.state, d.run, d.attempts, d.max_attempts, \
+         d.next_attempt_at, d.last_status_code, d.last_error, d.created_at, d.updated_at, \
+         d.delivered_at"
+    };
+}
+
+/// An attempt as `AttemptRow` reads it (`a` joined with `d`).
+macro_rules! attempt_columns {
+    () => {
+        "a.delivery_id, a.event_id, d.subscription_id, a.run, a.attempt, a.url, a.status_code, \
+         a.error, a.duration_ms, a.response_body, a.created_at"
+    };
+}
+
+/// A claimed delivery as `ClaimRow` reads it (`d`, `e`, `s`).
+macro_rules! claim_columns {
+    () => {
+        "d.id, d.run, d.attempts, d.max_attempts, d.subscription_id, \
+         d.dest_url, d.dest_method, d.dest_headers, d.dest_secret, d.body, d.dest_type, \
+         e.id AS e_id, e.kind AS e_kind, e.type AS e_type, e.source AS e_source, e.data AS e_data, \
+         e.idempotency_key AS e_idempotency_key, e.created_at AS e_created_at, \
+         s.id AS s_id, s.url AS s_url, s.event_types AS s_event_types, s.secret AS s_secret, \
+         s.previous_secret AS s_previous_secret, \
+         s.previous_secret_expires_at AS s_previous_secret_expires_at, s.headers AS s_headers, \
+         s.rate_limit AS s_rate_limit, s.max_attempts AS s_max_attempts, \
+         s.retry_initial_delay_ms AS s_retry_initial_delay_ms, \
+         s.retry_multiplier AS s_retry_multiplier, s.retry_max_delay_ms AS s_retry_max_delay_ms, \
+         s.timeout_ms AS s_timeout_ms, s.plugins AS s_plugins, s.status AS s_status, \
+         s.created_at AS s_created_at, s.updated_at AS s_updated_at"
+    };
+}
+
+/// The dead letters a filter selects ($1 subscription, $2 event type, $3
+/// since, $4 until): shared by list, replay and purge.
+macro_rules! dead_filter {
+    () => {
+        "d.state = 'dead' \
+         AND (CAST($1 AS TEXT) IS NULL OR d.subscription_id = $1) \
+         AND (CAST($2 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM events e2 \
+              WHERE e2.id = d.event_id AND e2.type = $2)) \
+         AND (CAST($3 AS BIGINT) IS NULL OR d.updated_at >= $3) \
+         AND (CAST($4 AS BIGINT) IS NULL OR d.updated_at < $4)"
+    };
+}
+
+/// The start of a replay (`$now` names the placeholder of the time): a
+/// fresh run, attempts from 1 again, parked if its endpoint is. The caller
+/// appends which rows.
+macro_rules! replay_set {
+    ($now:literal) => {
+        concat!(
+            "UPDATE deliveries AS d SET run = d.run + 1, attempts = 0, \
+                state = CASE WHEN d.subscription_id IS NULL OR EXISTS (SELECT 1 \
+                    FROM subscriptions s WHERE s.id = d.subscription_id \
+                    AND s.status = 'active' AND s.circuit_state = 'closed') \
+                    THEN 'pending' ELSE 'paused' END, \
+                lease_expires_at = NULL, leased_by = NULL, last_status_code = NULL, \
+                last_error = NULL, delivered_at = NULL, next_attempt_at = ",
+            $now,
+            ", updated_at = ",
+            $now,
+            " WHERE "
+        )
+    };
+}
+
+/// The circuit columns `rows::EndpointRow` reads (the caller adds FROM and
+/// WHERE).
+macro_rules! endpoint_columns {
+    () => {
+        "SELECT id, circuit_state, consecutive_failures, circuit_opened_at, \
+         circuit_next_probe_at, status"
+    };
+}
+
+/// Binds `UPDATE_CIRCUIT`'s parameters from a `plan::EndpointUpdate`.
+macro_rules! bind_circuit {
+    ($query:expr, $u:expr, $now:expr) => {{
+        let u: &$crate::store::plan::EndpointUpdate = $u;
+        $query
+            .bind(u.circuit.state.as_str())
+            .bind(u.circuit.consecutive_failures)
+            .bind(u.circuit.opened_at)
+            .bind(u.circuit.next_probe_at)
+            .bind(u.succeeded)
+            .bind($now)
+            .bind(u.status.as_str())
+            .bind(u.gone)
+            .bind($crate::store::plan::GONE)
+            .bind(&u.id)
+    }};
+}
+
+/// PostgreSQL only: wraps `DELETE FROM deliveries d WHERE ...` so the deleted deliveries'
+/// attempts go in the same statement (the schema has no cascading foreign
+/// key: see migrations/postgres/0006_lean_queue.sql). The statement returns
+/// the number of deliveries deleted.
+macro_rules! delete_with_attempts {
+    ($($delete:expr),+ $(,)?) => {
+        concat!(
+            "WITH gone AS (",
+            $($delete),+,
+            " RETURNING d.id), gone_attempts AS (DELETE FROM attempts \
+             WHERE delivery_id IN (SELECT id FROM gone)) SELECT COUNT(*) FROM gone"
+        )
+    };
+}
+
+/// Binds a subscription's columns as $1..$17 in `INSERT_SUBSCRIPTION`'s
+/// order (`UPDATE_SUBSCRIPTION` uses the same numbers).
+macro_rules! bind_subscription {
+    ($query:expr, $s:expr, $json:expr) => {{
+        let s: &$crate::model::Subscription = $s;
+        let j: &$crate::store::sql::SubscriptionJson = $json;
+        $query
+            .bind(&s.id)
+            .bind(&s.url)
+            .bind(&j.event_types)
+            .bind(&s.secret)
+            .bind(&s.previous_secret)
+            .bind(s.previous_secret_expires_at)
+            .bind(&j.headers)
+            .bind(j.rate_limit)
+            .bind(j.max_attempts)
+            .bind(j.retry_initial_delay_ms)
+            .bind(s.retry.multiplier)
+            .bind(j.retry_max_delay_ms)
+            .bind(j.timeout_ms)
+            .bind(&j.plugins)
+            .bind(s.status.as_str())
+            .bind(s.created_at)
+            .bind(s.updated_at)
+    }};
+}
+
+use super::Result;
+use super::rows::{bigint, int, to_json};
+use crate::model::Subscription;
+
+/// A subscription's columns that need converting before they are bound.
+pub(crate) struct SubscriptionJson {
+    pub event_types: String,
+    pub headers: String,
+    pub plugins: String,
+    pub rate_limit: Option<i32>,
+    pub max_attempts: i32,
+    pub retry_initial_delay_ms: i64,
+    pub retry_max_delay_ms: i64,
+    pub timeout_ms: i64,
+}
+
+impl SubscriptionJson {
+    pub(crate) fn of(s: &Subscription) -> Result<Self> {
+        Ok(Self {
+            event_types: to_json(&s.event_types),
+            headers: to_json(&s.headers),
+            plugins: to_json(&s.plugins),
+            rate_limit: s.rate_limit.map(|r| int(r, "rate_limit")).transpose()?,
+            max_attempts: int(s.max_attempts, "max_attempts")?,
+            retry_initial_delay_ms: bigint(s.retry.initial_delay_ms, "retry.initial_delay_ms")?,
+            retry_max_delay_ms: bigint(s.retry.max_delay_ms, "retry.max_delay_ms")?,
+            timeout_ms: bigint(s.timeout_ms, "timeout_ms")?,
+        })
+    }
+}
+
+pub(crate) const INSERT_SUBSCRIPTION: &str = "INSERT INTO subscriptions (id, url, event_types, \
+     secret, previous_secret, previous_secret_expires_at, headers, rate_limit, max_attempts, \
+     retry_initial_delay_ms, retry_multiplier, retry_max_delay_ms, timeout_ms, plugins, status, \
+     created_at, updated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+
+/// `created_at` ($16) never changes; it is compared with itself so both
+/// statements bind the same list.
+pub(crate) const UPDATE_SUBSCRIPTION: &str = "UPDATE subscriptions SET url = $2, \
+     event_types = $3, secret = $4, previous_secret = $5, previous_secret_expires_at = $6, \
+     headers = $7, rate_limit = $8, max_attempts = $9, retry_initial_delay_ms = $10, \
+     retry_multiplier = $11, retry_max_delay_ms = $12, timeout_ms = $13, plugins = $14, \
+     status = $15, updated_at = $17 WHERE id = $1 AND $16 = $16";
+
+pub(crate) const DELETE_SUBSCRIPTION: &str = "DELETE FROM subscriptions WHERE id = $1";
+
+pub(crate) const SUBSCRIPTION: &str = "SELECT * FROM subscriptions WHERE id = $1";
+
+pub(crate) const ALL_SUBSCRIPTIONS: &str = "SELECT * FROM subscriptions ORDER BY id";
+
+pub(crate) const LIST_SUBSCRIPTIONS: &str = "SELECT * FROM subscriptions \
+     WHERE CAST($1 AS TEXT) IS NULL OR id > $1 ORDER BY id LIMIT $2";
+
+pub(crate) const VERSION: &str =
+    "SELECT value FROM dispatch_meta WHERE key = 'subscriptions_version'";
+
+/// The first statement of every subscription change: on PostgreSQL it takes
+/// the version row's lock before anything else, ordering the change against
+/// in-flight ingests (which hold the row `FOR SHARE`); on SQLite the single
+/// writer orders them anyway.
+pub(crate) const BUMP_VERSION: &str =
+    "UPDATE dispatch_meta SET value = value + 1 WHERE key = 'subscriptions_version'";
+
+/// $1 id, $2 status, $3 reason, $4 whether it becomes active (then its
+/// circuit closes), $5 now.
+pub(crate) const SET_STATUS: &str = "UPDATE subscriptions SET status = $2, \
+     disabled_reason = $3, \
+     circuit_state = CASE WHEN $4 THEN 'closed' ELSE circuit_state END, \
+     consecutive_failures = CASE WHEN $4 THEN 0 ELSE consecutive_failures END, \
+     circuit_opened_at = CASE WHEN $4 THEN NULL ELSE circuit_opened_at END, \
+     circuit_next_probe_at = CASE WHEN $4 THEN NULL ELSE circuit_next_probe_at END, \
+     updated_at = $5 WHERE id = $1";
+
+/// Parks subscription $1's waiting deliveries ($2 = now).
+pub(crate) const PARK: &str = "UPDATE deliveries SET state = 'paused', updated_at = $2 \
+     WHERE subscription_id = $1 AND state IN ('pending', 'scheduled')";
+
+/// Returns subscription $1's parked deliveries to the queue, due now ($2).
+pub(crate) const UNPARK: &str = "UPDATE deliveries \
+     SET state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'scheduled' END, \
+     next_attempt_at = $2, updated_at = $2 \
+     WHERE subscription_id = $1 AND state = 'paused'";
+
+/// $1 circuit state, $2 failures, $3 opened at, $4 next probe at, $5 whether
+/// it succeeded, $6 now, $7 status, $8 whether a 410 disabled it, $9 reason
+/// for that, $10 id.
+pub(crate) const UPDATE_CIRCUIT: &str = "UPDATE subscriptions SET circuit_state = $1, \
+     consecutive_failures = $2, circuit_opened_at = $3, circuit_next_probe_at = $4, \
+     last_success_at = CASE WHEN $5 THEN $6 ELSE last_success_at END, status = $7, \
+     disabled_reason = CASE WHEN $8 THEN $9 ELSE disabled_reason END WHERE id = $10";
+
+/// Disables active subscriptions whose circuit opened before $1; $2 is the
+/// reason.
+pub(crate) const AUTO_DISABLE: &str = "UPDATE subscriptions SET status = 'disabled', \
+     disabled_reason = $2 \
+     WHERE status = 'active' AND circuit_state <> 'closed' AND circuit_opened_at < $1 \
+     RETURNING id";
+
+/// Lets subscription $1's oldest parked delivery through as the probe ($2 =
+/// now).
+pub(crate) const RELEASE_PROBE: &str = "UPDATE deliveries \
+     SET state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'scheduled' END, \
+     next_attempt_at = $2, updated_at = $2 \
+     WHERE id = (SELECT id FROM deliveries WHERE subscription_id = $1 AND state = 'paused' \
+        ORDER BY id LIMIT 1)";
+
+/// Nothing parked to probe with: the next delivery decides.
+pub(crate) const CLOSE_CIRCUIT: &str =
+    "UPDATE subscriptions SET circuit_state = 'closed' WHERE id = $1";
+
+/// Returns expired leases ($1 = now, $2 = the error left on them).
+pub(crate) const REAP_EXPIRED: &str = "UPDATE deliveries SET \
+     state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'scheduled' END, \
+     last_error = $2, lease_expires_at = NULL, leased_by = NULL, \
+     next_attempt_at = $1, updated_at = $1 \
+     WHERE state = 'in_flight' AND lease_expires_at < $1";
+
+/// Earliest due time of a waiting delivery.
+pub(crate) const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) FROM deliveries \
+     WHERE state IN ('pending', 'scheduled')";
+
+/// Events left without deliveries, older than $1, 5,000 at a time.
+pub(crate) const PRUNE_EVENTS: &str = "DELETE FROM events WHERE id IN (SELECT id FROM events \
+     WHERE created_at < $1 \
+     AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.event_id = events.id) LIMIT 5000)";
+
+/// The delivered rows one pruning pass takes, oldest first.
+pub(crate) const PRUNE_BATCH: i64 = 5000;
+
+pub(crate) const EVENT: &str = "SELECT * FROM events WHERE id = $1 AND kind = $2";
+
+pub(crate) const EVENT_DELIVERIES: &str = concat!(
+    "SELECT ",
+    delivery_columns!(),
+    " FROM deliveries d LEFT JOIN subscriptions s ON s.id = d.subscription_id \
+      WHERE d.event_id = $1 ORDER BY d.id"
+);
+
+pub(crate) const EVENT_ATTEMPTS: &str = concat!(
+    "SELECT ",
+    attempt_columns!(),
+    " FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+      WHERE d.event_id = $1 ORDER BY a.delivery_id, a.run, a.attempt"
+);
+
+/// Dead letters by filter ($1..$4), after id $5, at most $6.
+pub(crate) const DEAD_LETTERS: &str = concat!(
+    "SELECT ",
+    delivery_columns!(),
+    ", e.type AS event_type FROM deliveries d JOIN events e ON e.id = d.event_id \
+       LEFT JOIN subscriptions s ON s.id = d.subscription_id WHERE ",
+    dead_filter!(),
+    " AND (CAST($5 AS BIGINT) IS NULL OR d.id > $5) ORDER BY d.id LIMIT $6"
+);
+
+/// Replays the dead letters a filter selects ($1..$4, $5 = now).
+pub(crate) const REPLAY_FILTER: &str = concat!(replay_set!("$5"), dead_filter!());
+
+/// Upserts one node's counters for one plugin.
+pub(crate) const PLUGIN_COUNTERS: &str = "INSERT INTO plugin_stats \
+     (node, name, invocations, errors, total_us, updated_at) VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (node, name) DO UPDATE SET invocations = excluded.invocations, \
+        errors = excluded.errors, total_us = excluded.total_us, updated_at = excluded.updated_at";
+
+/// Records a node's heartbeat ($1 node, $2 now).
+pub(crate) const HEARTBEAT: &str = "INSERT INTO nodes (id, started_at, last_seen) \
+     VALUES ($1, $2, $2) ON CONFLICT (id) DO UPDATE SET last_seen = $2";

@@ -1,0 +1,106 @@
+//! SQLite: a group commit's events and deliveries, one statement per
+//! table (the rows bound as one JSON array, unpacked by `json_each` in
+//! array order, so the first copy of an id wins), in the transaction
+//! `EventStore::insert_events` opened.
+
+use sqlx::{Sqlite, Transaction};
+
+use crate::model::{Event, InsertOutcome, RoutedEvent, now_ms};
+use crate::store::rows::{self, EventRow, to_json};
+use crate::store::{Result, StoreError, plan, sql};
+
+/// Inserts the group; returns the outcomes and whether any delivery was
+/// created (the workers must wake).
+pub(crate) async fn insert(
+    tx: &mut Transaction<'static, Sqlite>,
+    events: &[RoutedEvent],
+    routed_at_version: i64,
+) -> Result<(Vec<InsertOutcome>, bool)> {
+    let version: i64 = sqlx::query_scalar(sql::VERSION)
+        .fetch_one(&mut **tx)
+        .await?;
+    if version != routed_at_version {
+        return Err(StoreError::StaleSubscriptions);
+    }
+    let now = now_ms();
+    let event_rows: Vec<_> = events
+        .iter()
+        .map(|r| {
+            let e = &r.event;
+            (
+                &e.id,
+                e.kind.as_str(),
+                &e.event_type,
+                &e.source,
+                &e.data,
+                &e.idempotency_key,
+                e.created_at,
+            )
+        })
+        .collect();
+    let inserted: Vec<(String, Option<String>)> = sqlx::query_as(
+        "INSERT INTO events (id, kind, type, source, data, idempotency_key, created_at) \
+         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6 \
+         FROM json_each($1) WHERE true ORDER BY key \
+         ON CONFLICT DO NOTHING RETURNING id, idempotency_key",
+    )
+    .bind(to_json(&event_rows))
+    .fetch_all(&mut **tx)
+    .await?;
+    let fresh = plan::first_occurrences(events, &inserted);
+    let deliveries: Vec<_> = events
+        .iter()
+        .zip(&fresh)
+        .filter(|(_, f)| **f)
+        .flat_map(|(r, _)| r.deliveries.iter().map(move |d| (&r.event.id, d)))
+        .map(|(event_id, d)| {
+            let i = &d.inline;
+            (
+                event_id,
+                &d.subscription_id,
+                &i.url,
+                &i.method,
+                i.headers.as_ref().map(to_json),
+                &i.secret,
+                &i.body,
+                d.max_attempts,
+            )
+        })
+        .collect();
+    if !deliveries.is_empty() {
+        // A delivery to a parked endpoint (paused, disabled, circuit
+        // not closed) is created parked.
+        sqlx::query(
+            "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
+             dest_headers, dest_secret, body, max_attempts, state, next_attempt_at, \
+             created_at, updated_at) \
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, \
+                j.value->>5, j.value->>6, j.value->>7, \
+                COALESCE((SELECT CASE WHEN s.status <> 'active' OR s.circuit_state <> 'closed' \
+                    THEN 'paused' ELSE 'pending' END FROM subscriptions s \
+                    WHERE s.id = j.value->>1), 'pending'), \
+                $2, $2, $2 \
+             FROM json_each($1) AS j ORDER BY j.key",
+        )
+        .bind(to_json(&deliveries))
+        .bind(now)
+        .execute(&mut **tx)
+        .await?;
+    }
+    let (dup_ids, dup_keys) = plan::duplicates(events, &fresh);
+    let existing: Vec<Event> = if dup_ids.is_empty() {
+        Vec::new()
+    } else {
+        let found: Vec<EventRow> = sqlx::query_as(
+            "SELECT * FROM events WHERE id IN (SELECT value FROM json_each($1)) \
+             OR idempotency_key IN (SELECT value FROM json_each($2))",
+        )
+        .bind(to_json(&dup_ids))
+        .bind(to_json(&dup_keys))
+        .fetch_all(&mut **tx)
+        .await?;
+        rows::all(found)?
+    };
+    let wake = !deliveries.is_empty();
+    Ok((plan::outcomes(events, &fresh, &existing)?, wake))
+}

@@ -1,0 +1,174 @@
+//! The subscriptions role, written once for both backends: every statement
+//! here is the same SQL in both dialects (`sql`), except how a deleted
+//! subscription's deliveries go (PostgreSQL deletes their attempts in the
+//! same statement; SQLite's foreign keys cascade).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::rows::{self, SubscriptionRow};
+use super::sql::{self, SubscriptionJson};
+use super::{Backend, Page, Result, SubscriptionSnapshot};
+use crate::model::{Subscription, SubscriptionStatus};
+
+/// Subscriptions and their status. Every change bumps
+/// `subscriptions_version` as the first statement of its transaction, so
+/// ingest never fans out over a stale list.
+#[async_trait]
+pub trait SubscriptionStore: Backend {
+    /// Every subscription, from a cache invalidated by this node's changes
+    /// (another node's changes are caught by the version check at ingest).
+    async fn subscriptions(&self) -> Result<SubscriptionSnapshot> {
+        if let Some(snap) = self.cache().get() {
+            return Ok(snap);
+        }
+        // One transaction: the version and the rows of one moment (on
+        // PostgreSQL, READ COMMITTED reads the version first; a change
+        // between the two reads makes the snapshot look older than it is,
+        // which ingest detects, never the reverse).
+        let mut tx = self.reads().begin(self.work()).await?;
+        let (version, found): (i64, Vec<SubscriptionRow>) = on!(tx, |c| (
+            sqlx::query_scalar(sql::VERSION).fetch_one(&mut **c).await?,
+            sqlx::query_as(sql::ALL_SUBSCRIPTIONS)
+                .fetch_all(&mut **c)
+                .await?,
+        ));
+        tx.commit().await?;
+        let snap = SubscriptionSnapshot {
+            version,
+            subscriptions: Arc::new(rows::all(found)?),
+        };
+        self.cache().put(snap.clone());
+        Ok(snap)
+    }
+
+    async fn create_subscription(&self, s: &Subscription) -> Result<()> {
+        write(self, s, sql::INSERT_SUBSCRIPTION).await.map(|_| ())
+    }
+
+    async fn get_subscription(&self, id: &str) -> Result<Option<Subscription>> {
+        let row: Option<SubscriptionRow> = on!(self.reads(), |p| sqlx::query_as(sql::SUBSCRIPTION)
+            .bind(id)
+            .fetch_optional(p)
+            .await?);
+        row.map(Subscription::try_from).transpose()
+    }
+
+    async fn list_subscriptions(&self, page: &Page) -> Result<Vec<Subscription>> {
+        let found: Vec<SubscriptionRow> =
+            on!(self.reads(), |p| sqlx::query_as(sql::LIST_SUBSCRIPTIONS)
+                .bind(&page.after)
+                .bind(i64::from(page.limit))
+                .fetch_all(p)
+                .await?);
+        rows::all(found)
+    }
+
+    /// Replaces a subscription's fields; false when it does not exist.
+    async fn update_subscription(&self, s: &Subscription) -> Result<bool> {
+        write(self, s, sql::UPDATE_SUBSCRIPTION).await
+    }
+
+    /// Deletes it and its deliveries not yet sent (history — delivered,
+    /// dead, in flight — stays visible on the event); false when absent.
+    async fn delete_subscription(&self, id: &str) -> Result<bool> {
+        let mut tx = self.writes().begin(self.work()).await?;
+        tx.bump_version().await?;
+        on!(
+            tx,
+            pg | c | {
+                // Two statements, each matching one partial index: no index
+                // covers all three states.
+                for statement in [
+                    delete_with_attempts!(
+                        "DELETE FROM deliveries d WHERE d.subscription_id = $1 \
+                         AND d.state IN ('pending', 'scheduled')"
+                    ),
+                    delete_with_attempts!(
+                        "DELETE FROM deliveries d WHERE d.subscription_id = $1 \
+                         AND d.state = 'paused'"
+                    ),
+                ] {
+                    sqlx::query_scalar::<_, i64>(statement)
+                        .bind(id)
+                        .fetch_one(&mut **c)
+                        .await?;
+                }
+            },
+            sqlite | c | {
+                sqlx::query(
+                    "DELETE FROM deliveries WHERE subscription_id = $1 \
+                     AND state IN ('pending', 'scheduled', 'paused')",
+                )
+                .bind(id)
+                .execute(&mut **c)
+                .await?;
+            },
+        );
+        let n = on!(tx, |c| sqlx::query(sql::DELETE_SUBSCRIPTION)
+            .bind(id)
+            .execute(&mut **c)
+            .await?
+            .rows_affected());
+        tx.commit().await?;
+        self.cache().invalidate();
+        Ok(n == 1)
+    }
+
+    /// Sets a subscription's status: `Paused` and `Disabled` park its
+    /// waiting deliveries, `Active` closes its circuit and unparks them.
+    /// `None` when there is no such subscription.
+    async fn set_status(
+        &self,
+        id: &str,
+        status: SubscriptionStatus,
+        reason: Option<&str>,
+    ) -> Result<Option<Subscription>> {
+        let mut tx = self.writes().begin(self.work()).await?;
+        tx.bump_version().await?;
+        let now = tx.now().await?;
+        let active = status == SubscriptionStatus::Active;
+        let n = on!(tx, |c| sqlx::query(sql::SET_STATUS)
+            .bind(id)
+            .bind(status.as_str())
+            .bind(reason)
+            .bind(active)
+            .bind(now)
+            .execute(&mut **c)
+            .await?
+            .rows_affected());
+        if n == 0 {
+            return Ok(None);
+        }
+        if tx.park(&[id.to_string()], active).await? > 0 && active {
+            tx.wake().await?;
+        }
+        let row: SubscriptionRow = on!(tx, |c| sqlx::query_as(sql::SUBSCRIPTION)
+            .bind(id)
+            .fetch_one(&mut **c)
+            .await?);
+        tx.commit().await?;
+        self.cache().invalidate();
+        Subscription::try_from(row).map(Some)
+    }
+}
+
+/// Inserts or updates a subscription (`sql::INSERT_SUBSCRIPTION` or
+/// `UPDATE_SUBSCRIPTION`, which bind the same columns).
+async fn write<S: Backend + ?Sized>(
+    store: &S,
+    s: &Subscription,
+    statement: &'static str,
+) -> Result<bool> {
+    let j = SubscriptionJson::of(s)?;
+    let mut tx = store.writes().begin(store.work()).await?;
+    tx.bump_version().await?;
+    let n = on!(tx, |c| bind_subscription!(sqlx::query(statement), s, &j)
+        .execute(&mut **c)
+        .await?
+        .rows_affected());
+    tx.commit().await?;
+    store.cache().invalidate();
+    Ok(n == 1)
+}
