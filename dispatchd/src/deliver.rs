@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
 use reqwest::{Method, StatusCode};
-use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::config::Config;
@@ -43,17 +42,6 @@ pub struct PreparedRequest {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub timeout: Duration,
-}
-
-/// The body of a subscription delivery: the Dispatch seed's envelope.
-#[derive(Serialize)]
-struct Envelope<'a> {
-    id: &'a str,
-    #[serde(rename = "type")]
-    event_type: &'a str,
-    source: Option<&'a str>,
-    data: &'a RawValue,
-    timestamp: String,
 }
 
 pub struct Deliverer {
@@ -291,10 +279,10 @@ pub fn envelope(d: &ClaimedDelivery) -> Vec<u8> {
 /// (a plugin may have rewritten them). Deterministic: the timestamp is the
 /// event's ingest time, not the attempt's.
 pub fn envelope_for(event: &Event, event_type: &str, data: &RawValue) -> Vec<u8> {
-    let env = Envelope {
-        id: &event.id,
-        event_type,
-        source: event.source.as_deref(),
+    let env = dispatch_wire::WebhookEnvelope {
+        id: event.id.as_str().into(),
+        event_type: event_type.into(),
+        source: event.source.as_deref().map(Into::into),
         data,
         timestamp: crate::model::rfc3339(event.created_at),
     };

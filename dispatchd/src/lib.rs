@@ -11,6 +11,7 @@ pub mod deliver;
 pub mod ingest;
 pub mod matching;
 pub mod model;
+pub mod pipeline;
 pub mod plugins;
 pub mod queue;
 pub mod ratelimit;

@@ -15,6 +15,10 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// The longest a send waits for its rate-limit slot before the delivery is
+/// handed back to the queue instead.
+pub const MAX_PACING_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// What to do with one send.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Pace {

@@ -23,6 +23,7 @@ use crate::api::{self, AppState};
 use crate::config::Config;
 use crate::deliver::Deliverer;
 use crate::ingest::Ingestor;
+use crate::pipeline::Pipeline;
 use crate::plugins::Plugins;
 use crate::queue::{self, Worker};
 use crate::store::{self, Store};
@@ -56,11 +57,14 @@ pub async fn run_with_store(
     let worker = tokio::spawn(
         Worker {
             store: store.clone(),
-            deliverer,
+            pipeline: Arc::new(Pipeline {
+                deliverer,
+                plugins: plugins.clone(),
+                cfg: cfg.clone(),
+            }),
             cfg: cfg.clone(),
             node: node.clone(),
             live_nodes: live_nodes.clone(),
-            plugins: plugins.clone(),
         }
         .run(stop.clone()),
     );
@@ -134,4 +138,41 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {}
         _ = term => {}
     }
+}
+
+/// `dispatchd migrate`: applies migrations and says which store.
+pub async fn migrate(cfg: &Config) -> anyhow::Result<()> {
+    let store = store::open(cfg).await.context("migrating")?;
+    eprintln!("dispatchd: migrations applied ({})", store.backend());
+    Ok(())
+}
+
+/// `dispatchd serve`: binds `server.addr`, prints the dev banner when in
+/// dev mode, and runs until SIGINT or SIGTERM.
+pub async fn serve(cfg: Config) -> anyhow::Result<()> {
+    let addr = cfg.listen_addr()?;
+    if cfg.dev {
+        dev_banner(&cfg, addr);
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr} (server.addr)"))?;
+    run(listener, Arc::new(cfg), shutdown_signal()).await
+}
+
+fn dev_banner(cfg: &Config, addr: std::net::SocketAddr) {
+    let storage = if cfg.uses_postgres() {
+        "PostgreSQL (DATABASE_URL)".to_string()
+    } else {
+        format!("embedded SQLite at {}", cfg.database.sqlite_path.display())
+    };
+    eprintln!(
+        "\n\
+         ==================================================================\n\
+         \x20 dispatchd is running in DEV MODE. Do not use it in production.\n\
+         \x20   - API authentication is OFF\n\
+         \x20   - listening on http://{addr} (loopback only)\n\
+         \x20   - storage: {storage}\n\
+         ==================================================================\n"
+    );
 }

@@ -13,8 +13,8 @@ use dispatch_wire::{
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, parse};
 use super::{AppState, PathId, views};
-use crate::ingest::Submission;
-use crate::model::{Event, EventKind, InsertOutcome, now_ms, rfc3339};
+use crate::ingest::{Outcome, Submission};
+use crate::model::{Event, EventKind, now_ms, rfc3339};
 use crate::validate;
 
 #[utoipa::path(
@@ -42,21 +42,19 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
     let event = to_event(input, key)?;
-    let mut items = vec![Submission {
+    let items = vec![Submission {
         event: event.clone(),
         fixed: None,
     }];
-    if let Some(Some(f)) = st.ingest.apply_routers(&mut items).await?.pop() {
-        return Err(ApiError::PluginFailed(f.to_string()));
-    }
     let outcome = st
         .ingest
-        .submit(items)
+        .ingest(items)
         .await?
         .pop()
         .ok_or_else(|| ApiError::Internal("ingest returned no outcome".into()))?;
     match outcome {
-        InsertOutcome::Inserted => Ok((
+        Outcome::Refused(f) => Err(ApiError::PluginFailed(f.to_string())),
+        Outcome::Inserted => Ok((
             StatusCode::ACCEPTED,
             Json(EventAccepted {
                 id: event.id,
@@ -65,7 +63,7 @@ pub async fn create(
             }),
         )
             .into_response()),
-        InsertOutcome::Duplicate(stored) => {
+        Outcome::Duplicate(stored) => {
             if stored.kind != EventKind::Event {
                 return Err(ApiError::Conflict(format!(
                     "id {:?} is already used by a task",
@@ -126,43 +124,26 @@ pub async fn create_batch(
         }
     }
     if !accepted.is_empty() {
-        let (indexes, mut subs): (Vec<usize>, Vec<Submission>) = accepted.into_iter().unzip();
-        let refused = st.ingest.apply_routers(&mut subs).await?;
-        let mut kept = Vec::with_capacity(subs.len());
-        let mut kept_indexes = Vec::with_capacity(subs.len());
-        for ((i, sub), refusal) in indexes.into_iter().zip(subs).zip(refused) {
-            match refusal {
-                None => {
-                    kept.push(sub);
-                    kept_indexes.push(i);
-                }
-                Some(f) => {
-                    let r = &mut results[i];
-                    r.status = "rejected".into();
-                    r.error = Some(ApiError::PluginFailed(f.to_string()).body());
-                }
-            }
-        }
-        let (indexes, subs) = (kept_indexes, kept);
-        let outcomes = if subs.is_empty() {
-            Vec::new()
-        } else {
-            st.ingest.submit(subs).await?
-        };
+        let (indexes, subs): (Vec<usize>, Vec<Submission>) = accepted.into_iter().unzip();
+        let outcomes = st.ingest.ingest(subs).await?;
         for (i, outcome) in indexes.into_iter().zip(outcomes) {
             let r = &mut results[i];
             match outcome {
-                InsertOutcome::Inserted => r.status = "queued".into(),
-                InsertOutcome::Duplicate(stored) if stored.kind == EventKind::Event => {
+                Outcome::Inserted => r.status = "queued".into(),
+                Outcome::Duplicate(stored) if stored.kind == EventKind::Event => {
                     r.status = "duplicate".into();
                     r.id = Some(stored.id);
                 }
-                InsertOutcome::Duplicate(stored) => {
+                Outcome::Duplicate(stored) => {
                     r.status = "rejected".into();
                     r.error = Some(
                         ApiError::Conflict(format!("id {:?} is already used by a task", stored.id))
                             .body(),
                     );
+                }
+                Outcome::Refused(f) => {
+                    r.status = "rejected".into();
+                    r.error = Some(ApiError::PluginFailed(f.to_string()).body());
                 }
             }
         }

@@ -13,10 +13,11 @@ use super::error::{ApiError, ApiResult};
 use super::events::new_id;
 use super::extract::JsonBody;
 use super::{AppState, PathId, views};
+use crate::ingest::{Outcome, Submission};
 use crate::model::{
-    DeliveryState, Event, EventKind, InlineDestination, InsertOutcome, NewDelivery, now_ms, rfc3339,
+    DeliveryState, Event, EventKind, InlineDestination, NewDelivery, now_ms, rfc3339,
 };
-use crate::{ingest::Submission, validate};
+use crate::validate;
 
 #[utoipa::path(
     post,
@@ -82,13 +83,13 @@ pub async fn create(
     };
     let outcome = st
         .ingest
-        .submit(vec![Submission {
+        .ingest(vec![Submission {
             event,
             fixed: Some(vec![delivery]),
         }])
         .await?;
     match outcome.first() {
-        Some(InsertOutcome::Inserted) => Ok((
+        Some(Outcome::Inserted) => Ok((
             StatusCode::ACCEPTED,
             Json(TaskAccepted {
                 task_id: id,

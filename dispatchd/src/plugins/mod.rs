@@ -7,20 +7,23 @@
 //! atomically; calls already running keep the version they started with.
 
 pub mod bindings;
+mod calls;
+pub mod cli;
 mod engine;
+mod reload;
 mod runner;
 pub mod stage;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant, SystemTime};
-
-use tokio_util::sync::CancellationToken;
+use std::time::Duration;
 
 pub use bindings::types::{BodyFormat, Decision, Destination, Event, Request};
+pub use calls::{DryRun, run_once};
 pub use engine::{CallError, Limits, Loaded};
+use reload::FileStamp;
 use runner::Runner;
 
 use crate::config::{Config, PluginConfig};
@@ -101,20 +104,6 @@ struct Entry {
     stats: Arc<Stats>,
     loaded_at: Millis,
     stamp: Option<FileStamp>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-struct FileStamp {
-    modified: Option<SystemTime>,
-    len: u64,
-}
-
-fn stamp(path: &Path) -> Option<FileStamp> {
-    let m = std::fs::metadata(path).ok()?;
-    Some(FileStamp {
-        modified: m.modified().ok(),
-        len: m.len(),
-    })
 }
 
 pub struct Plugins {
@@ -228,294 +217,6 @@ impl Plugins {
             })
             .collect()
     }
-
-    /// Loads every configured plugin whose file changed (or all, the first
-    /// time). A plugin that fails keeps its previous version.
-    pub async fn reload(&self) -> Vec<ReloadReport> {
-        let _one = self.reloading.lock().await;
-        let mut reports = Vec::new();
-        for (name, pc) in &self.configs {
-            reports.push(self.reload_one(name, pc, false).await);
-        }
-        reports
-    }
-
-    async fn reload_one(
-        &self,
-        name: &str,
-        pc: &PluginConfig,
-        only_if_changed: bool,
-    ) -> ReloadReport {
-        let old = self.snapshot().get(name).cloned();
-        let now_stamp = stamp(&pc.path);
-        if only_if_changed && old.as_ref().is_some_and(|e| e.stamp == now_stamp) {
-            return ReloadReport {
-                name: name.to_string(),
-                status: "unchanged",
-                hash: old.map(|e| e.plugin.hash.clone()),
-                error: None,
-            };
-        }
-        let failed = |error: String| ReloadReport {
-            name: name.to_string(),
-            status: "failed",
-            hash: None,
-            error: Some(error),
-        };
-        let bytes = match tokio::fs::read(&pc.path).await {
-            Ok(b) => b,
-            Err(e) => return failed(format!("cannot read {}: {e}", pc.path.display())),
-        };
-        if let Some(e) = &old
-            && e.plugin.hash == hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes))
-        {
-            // Touched, not changed: remember the new stamp only.
-            self.swap(
-                name,
-                Arc::new(Entry {
-                    plugin: e.plugin.clone(),
-                    stats: e.stats.clone(),
-                    loaded_at: e.loaded_at,
-                    stamp: now_stamp,
-                }),
-            );
-            return ReloadReport {
-                name: name.to_string(),
-                status: "unchanged",
-                hash: Some(e.plugin.hash.clone()),
-                error: None,
-            };
-        }
-        let limits = limits_of(pc, self.max_output_bytes);
-        let settings = pc.settings_text();
-        let cache = self.cache_dir.clone();
-        let slots = self.slots;
-        let (n, path) = (name.to_string(), pc.path.clone());
-        // Compiling takes seconds for large guests: keep it off the reactor
-        // and off the plugin threads that serve calls.
-        let loaded = tokio::task::spawn_blocking(move || {
-            Loaded::load(&n, &path, &bytes, limits, settings, cache.as_deref(), slots)
-        })
-        .await;
-        let plugin = match loaded {
-            Ok(Ok(p)) => p,
-            Ok(Err(e)) => return failed(format!("{e:#}")),
-            Err(e) => return failed(format!("loading panicked: {e}")),
-        };
-        let wanted_router = self.routers.iter().any(|r| r == name);
-        if wanted_router != plugin.is_router() {
-            return failed(format!(
-                "is a {} but is {} in plugin_host.routers",
-                plugin.world(),
-                if wanted_router {
-                    "listed"
-                } else {
-                    "not listed"
-                }
-            ));
-        }
-        let hash = plugin.hash.clone();
-        self.swap(
-            name,
-            Arc::new(Entry {
-                plugin: Arc::new(plugin),
-                stats: self.stats_for(name),
-                loaded_at: crate::model::now_ms(),
-                stamp: now_stamp,
-            }),
-        );
-        tracing::info!(plugin = name, hash = %hash, "plugin loaded");
-        ReloadReport {
-            name: name.to_string(),
-            status: "reloaded",
-            hash: Some(hash),
-            error: None,
-        }
-    }
-
-    fn swap(&self, name: &str, entry: Arc<Entry>) {
-        let mut cur = self.current.write().expect("plugin table lock");
-        let mut next = (**cur).clone();
-        next.insert(name.to_string(), entry);
-        *cur = Arc::new(next);
-    }
-
-    /// Reloads plugins whose files change, every `interval`, until shutdown.
-    pub fn watch(self: &Arc<Self>, interval: Duration, shutdown: CancellationToken) {
-        if interval.is_zero() || self.configs.is_empty() {
-            return;
-        }
-        let this = self.clone();
-        tokio::spawn(async move {
-            loop {
-                tokio::select! {
-                    _ = tokio::time::sleep(interval) => {}
-                    _ = shutdown.cancelled() => return,
-                }
-                let _one = this.reloading.lock().await;
-                for (name, pc) in &this.configs {
-                    let r = this.reload_one(name, pc, true).await;
-                    if let Some(e) = r.error {
-                        tracing::warn!(plugin = %name, error = %e, "changed plugin did not load; the previous version keeps running");
-                    }
-                }
-            }
-        });
-    }
-
-    /// Runs `chain` (transformer names, in order) over one delivery's
-    /// request, on a plugin thread.
-    pub async fn transform(
-        &self,
-        chain: &[String],
-        event: Event,
-        request: Request,
-    ) -> Result<ChainOutcome, PluginFailure> {
-        let steps = self.resolve(chain)?;
-        match self
-            .runner
-            .run(move || run_chain(&steps, &event, request))
-            .await
-        {
-            Some(out) => out,
-            None => Err(PluginFailure::new(
-                chain.first().map_or("", |s| s.as_str()),
-                "the plugin host failed (a bug in dispatchd; see its log)",
-            )),
-        }
-    }
-
-    /// The same as `transform`, on the calling thread (benchmarks, the CLI).
-    pub fn transform_blocking(
-        &self,
-        chain: &[String],
-        event: &Event,
-        request: Request,
-    ) -> Result<ChainOutcome, PluginFailure> {
-        let steps = self.resolve(chain)?;
-        run_chain(&steps, event, request)
-    }
-
-    /// Runs the routers over several events' destinations at once.
-    pub async fn route_many(
-        &self,
-        items: Vec<(Event, Vec<Destination>)>,
-    ) -> Vec<Result<Vec<Destination>, PluginFailure>> {
-        let n = items.len();
-        let steps = match self.resolve(&self.routers) {
-            Ok(s) => s,
-            Err(f) => return vec![Err(f); n],
-        };
-        let out = self
-            .runner
-            .run(move || {
-                items
-                    .into_iter()
-                    .map(|(event, dests)| run_routers(&steps, &event, dests))
-                    .collect::<Vec<_>>()
-            })
-            .await;
-        out.unwrap_or_else(|| {
-            vec![
-                Err(PluginFailure::new(
-                    self.routers.first().map_or("", |s| s.as_str()),
-                    "the plugin host failed (a bug in dispatchd; see its log)",
-                ));
-                n
-            ]
-        })
-    }
-
-    /// Runs one loaded router on the calling thread (the CLI's dry run).
-    pub fn route_blocking(
-        &self,
-        name: &str,
-        event: &Event,
-        destinations: Vec<Destination>,
-    ) -> Result<Vec<Destination>, PluginFailure> {
-        let steps = self.resolve(&[name.to_string()])?;
-        run_routers(&steps, event, destinations)
-    }
-
-    /// The loaded plugins for `names`, with their stats, as of now: a reload
-    /// during the call does not change what it runs.
-    fn resolve(&self, names: &[String]) -> Result<Vec<Step>, PluginFailure> {
-        let table = self.snapshot();
-        names
-            .iter()
-            .map(|n| match table.get(n) {
-                Some(e) => Ok(Step {
-                    plugin: e.plugin.clone(),
-                    stats: e.stats.clone(),
-                }),
-                None => Err(PluginFailure::new(
-                    n,
-                    "is not loaded (not declared in [plugins], or it failed to load)",
-                )),
-            })
-            .collect()
-    }
-}
-
-struct Step {
-    plugin: Arc<Loaded>,
-    stats: Arc<Stats>,
-}
-
-fn run_chain(
-    steps: &[Step],
-    event: &Event,
-    mut request: Request,
-) -> Result<ChainOutcome, PluginFailure> {
-    for step in steps {
-        let name = &*step.plugin.name;
-        let start = Instant::now();
-        let out = step.plugin.transform(event, &request);
-        step.stats
-            .record(start.elapsed(), !matches!(out, Ok(Ok(_))));
-        match out {
-            Ok(Ok(Decision::Deliver(next))) => request = next,
-            Ok(Ok(Decision::Drop(reason))) => {
-                return Ok(ChainOutcome::Drop {
-                    plugin: name.to_string(),
-                    reason,
-                });
-            }
-            Ok(Err(message)) => {
-                return Err(PluginFailure::new(
-                    name,
-                    format!("returned an error: {message}"),
-                ));
-            }
-            Err(CallError(message)) => return Err(PluginFailure::new(name, message)),
-        }
-    }
-    Ok(ChainOutcome::Deliver(request))
-}
-
-fn run_routers(
-    steps: &[Step],
-    event: &Event,
-    mut destinations: Vec<Destination>,
-) -> Result<Vec<Destination>, PluginFailure> {
-    for step in steps {
-        let name = &*step.plugin.name;
-        let start = Instant::now();
-        let out = step.plugin.route(event, &destinations);
-        step.stats
-            .record(start.elapsed(), !matches!(out, Ok(Ok(_))));
-        destinations = match out {
-            Ok(Ok(d)) => d,
-            Ok(Err(message)) => {
-                return Err(PluginFailure::new(
-                    name,
-                    format!("returned an error: {message}"),
-                ));
-            }
-            Err(CallError(message)) => return Err(PluginFailure::new(name, message)),
-        };
-    }
-    Ok(destinations)
 }
 
 /// A plugin's limits from its configuration.
@@ -554,28 +255,4 @@ pub fn load_file(name: &str, pc: &PluginConfig) -> anyhow::Result<Loaded> {
         None,
         2,
     )
-}
-
-/// Runs one loaded plugin once, on the calling thread, for a dry run.
-pub fn run_once(plugin: Loaded, event: &Event, request: Request) -> Result<DryRun, PluginFailure> {
-    let step = Step {
-        plugin: Arc::new(plugin),
-        stats: Arc::default(),
-    };
-    if step.plugin.is_router() {
-        run_routers(
-            std::slice::from_ref(&step),
-            event,
-            vec![request.destination],
-        )
-        .map(DryRun::Routed)
-    } else {
-        run_chain(std::slice::from_ref(&step), event, request).map(DryRun::Transformed)
-    }
-}
-
-/// What a dry run produced.
-pub enum DryRun {
-    Transformed(ChainOutcome),
-    Routed(Vec<Destination>),
 }

@@ -1,0 +1,124 @@
+//! The committers: gather what has queued, route it against the cached
+//! subscriptions, and insert it in one transaction.
+
+use std::sync::Arc;
+
+use tokio::sync::{Mutex, mpsc, oneshot};
+
+use super::Submission;
+use crate::matching;
+use crate::model::{Event, InsertOutcome, NewDelivery, RoutedEvent};
+use crate::store::{Store, StoreError};
+
+pub(super) struct Job {
+    pub(super) items: Vec<Submission>,
+    pub(super) reply: oneshot::Sender<Result<Vec<InsertOutcome>, StoreError>>,
+}
+
+/// Most events written in one transaction...
+const MAX_ROWS: usize = 2000;
+/// ...and most bytes of event data, so a burst of large events does not
+/// build one enormous statement.
+const MAX_BYTES: usize = 16 * 1024 * 1024;
+/// Committers running at once: one commits while the next gathers a batch.
+pub(super) const COMMITTERS: usize = 2;
+
+pub(super) async fn commit_loop(store: Arc<dyn Store>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+    loop {
+        let jobs = {
+            let mut rx = rx.lock().await;
+            let Some(first) = rx.recv().await else { return };
+            let mut rows = first.items.len();
+            let mut bytes = job_bytes(&first);
+            let mut jobs = vec![first];
+            while rows < MAX_ROWS && bytes < MAX_BYTES {
+                match rx.try_recv() {
+                    Ok(j) => {
+                        rows += j.items.len();
+                        bytes += job_bytes(&j);
+                        jobs.push(j);
+                    }
+                    Err(_) => break,
+                }
+            }
+            jobs
+        };
+        let items: Vec<&Submission> = jobs.iter().flat_map(|j| &j.items).collect();
+        let result = commit(store.as_ref(), &items).await;
+        let mut offset = 0;
+        for job in jobs {
+            let n = job.items.len();
+            let answer = match &result {
+                Ok(outcomes) => Ok(outcomes[offset..offset + n].to_vec()),
+                Err(e) => Err(e.clone()),
+            };
+            offset += n;
+            let _ = job.reply.send(answer);
+        }
+    }
+}
+
+fn job_bytes(job: &Job) -> usize {
+    job.items.iter().map(|s| s.event.data.len()).sum()
+}
+
+/// Routes and inserts one group. Rows go to the store sorted by id (a
+/// stable sort, so copies of one id keep their order), which makes
+/// concurrent groups lock unique keys in the same order; outcomes come back
+/// in the callers' order.
+async fn commit(
+    store: &dyn Store,
+    items: &[&Submission],
+) -> Result<Vec<InsertOutcome>, StoreError> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| items[a].event.id.cmp(&items[b].event.id));
+    let mut tries = 0;
+    let sorted = loop {
+        let snap = store.subscriptions().await?;
+        let routed: Vec<RoutedEvent> = order
+            .iter()
+            .map(|&i| {
+                let s = items[i];
+                RoutedEvent {
+                    event: s.event.clone(),
+                    deliveries: match &s.fixed {
+                        Some(fixed) => fixed.clone(),
+                        None => route(&snap.subscriptions, &s.event),
+                    },
+                }
+            })
+            .collect();
+        match store.insert_events(&routed, snap.version).await {
+            Err(StoreError::StaleSubscriptions | StoreError::Contention(_)) if tries < 5 => {
+                tries += 1;
+                let pause = fastrand::u64(1..=10 * tries);
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
+            Err(StoreError::StaleSubscriptions) => {
+                return Err(StoreError::Unavailable(
+                    "subscriptions kept changing during ingest".into(),
+                ));
+            }
+            other => break other?,
+        }
+    };
+    let mut outcomes = vec![InsertOutcome::Inserted; items.len()];
+    for (pos, outcome) in order.into_iter().zip(sorted) {
+        if outcome == InsertOutcome::Inserted {
+            crate::telemetry::events_ingested(items[pos].event.kind.as_str(), 1);
+        }
+        outcomes[pos] = outcome;
+    }
+    Ok(outcomes)
+}
+
+/// One delivery per active subscription whose patterns match the type.
+pub fn route(subscriptions: &[crate::model::Subscription], event: &Event) -> Vec<NewDelivery> {
+    matching::select(subscriptions, &event.event_type)
+        .map(|s| NewDelivery {
+            subscription_id: Some(s.id.clone()),
+            inline: Default::default(),
+            max_attempts: s.max_attempts,
+        })
+        .collect()
+}

@@ -1,0 +1,74 @@
+//! The sweeper: every `retention.sweep_interval_secs` it records this
+//! node's heartbeat, returns expired leases, probes open circuits,
+//! disables endpoints that kept failing, and prunes delivered rows past
+//! retention.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::model::now_ms;
+use crate::store::Store;
+
+/// Returns expired leases to the queue, probes open circuits, disables
+/// endpoints that kept failing, and prunes old delivered rows.
+pub async fn sweep(
+    store: Arc<dyn Store>,
+    cfg: Arc<Config>,
+    node: String,
+    live_nodes: Arc<AtomicU32>,
+    shutdown: CancellationToken,
+) {
+    let every = Duration::from_secs(cfg.retention.sweep_interval_secs);
+    // A node is live while its heartbeat is younger than three sweeps.
+    let ttl = every * 3;
+    let beat = |store: Arc<dyn Store>, node: String, live: Arc<AtomicU32>| async move {
+        match store.heartbeat(&node, ttl).await {
+            Ok(n) => live.store(n, Ordering::Relaxed),
+            Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
+        }
+    };
+    beat(store.clone(), node.clone(), live_nodes.clone()).await;
+    let keep_ms = (cfg.retention.delivered_hours * 3600 * 1000) as i64;
+    let mut tick = 0u64;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        beat(store.clone(), node.clone(), live_nodes.clone()).await;
+        match store.reap_expired_leases().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                count = n,
+                "returned deliveries with expired leases to the queue"
+            ),
+            Err(e) => tracing::warn!(error = %e, "lease reaper failed"),
+        }
+        match store.probe_open_circuits().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "probing endpoints with open circuits"),
+            Err(e) => tracing::warn!(error = %e, "circuit probe failed"),
+        }
+        let disable_after = cfg.circuit.auto_disable_after_hours as i64 * 3_600_000;
+        if disable_after > 0 {
+            match store.auto_disable(now_ms() - disable_after).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(count = n, "disabled endpoints that kept failing"),
+                Err(e) => tracing::warn!(error = %e, "auto-disable failed"),
+            }
+        }
+        // Pruning is heavier: once a minute at the default interval.
+        if tick.is_multiple_of(6) {
+            match store.prune_delivered(now_ms() - keep_ms).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(count = n, "pruned delivered deliveries past retention"),
+                Err(e) => tracing::warn!(error = %e, "retention pruning failed"),
+            }
+        }
+        tick += 1;
+    }
+}
