@@ -203,7 +203,7 @@ async fn kill_9_during_sqlite_writes_loses_nothing_acknowledged() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn database_restart_answers_503_fast_and_resumes() {
+async fn postgres_restart_answers_503_fast_and_resumes() {
     let Some((pg, db)) = private_postgres() else {
         return;
     };

@@ -1,0 +1,211 @@
+//! The queue's rules on both stores: fencing of stale completions, expired
+//! leases, release, concurrent claims, schedules and stored plugin output.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use dispatch_tests::{Backend, both_backends, eventually};
+use dispatchd::model::{ClaimedDelivery, DeliveryState, Event, InlineDestination, NextState};
+use dispatchd::store::prelude::*;
+
+use super::*;
+
+async fn stale_completion_is_fenced(backend: Backend) {
+    let (db, store) = with_subscription(backend, 5).await;
+    ingest(store.as_ref(), vec![event("e1", "t.x", None)]).await;
+    let first = store
+        .claim("n1", 1, Duration::from_millis(50))
+        .await
+        .unwrap()
+        .remove(0);
+    // The lease runs out; the reaper hands the delivery back; n2 claims it.
+    let reaped = eventually(Duration::from_secs(5), || async {
+        store.reap_expired_leases().await.unwrap() == 1
+    })
+    .await;
+    assert!(reaped);
+    let second = store.claim("n2", 1, LEASE).await.unwrap().remove(0);
+    assert_eq!(second.attempt, 2);
+
+    // n1 finally reports: its outcome must not overwrite n2's claim.
+    let stale = store
+        .complete(
+            &[completion(&first, NextState::Delivered, Some(200))],
+            &POLICY,
+        )
+        .await
+        .unwrap();
+    assert_eq!(stale, 0);
+    assert_eq!(
+        state_of(store.as_ref(), "e1").await,
+        DeliveryState::InFlight
+    );
+    let fresh = store
+        .complete(&[completion(&second, NextState::Dead, Some(500))], &POLICY)
+        .await
+        .unwrap();
+    assert_eq!(fresh, 1);
+    assert_eq!(state_of(store.as_ref(), "e1").await, DeliveryState::Dead);
+    // Both attempts happened, so both are recorded.
+    assert_eq!(store.event_attempts("e1").await.unwrap().len(), 2);
+    db.drop_db().await;
+}
+
+async fn expired_last_attempt_is_dead(backend: Backend) {
+    let (db, store) = with_subscription(backend, 1).await;
+    ingest(store.as_ref(), vec![event("e1", "t.x", None)]).await;
+    store
+        .claim("n1", 1, Duration::from_millis(20))
+        .await
+        .unwrap();
+    let reaped = eventually(Duration::from_secs(5), || async {
+        store.reap_expired_leases().await.unwrap() == 1
+    })
+    .await;
+    assert!(reaped);
+    let d = &store.event_deliveries("e1").await.unwrap()[0];
+    assert_eq!(d.state, DeliveryState::Dead);
+    assert!(d.last_error.as_deref().unwrap().contains("lease expired"));
+    db.drop_db().await;
+}
+
+async fn release_hands_work_back(backend: Backend) {
+    let (db, store) = with_subscription(backend, 5).await;
+    ingest(store.as_ref(), vec![event("e1", "t.x", None)]).await;
+    let d = store.claim("n1", 1, LEASE).await.unwrap().remove(0);
+    assert_eq!(store.release(&[(d.token(), 0)]).await.unwrap(), 1);
+    let rec = &store.event_deliveries("e1").await.unwrap()[0];
+    assert_eq!((rec.state, rec.attempts), (DeliveryState::Pending, 0));
+    let again = store.claim("n2", 1, LEASE).await.unwrap();
+    assert_eq!(
+        again[0].attempt, 1,
+        "a released claim does not cost an attempt"
+    );
+    // Handed back with a delay (a rate-limit slot): not due before it.
+    store.release(&[(again[0].token(), 300)]).await.unwrap();
+    assert!(store.claim("n2", 1, LEASE).await.unwrap().is_empty());
+    let due = eventually(Duration::from_secs(5), || async {
+        !store.claim("n2", 1, LEASE).await.unwrap().is_empty()
+    })
+    .await;
+    assert!(due);
+    db.drop_db().await;
+}
+
+async fn concurrent_claims_never_overlap(backend: Backend) {
+    let (db, store) = with_subscription(backend, 5).await;
+    let events: Vec<Event> = (0..300)
+        .map(|i| event(&format!("e{i}"), "t.x", None))
+        .collect();
+    ingest(store.as_ref(), events).await;
+    // Four claimers, as if four nodes, each on its own store handle.
+    let mut tasks = Vec::new();
+    for n in 0..4 {
+        let s = open(&db).await;
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let got = s.claim(&format!("n{n}"), 25, LEASE).await.unwrap();
+                if got.is_empty() {
+                    return mine;
+                }
+                mine.extend(got.into_iter().map(|d| d.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    let unique: HashSet<i64> = all.iter().copied().collect();
+    assert_eq!(all.len(), 300, "every delivery claimed exactly once");
+    assert_eq!(unique.len(), 300);
+    db.drop_db().await;
+}
+
+async fn retries_wait_until_due(backend: Backend) {
+    let (db, store) = with_subscription(backend, 5).await;
+    ingest(store.as_ref(), vec![event("e1", "t.x", None)]).await;
+    let d = store.claim("n1", 1, LEASE).await.unwrap().remove(0);
+    store
+        .complete(
+            &[completion(
+                &d,
+                NextState::Retry { delay_ms: 400 },
+                Some(500),
+            )],
+            &POLICY,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        state_of(store.as_ref(), "e1").await,
+        DeliveryState::Scheduled
+    );
+    assert!(
+        store.claim("n1", 1, LEASE).await.unwrap().is_empty(),
+        "not due yet"
+    );
+    let due = store.next_due_in_ms().await.unwrap().unwrap();
+    assert!((1..=400).contains(&due), "{due}");
+    let got = eventually(Duration::from_secs(5), || async {
+        !store.claim("n1", 1, LEASE).await.unwrap().is_empty()
+    })
+    .await;
+    assert!(got);
+    let rec = &store.event_deliveries("e1").await.unwrap()[0];
+    assert_eq!((rec.state, rec.attempts), (DeliveryState::InFlight, 2));
+    db.drop_db().await;
+}
+
+async fn transformed_requests_are_kept_for_retries(backend: Backend) {
+    let (db, store) = with_subscription(backend, 5).await;
+    ingest(store.as_ref(), vec![event("e1", "t.x", None)]).await;
+    let d = store.claim("n1", 1, LEASE).await.unwrap().remove(0);
+    assert_eq!(d.inline, InlineDestination::default(), "nothing stored yet");
+    let out = InlineDestination {
+        url: Some("https://example.com/other".into()),
+        method: Some("PUT".into()),
+        headers: Some([("x-a".to_string(), "1".to_string())].into()),
+        secret: None,
+        body: Some(r#"{"text":"hi"}"#.into()),
+        event_type: Some("t.renamed".into()),
+    };
+    let mut c = completion(&d, NextState::Retry { delay_ms: 0 }, None);
+    c.transformed = Some(Box::new(out.clone()));
+    c.reached_endpoint = false;
+    store.complete(&[c], &POLICY).await.unwrap();
+    let again = eventually_claim(store.as_ref()).await;
+    assert_eq!(again.inline, out, "the retry resends the stored request");
+    assert_eq!(again.attempt, 2);
+    // A plugin failure is not the endpoint's: its health is untouched.
+    let sub = store.get_subscription("s1").await.unwrap().unwrap();
+    assert_eq!(sub.health.consecutive_failures, 0);
+    store
+        .complete(&[completion(&again, NextState::Dropped, None)], &POLICY)
+        .await
+        .unwrap();
+    assert_eq!(state_of(store.as_ref(), "e1").await, DeliveryState::Dropped);
+    assert!(DeliveryState::Dropped.is_final());
+    db.drop_db().await;
+}
+
+async fn eventually_claim(store: &dyn Store) -> ClaimedDelivery {
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(d) = store.claim("n1", 1, LEASE).await.unwrap().pop() {
+            return d;
+        }
+        assert!(std::time::Instant::now() < deadline, "nothing became due");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+both_backends!(
+    stale_completion_is_fenced,
+    expired_last_attempt_is_dead,
+    release_hands_work_back,
+    concurrent_claims_never_overlap,
+    retries_wait_until_due,
+    transformed_requests_are_kept_for_retries,
+);

@@ -1,0 +1,161 @@
+//! `Receiver`: an HTTP endpoint on 127.0.0.1 that records every request
+//! and answers from a script (status, headers, delay).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::http::{HeaderMap, Method};
+use serde_json::Value;
+use tokio::net::TcpListener;
+
+use crate::eventually;
+
+/// One request a receiver got.
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub method: Method,
+    pub path: String,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+    pub at: Instant,
+}
+
+impl Received {
+    pub fn header(&self, name: &str) -> &str {
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).expect("delivered body is JSON")
+    }
+}
+
+/// How a receiver answers one request.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub delay: Duration,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn status(status: u16) -> Self {
+        Reply {
+            status,
+            headers: Vec::new(),
+            delay: Duration::ZERO,
+            body: String::new(),
+        }
+    }
+
+    pub fn header(mut self, k: &str, v: &str) -> Self {
+        self.headers.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn delay(mut self, d: Duration) -> Self {
+        self.delay = d;
+        self
+    }
+
+    pub fn body(mut self, b: impl Into<String>) -> Self {
+        self.body = b.into();
+        self
+    }
+}
+
+#[derive(Default)]
+struct ReceiverState {
+    got: Vec<Received>,
+    script: VecDeque<Reply>,
+    fallback: Option<Reply>,
+}
+
+/// An HTTP receiver on 127.0.0.1 that records requests and answers from a
+/// script, then with a fallback (200 by default).
+#[derive(Clone)]
+pub struct Receiver {
+    pub addr: SocketAddr,
+    state: Arc<Mutex<ReceiverState>>,
+}
+
+impl Receiver {
+    pub async fn start() -> Self {
+        let state = Arc::new(Mutex::new(ReceiverState::default()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let st = state.clone();
+        let app = axum::Router::new().fallback(
+            move |method: Method, uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
+                let st = st.clone();
+                async move {
+                    let reply = {
+                        let mut s = st.lock().expect("receiver lock");
+                        s.got.push(Received {
+                            method,
+                            path: uri.path().to_string(),
+                            headers,
+                            body,
+                            at: Instant::now(),
+                        });
+                        s.script
+                            .pop_front()
+                            .or_else(|| s.fallback.clone())
+                            .unwrap_or_else(|| Reply::status(200))
+                    };
+                    tokio::time::sleep(reply.delay).await;
+                    let mut resp = axum::http::Response::builder().status(reply.status);
+                    for (k, v) in &reply.headers {
+                        resp = resp.header(k, v);
+                    }
+                    resp.body(axum::body::Body::from(reply.body))
+                        .expect("response")
+                }
+            },
+        );
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver { addr, state }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// Answers the next requests with these replies, in order.
+    pub fn script(&self, replies: impl IntoIterator<Item = Reply>) {
+        self.state
+            .lock()
+            .expect("receiver lock")
+            .script
+            .extend(replies);
+    }
+
+    /// Answers every unscripted request with this.
+    pub fn always(&self, reply: Reply) {
+        self.state.lock().expect("receiver lock").fallback = Some(reply);
+    }
+
+    pub fn received(&self) -> Vec<Received> {
+        self.state.lock().expect("receiver lock").got.clone()
+    }
+
+    pub fn count(&self) -> usize {
+        self.state.lock().expect("receiver lock").got.len()
+    }
+
+    /// Waits until at least `n` requests arrived.
+    pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
+        let ok = eventually(within, || async { self.count() >= n }).await;
+        assert!(ok, "receiver got {} requests, expected {n}", self.count());
+        self.received()
+    }
+}
