@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::rows::{self, AttemptRow, DeliveryRow, EventRow};
-use super::{Backend, Result, postgres, sql, sqlite};
+use super::{Backend, Result, plan, postgres, sql, sqlite};
 use crate::model::{AttemptRecord, DeliveryRecord, Event, EventKind, InsertOutcome, RoutedEvent};
 
 /// Events, tasks and what happened to them.
@@ -28,22 +28,49 @@ pub trait EventStore: Backend {
             pg | c | postgres::ingest::insert(c, events, routed_at_version).await,
             sqlite | c | sqlite::ingest::insert(c, events, routed_at_version).await,
         );
-        match result {
-            Ok((outcomes, wake)) => {
-                if wake {
-                    tx.wake().await?;
-                }
-                tx.commit().await?;
-                Ok(outcomes)
-            }
+        let (fresh, wake) = match result {
+            Ok(x) => x,
             Err(e) => {
                 // The version moved (or the insert failed): nothing is
                 // written, and the next snapshot is read afresh.
                 drop(tx);
                 self.cache().invalidate();
-                Err(e)
+                return Err(e);
             }
+        };
+        // The events not inserted: their stored copies, by id or key.
+        let (ids, keys) = plan::duplicates(events, &fresh);
+        let existing: Vec<EventRow> = if ids.is_empty() {
+            Vec::new()
+        } else {
+            on!(
+                tx,
+                pg | c
+                    | sqlx::query_as(
+                        "SELECT * FROM events WHERE id = ANY($1) OR idempotency_key = ANY($2)"
+                    )
+                    .bind(&ids)
+                    .bind(&keys)
+                    .fetch_all(&mut **c)
+                    .await?,
+                sqlite
+                    | c
+                    | sqlx::query_as(
+                        "SELECT * FROM events WHERE id IN (SELECT value FROM json_each($1)) \
+                     OR idempotency_key IN (SELECT value FROM json_each($2))"
+                    )
+                    .bind(rows::to_json(&ids))
+                    .bind(rows::to_json(&keys))
+                    .fetch_all(&mut **c)
+                    .await?,
+            )
+        };
+        let outcomes = plan::outcomes(events, &fresh, &rows::all(existing)?)?;
+        if wake {
+            tx.wake().await?;
         }
+        tx.commit().await?;
+        Ok(outcomes)
     }
 
     async fn get_event(&self, id: &str, kind: EventKind) -> Result<Option<Event>> {

@@ -84,21 +84,46 @@ pub trait Store:
     SubscriptionStore + EventStore + QueueStore + DeadLetterStore + UpkeepStore + StatsStore
 {
     /// `postgres` or `sqlite`.
-    fn backend(&self) -> &'static str;
+    fn backend(&self) -> &'static str {
+        match self.writes() {
+            db::Db::Pg(_) => "postgres",
+            db::Db::Sqlite(_) => "sqlite",
+        }
+    }
 
     /// Applies pending migrations.
-    async fn migrate(&self) -> Result<()>;
+    async fn migrate(&self) -> Result<()> {
+        let migrator = self.migrator();
+        on!(self.writes(), |p| migrator.run(p).await?);
+        Ok(())
+    }
 
     /// Whether the database answers and the schema is current.
-    async fn ready(&self) -> Result<()>;
+    async fn ready(&self) -> Result<()> {
+        let applied: i64 = on!(self.reads(), |p| sqlx::query_scalar(
+            "SELECT COUNT(*) FROM _sqlx_migrations WHERE success"
+        )
+        .fetch_one(p)
+        .await?);
+        let known = i64::try_from(self.migrator().iter().count()).unwrap_or(i64::MAX);
+        if applied < known {
+            return Err(StoreError::Unavailable("migrations not applied".into()));
+        }
+        Ok(())
+    }
 
     /// A cheap round trip that does not wait for a pooled connection (the
-    /// ingest gate's health check).
-    async fn ping(&self) -> Result<()>;
+    /// ingest gate's health check). The embedded SQLite file has no server
+    /// to lose, so by default there is nothing to check.
+    async fn ping(&self) -> Result<()> {
+        Ok(())
+    }
 
     /// Notified when new work may be due: by this node's own writes and, on
     /// PostgreSQL, by every other node's (LISTEN/NOTIFY).
-    fn work_signal(&self) -> Arc<tokio::sync::Notify>;
+    fn work_signal(&self) -> Arc<tokio::sync::Notify> {
+        self.work().clone()
+    }
 }
 
 /// What every role's shared code needs from a backend: its pools, its
@@ -114,6 +139,8 @@ pub trait Backend: Send + Sync + 'static {
     fn cache(&self) -> &SnapshotCache;
     /// Signalled when this node's writes made work due.
     fn work(&self) -> &Arc<tokio::sync::Notify>;
+    /// The backend's migrations.
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator;
 }
 
 /// Opens the store the configuration names and applies migrations.
@@ -126,6 +153,37 @@ pub async fn open(cfg: &Config) -> Result<Arc<dyn Store>> {
     store.migrate().await?;
     Ok(store)
 }
+
+/// Implements `Backend` for a store whose pools are the fields `$reads` and
+/// `$writes`, and every role, which is then all shared code.
+macro_rules! impl_roles {
+    ($store:ty, $pool:ident, $reads:ident, $writes:ident, $migrator:expr) => {
+        impl $crate::store::Backend for $store {
+            fn reads(&self) -> $crate::store::db::Db<'_> {
+                $crate::store::db::Db::$pool(&self.$reads)
+            }
+            fn writes(&self) -> $crate::store::db::Db<'_> {
+                $crate::store::db::Db::$pool(&self.$writes)
+            }
+            fn cache(&self) -> &$crate::store::SnapshotCache {
+                &self.cache
+            }
+            fn work(&self) -> &std::sync::Arc<tokio::sync::Notify> {
+                &self.work
+            }
+            fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+                &$migrator
+            }
+        }
+        impl $crate::store::SubscriptionStore for $store {}
+        impl $crate::store::EventStore for $store {}
+        impl $crate::store::QueueStore for $store {}
+        impl $crate::store::DeadLetterStore for $store {}
+        impl $crate::store::UpkeepStore for $store {}
+        impl $crate::store::StatsStore for $store {}
+    };
+}
+use impl_roles;
 
 /// The subscription cache both stores keep: filled on read, emptied by
 /// every change this node makes.
@@ -143,13 +201,4 @@ impl SnapshotCache {
     pub(crate) fn invalidate(&self) {
         *self.0.lock().expect("cache lock") = None;
     }
-}
-
-/// The migrations applied must be all the binary knows.
-fn check_migrations(applied: i64, migrator: &sqlx::migrate::Migrator) -> Result<()> {
-    let known = i64::try_from(migrator.iter().count()).unwrap_or(i64::MAX);
-    if applied < known {
-        return Err(StoreError::Unavailable("migrations not applied".into()));
-    }
-    Ok(())
 }

@@ -4,17 +4,18 @@
 
 use sqlx::{Postgres, Transaction};
 
-use crate::model::{Event, InsertOutcome, NewDelivery, RoutedEvent};
-use crate::store::rows::{self, EventRow, int, to_json};
+use crate::model::{Event, NewDelivery, RoutedEvent};
+use crate::store::rows::{int, to_json};
 use crate::store::{Result, StoreError, plan};
 
-/// Inserts the group; returns the outcomes and whether any delivery was
-/// created (the workers must wake).
+/// Inserts the group; returns which events were inserted (the first copy
+/// of each; `EventStore::insert_events` looks the others up) and whether any
+/// delivery was created (the workers must wake).
 pub(crate) async fn insert(
     tx: &mut Transaction<'static, Postgres>,
     events: &[RoutedEvent],
     routed_at_version: i64,
-) -> Result<(Vec<InsertOutcome>, bool)> {
+) -> Result<(Vec<bool>, bool)> {
     // FOR SHARE: a subscription change (which updates this row first)
     // waits for in-flight ingests, and ingests wait for it, so fan-out
     // and subscription changes are ordered, never interleaved.
@@ -83,20 +84,8 @@ pub(crate) async fn insert(
         .await?;
     }
 
-    let (dup_ids, dup_keys) = plan::duplicates(events, &fresh);
-    let existing: Vec<Event> = if dup_ids.is_empty() {
-        Vec::new()
-    } else {
-        let found: Vec<EventRow> =
-            sqlx::query_as("SELECT * FROM events WHERE id = ANY($1) OR idempotency_key = ANY($2)")
-                .bind(&dup_ids)
-                .bind(&dup_keys)
-                .fetch_all(&mut **tx)
-                .await?;
-        rows::all(found)?
-    };
     let wake = !d.event_id.is_empty();
-    Ok((plan::outcomes(events, &fresh, &existing)?, wake))
+    Ok((fresh, wake))
 }
 
 /// Events to insert, as parallel arrays for `unnest`.

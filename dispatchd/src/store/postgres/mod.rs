@@ -23,11 +23,8 @@ use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPoolOptions};
 use tokio::sync::Notify;
 
-use super::db::{Db, WORK_CHANNEL};
-use super::{
-    Backend, DeadLetterStore, EventStore, QueueStore, Result, SnapshotCache, StatsStore, Store,
-    StoreError, SubscriptionStore, UpkeepStore,
-};
+use super::db::WORK_CHANNEL;
+use super::{Result, SnapshotCache, Store, StoreError};
 use crate::config::Config;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/postgres");
@@ -72,27 +69,7 @@ impl PgStore {
     }
 }
 
-impl Backend for PgStore {
-    fn reads(&self) -> Db<'_> {
-        Db::Pg(&self.pool)
-    }
-    fn writes(&self) -> Db<'_> {
-        Db::Pg(&self.pool)
-    }
-    fn cache(&self) -> &SnapshotCache {
-        &self.cache
-    }
-    fn work(&self) -> &Arc<Notify> {
-        &self.work
-    }
-}
-
-impl SubscriptionStore for PgStore {}
-impl EventStore for PgStore {}
-impl QueueStore for PgStore {}
-impl DeadLetterStore for PgStore {}
-impl UpkeepStore for PgStore {}
-impl StatsStore for PgStore {}
+super::impl_roles!(PgStore, Pg, pool, pool, MIGRATOR);
 
 /// Forwards `NOTIFY dispatch_work` to the local workers; reconnects with a
 /// pause when the database goes away, and stops when the pool is closed.
@@ -129,23 +106,6 @@ async fn listen_for_work(pool: PgPool, work: Arc<Notify>) {
 
 #[async_trait]
 impl Store for PgStore {
-    fn backend(&self) -> &'static str {
-        "postgres"
-    }
-
-    async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.pool).await?;
-        Ok(())
-    }
-
-    async fn ready(&self) -> Result<()> {
-        let applied: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.pool)
-                .await?;
-        super::check_migrations(applied, &MIGRATOR)
-    }
-
     async fn ping(&self) -> Result<()> {
         use sqlx::Connection;
         const LIMIT: Duration = Duration::from_millis(400);
@@ -168,9 +128,5 @@ impl Store for PgStore {
             Ok(Err(e)) => Err(e.into()),
             Err(_) => Err(StoreError::Unavailable("ping timed out".into())),
         }
-    }
-
-    fn work_signal(&self) -> Arc<Notify> {
-        self.work.clone()
     }
 }

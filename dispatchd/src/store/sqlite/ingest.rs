@@ -5,17 +5,18 @@
 
 use sqlx::{Sqlite, Transaction};
 
-use crate::model::{Event, InsertOutcome, RoutedEvent, now_ms};
-use crate::store::rows::{self, EventRow, to_json};
+use crate::model::{RoutedEvent, now_ms};
+use crate::store::rows::to_json;
 use crate::store::{Result, StoreError, plan, sql};
 
-/// Inserts the group; returns the outcomes and whether any delivery was
-/// created (the workers must wake).
+/// Inserts the group; returns which events were inserted (the first copy
+/// of each; `EventStore::insert_events` looks the others up) and whether any
+/// delivery was created (the workers must wake).
 pub(crate) async fn insert(
     tx: &mut Transaction<'static, Sqlite>,
     events: &[RoutedEvent],
     routed_at_version: i64,
-) -> Result<(Vec<InsertOutcome>, bool)> {
+) -> Result<(Vec<bool>, bool)> {
     let version: i64 = sqlx::query_scalar(sql::VERSION)
         .fetch_one(&mut **tx)
         .await?;
@@ -87,20 +88,6 @@ pub(crate) async fn insert(
         .execute(&mut **tx)
         .await?;
     }
-    let (dup_ids, dup_keys) = plan::duplicates(events, &fresh);
-    let existing: Vec<Event> = if dup_ids.is_empty() {
-        Vec::new()
-    } else {
-        let found: Vec<EventRow> = sqlx::query_as(
-            "SELECT * FROM events WHERE id IN (SELECT value FROM json_each($1)) \
-             OR idempotency_key IN (SELECT value FROM json_each($2))",
-        )
-        .bind(to_json(&dup_ids))
-        .bind(to_json(&dup_keys))
-        .fetch_all(&mut **tx)
-        .await?;
-        rows::all(found)?
-    };
     let wake = !deliveries.is_empty();
-    Ok((plan::outcomes(events, &fresh, &existing)?, wake))
+    Ok((fresh, wake))
 }

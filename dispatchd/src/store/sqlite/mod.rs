@@ -18,16 +18,11 @@ pub(crate) mod queue;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use sqlx::SqlitePool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use tokio::sync::Notify;
 
-use super::db::Db;
-use super::{
-    Backend, DeadLetterStore, EventStore, QueueStore, Result, SnapshotCache, StatsStore, Store,
-    StoreError, SubscriptionStore, UpkeepStore,
-};
+use super::{Result, SnapshotCache, Store, StoreError};
 use crate::config::Config;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -78,53 +73,8 @@ impl SqliteStore {
     }
 }
 
-impl Backend for SqliteStore {
-    fn reads(&self) -> Db<'_> {
-        Db::Sqlite(&self.reader)
-    }
-    fn writes(&self) -> Db<'_> {
-        Db::Sqlite(&self.writer)
-    }
-    fn cache(&self) -> &SnapshotCache {
-        &self.cache
-    }
-    fn work(&self) -> &Arc<Notify> {
-        &self.work
-    }
-}
+super::impl_roles!(SqliteStore, Sqlite, reader, writer, MIGRATOR);
 
-impl SubscriptionStore for SqliteStore {}
-impl EventStore for SqliteStore {}
-impl QueueStore for SqliteStore {}
-impl DeadLetterStore for SqliteStore {}
-impl UpkeepStore for SqliteStore {}
-impl StatsStore for SqliteStore {}
-
-#[async_trait]
-impl Store for SqliteStore {
-    fn backend(&self) -> &'static str {
-        "sqlite"
-    }
-
-    async fn migrate(&self) -> Result<()> {
-        MIGRATOR.run(&self.writer).await?;
-        Ok(())
-    }
-
-    async fn ready(&self) -> Result<()> {
-        let applied: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success")
-                .fetch_one(&self.reader)
-                .await?;
-        super::check_migrations(applied, &MIGRATOR)
-    }
-
-    /// The embedded file has no server to lose: ingest is never gated.
-    async fn ping(&self) -> Result<()> {
-        Ok(())
-    }
-
-    fn work_signal(&self) -> Arc<Notify> {
-        self.work.clone()
-    }
-}
+/// Every lifecycle method is the shared default: the file has no server
+/// to ping.
+impl Store for SqliteStore {}

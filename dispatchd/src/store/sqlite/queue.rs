@@ -12,6 +12,16 @@ use crate::model::{ClaimToken, Completion, DeliveryState};
 use crate::store::rows::{ClaimRow, to_json};
 use crate::store::{Result, plan};
 
+/// The fence of every write to a claimed delivery: it applies only while
+/// the row still carries the claim's run and attempt and is in flight, so
+/// a worker that lost its lease cannot overwrite a newer outcome.
+macro_rules! fenced {
+    () => {
+        "WHERE deliveries.id = v.id AND deliveries.run = v.run \
+         AND deliveries.attempts = v.attempt AND deliveries.state = 'in_flight'"
+    };
+}
+
 /// Claims up to `limit` due deliveries for `node`, leased for `lease` ms.
 pub(crate) async fn claim(
     pool: &SqlitePool,
@@ -98,7 +108,7 @@ pub(crate) async fn write_outcomes(
             a.created_at,
         ));
     }
-    let changed = sqlx::query(
+    let changed = sqlx::query(concat!(
         "UPDATE deliveries SET state = v.state, \
             next_attempt_at = COALESCE(v.next_at, deliveries.next_attempt_at), \
             lease_expires_at = NULL, leased_by = NULL, \
@@ -115,9 +125,9 @@ pub(crate) async fn write_outcomes(
                   value->>9 AS t_url, value->>10 AS t_method, value->>11 AS t_headers, \
                   value->>12 AS t_body, value->>13 AS t_type \
                FROM json_each($1)) AS v \
-         WHERE deliveries.id = v.id AND deliveries.run = v.run \
-           AND deliveries.attempts = v.attempt AND deliveries.state = 'in_flight'",
-    )
+         ",
+        fenced!()
+    ))
     .bind(to_json(&updates))
     .bind(now)
     .execute(&mut **tx)
@@ -150,16 +160,16 @@ pub(crate) async fn release(
         .iter()
         .map(|(t, delay)| (t.id, t.run, t.attempt, delay))
         .collect();
-    let n = sqlx::query(
+    let n = sqlx::query(concat!(
         "UPDATE deliveries SET \
             state = CASE WHEN deliveries.attempts > 1 THEN 'scheduled' ELSE 'pending' END, \
             attempts = deliveries.attempts - 1, lease_expires_at = NULL, leased_by = NULL, \
             next_attempt_at = $2 + v.delay_ms, updated_at = $2 \
          FROM (SELECT value->>0 AS id, value->>1 AS run, value->>2 AS attempt, \
                   value->>3 AS delay_ms FROM json_each($1)) AS v \
-         WHERE deliveries.id = v.id AND deliveries.run = v.run \
-           AND deliveries.attempts = v.attempt AND deliveries.state = 'in_flight'",
-    )
+         ",
+        fenced!()
+    ))
     .bind(to_json(&rows))
     .bind(now)
     .execute(&mut **tx)
