@@ -94,6 +94,7 @@ fn claimed(plugins: Vec<&str>) -> ClaimedDelivery {
         id: 1,
         run: 1,
         attempt: 1,
+        claim: 1,
         max_attempts: 10,
         event: event(),
         subscription: Some(subscription(1, &["order.*"], &plugins)),

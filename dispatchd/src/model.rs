@@ -5,6 +5,8 @@
 
 use std::collections::BTreeMap;
 
+pub use crate::secret::Secret;
+
 /// Milliseconds since the Unix epoch: the one time unit stored everywhere.
 pub type Millis = i64;
 
@@ -37,9 +39,9 @@ pub struct Subscription {
     pub id: String,
     pub url: String,
     pub event_types: Vec<String>,
-    pub secret: String,
+    pub secret: Secret,
     /// The rotated-out secret, still signing until `previous_secret_expires_at`.
-    pub previous_secret: Option<String>,
+    pub previous_secret: Option<Secret>,
     pub previous_secret_expires_at: Option<Millis>,
     pub headers: BTreeMap<String, String>,
     pub rate_limit: Option<u32>,
@@ -118,7 +120,7 @@ pub struct InlineDestination {
     pub url: Option<String>,
     pub method: Option<String>,
     pub headers: Option<BTreeMap<String, String>>,
-    pub secret: Option<String>,
+    pub secret: Option<Secret>,
     pub body: Option<String>,
     /// The event type the receiver sees, when a plugin changed it.
     pub event_type: Option<String>,
@@ -191,6 +193,10 @@ pub struct ClaimedDelivery {
     pub run: i32,
     /// This attempt's number within the run (1 for the first).
     pub attempt: i32,
+    /// How many times the delivery has been claimed: the fence. A lease
+    /// handed back without using an attempt (its node died) is claimed
+    /// again with the same attempt number, never the same claim number.
+    pub claim: i32,
     pub max_attempts: i32,
     pub event: Event,
     /// `None` for tasks, or when the subscription was deleted meanwhile.
@@ -200,12 +206,13 @@ pub struct ClaimedDelivery {
 }
 
 /// The fencing token of a claim: a completion only applies while the row
-/// still carries the same run and attempt number.
+/// still carries the same run, attempt and claim number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClaimToken {
     pub id: i64,
     pub run: i32,
     pub attempt: i32,
+    pub claim: i32,
 }
 
 impl ClaimedDelivery {
@@ -214,6 +221,7 @@ impl ClaimedDelivery {
             id: self.id,
             run: self.run,
             attempt: self.attempt,
+            claim: self.claim,
         }
     }
 }

@@ -54,6 +54,19 @@ pub async fn run_with_store(
         stop.clone(),
     );
     let live_nodes = Arc::new(AtomicU32::new(1));
+    // Before the worker claims anything: this node is alive, and whatever
+    // a dead node (or this node's previous run) held is due again now.
+    queue::liveness::beat(store.as_ref(), &node, cfg.node_timeout(), &live_nodes).await;
+    // The heartbeat outlives the worker's drain at shutdown: a node still
+    // finishing its sends must not look dead to the others.
+    let beating = CancellationToken::new();
+    let liveness = tokio::spawn(queue::liveness::run(
+        store.clone(),
+        node.clone(),
+        cfg.node_timeout(),
+        live_nodes.clone(),
+        beating.clone(),
+    ));
     let worker = tokio::spawn(
         Worker {
             store: store.clone(),
@@ -68,13 +81,7 @@ pub async fn run_with_store(
         }
         .run(stop.clone()),
     );
-    let sweeper = tokio::spawn(queue::sweep(
-        store.clone(),
-        cfg.clone(),
-        node.clone(),
-        live_nodes,
-        stop.clone(),
-    ));
+    let sweeper = tokio::spawn(queue::sweep(store.clone(), cfg.clone(), stop.clone()));
 
     let reporter = tokio::spawn(crate::telemetry::report_plugin_counters(
         store.clone(),
@@ -94,6 +101,7 @@ pub async fn run_with_store(
         cfg: cfg.clone(),
         guard: Arc::new(cfg.ssrf_guard()),
         metrics: crate::telemetry::install(),
+        stats: Arc::new(api::StatsHub::new(store.clone(), cfg.node_timeout())),
     };
     let app = api::router(state);
     tracing::info!(
@@ -112,7 +120,9 @@ pub async fn run_with_store(
         .await;
     stop.cancel();
     let _ = worker.await;
+    beating.cancel();
     let _ = sweeper.await;
+    let _ = liveness.await;
     let _ = reporter.await;
     tracing::info!("dispatchd stopped");
     served.context("serving HTTP")

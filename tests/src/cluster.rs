@@ -122,7 +122,8 @@ impl PgCluster {
     pub fn start_server(&self) {
         let opts = format!(
             "-p {} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200 \
-             -c fsync=on -c synchronous_commit=on",
+             -c fsync=on -c synchronous_commit=on \
+             -c shared_preload_libraries=pg_stat_statements",
             self.port,
             self.dir.path().display()
         );

@@ -29,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 mod completer;
+pub mod liveness;
 mod sweep;
 mod upkeep;
 
@@ -73,7 +74,8 @@ impl Worker {
         } = self;
         let limiter = Arc::new(Limiter::default());
         let slots = Arc::new(Semaphore::new(cfg.queue.max_in_flight as usize));
-        let (done_tx, done_rx) = mpsc::unbounded_channel::<Done>();
+        // Bounded by the slots: each message holds one until it is written.
+        let (done_tx, done_rx) = mpsc::channel(cfg.queue.max_in_flight as usize);
         let completer = tokio::spawn(completer::run(store.clone(), done_rx, cfg.circuit_policy()));
         let sends = TaskTracker::new();
         // Cancelled when the grace period is over: unfinished sends give up.
@@ -138,8 +140,12 @@ impl Worker {
                             }
                         },
                     };
-                    let _ = done.send(msg);
-                    drop(permit);
+                    let _ = done
+                        .send(completer::Finished {
+                            done: msg,
+                            slot: permit,
+                        })
+                        .await;
                 });
             }
             if got == want {

@@ -1,10 +1,9 @@
-//! The sweeper: every `retention.sweep_interval_secs` it records this
-//! node's heartbeat, returns expired leases, probes open circuits,
+//! The sweeper: every `retention.sweep_interval_secs` it returns expired
+//! leases (the backstop; `liveness` catches dead nodes sooner), probes open circuits,
 //! disables endpoints that kept failing, and prunes delivered rows past
 //! retention.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -15,23 +14,8 @@ use crate::store::Store;
 
 /// Returns expired leases to the queue, probes open circuits, disables
 /// endpoints that kept failing, and prunes old delivered rows.
-pub async fn sweep(
-    store: Arc<dyn Store>,
-    cfg: Arc<Config>,
-    node: String,
-    live_nodes: Arc<AtomicU32>,
-    shutdown: CancellationToken,
-) {
+pub async fn sweep(store: Arc<dyn Store>, cfg: Arc<Config>, shutdown: CancellationToken) {
     let every = Duration::from_secs(cfg.retention.sweep_interval_secs);
-    // A node is live while its heartbeat is younger than three sweeps.
-    let ttl = every * 3;
-    let beat = |store: Arc<dyn Store>, node: String, live: Arc<AtomicU32>| async move {
-        match store.heartbeat(&node, ttl).await {
-            Ok(n) => live.store(n, Ordering::Relaxed),
-            Err(e) => tracing::warn!(error = %e, "heartbeat failed"),
-        }
-    };
-    beat(store.clone(), node.clone(), live_nodes.clone()).await;
     let keep_ms = (cfg.retention.delivered_hours * 3600 * 1000) as i64;
     let mut tick = 0u64;
     loop {
@@ -39,7 +23,6 @@ pub async fn sweep(
             _ = tokio::time::sleep(every) => {}
             _ = shutdown.cancelled() => return,
         }
-        beat(store.clone(), node.clone(), live_nodes.clone()).await;
         match store.reap_expired_leases().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(

@@ -225,6 +225,7 @@ mod tests {
                 id: 1,
                 run: 0,
                 attempt: 1,
+                claim: 1,
             },
             next: if ok {
                 NextState::Delivered

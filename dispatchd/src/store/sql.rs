@@ -29,7 +29,7 @@ macro_rules! attempt_columns {
 /// A claimed delivery as `ClaimRow` reads it (`d`, `e`, `s`).
 macro_rules! claim_columns {
     () => {
-        "d.id, d.run, d.attempts, d.max_attempts, d.subscription_id, \
+        "d.id, d.run, d.attempts, d.claims, d.max_attempts, d.subscription_id, \
          d.dest_url, d.dest_method, d.dest_headers, d.dest_secret, d.body, d.dest_type, \
          e.id AS e_id, e.kind AS e_kind, e.type AS e_type, e.source AS e_source, e.data AS e_data, \
          e.idempotency_key AS e_idempotency_key, e.created_at AS e_created_at, \
@@ -130,8 +130,12 @@ macro_rules! bind_subscription {
             .bind(&s.id)
             .bind(&s.url)
             .bind(&j.event_types)
-            .bind(&s.secret)
-            .bind(&s.previous_secret)
+            .bind(s.secret.expose())
+            .bind(
+                s.previous_secret
+                    .as_ref()
+                    .map($crate::model::Secret::expose),
+            )
             .bind(s.previous_secret_expires_at)
             .bind(&j.headers)
             .bind(j.rate_limit)
@@ -264,6 +268,16 @@ pub(crate) const REAP_EXPIRED: &str = "UPDATE deliveries SET \
      last_error = $2, lease_expires_at = NULL, leased_by = NULL, \
      next_attempt_at = $1, updated_at = $1 \
      WHERE state = 'in_flight' AND lease_expires_at < $1";
+
+/// Hands back the in-flight deliveries of dead nodes ($1 = this node, $2 =
+/// now, $3 = the oldest heartbeat still alive): due now, the attempt not
+/// used up (the claim number still fences the dead node's outcome).
+pub(crate) const RETURN_ORPHANED: &str = "UPDATE deliveries \
+     SET state = CASE WHEN attempts > 1 THEN 'scheduled' ELSE 'pending' END, \
+     attempts = attempts - 1, lease_expires_at = NULL, leased_by = NULL, \
+     next_attempt_at = $2, updated_at = $2 \
+     WHERE state = 'in_flight' AND leased_by <> $1 AND leased_by NOT IN \
+        (SELECT id FROM nodes WHERE last_seen >= $3)";
 
 /// Earliest due time of a waiting delivery.
 pub(crate) const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) FROM deliveries \

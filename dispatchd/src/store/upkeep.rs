@@ -57,6 +57,29 @@ pub trait UpkeepStore: Backend {
         Ok(u32::try_from(live.max(1)).unwrap_or(u32::MAX))
     }
 
+    /// Hands back, without using up an attempt, the in-flight deliveries of
+    /// every node but `node` whose heartbeat is older than `timeout` (a
+    /// node gone from `nodes` counts as dead). On SQLite every other node
+    /// is a previous run of this one, so at start this takes back at once
+    /// whatever a killed process held. Returns how many.
+    async fn return_orphaned_leases(&self, node: &str, timeout: Duration) -> Result<u64> {
+        let timeout = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
+        let mut tx = self.writes().begin(self.work()).await?;
+        let now = tx.now().await?;
+        let n = on!(tx, |c| sqlx::query(sql::RETURN_ORPHANED)
+            .bind(node)
+            .bind(now)
+            .bind(now.saturating_sub(timeout))
+            .execute(&mut **c)
+            .await?
+            .rows_affected());
+        if n > 0 {
+            tx.wake().await?;
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
     /// Returns deliveries whose lease expired to the queue (or to dead when
     /// that was their last attempt). Returns how many.
     async fn reap_expired_leases(&self) -> Result<u64> {

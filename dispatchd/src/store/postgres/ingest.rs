@@ -4,7 +4,7 @@
 
 use sqlx::{Postgres, Transaction};
 
-use crate::model::{Event, NewDelivery, RoutedEvent};
+use crate::model::{Event, NewDelivery, RoutedEvent, Secret};
 use crate::store::rows::{int, to_json};
 use crate::store::{Result, StoreError, plan};
 
@@ -132,7 +132,8 @@ impl<'a> DeliveryColumns<'a> {
         self.url.push(d.inline.url.as_deref());
         self.method.push(d.inline.method.as_deref());
         self.headers.push(d.inline.headers.as_ref().map(to_json));
-        self.secret.push(d.inline.secret.as_deref());
+        self.secret
+            .push(d.inline.secret.as_ref().map(Secret::expose));
         self.body.push(d.inline.body.as_deref());
         self.max_attempts.push(int(d.max_attempts, "max_attempts")?);
         Ok(())

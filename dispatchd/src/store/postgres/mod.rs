@@ -44,6 +44,7 @@ impl PgStore {
         let opts: PgConnectOptions = cfg
             .database
             .url
+            .expose()
             .parse()
             .map_err(|e| StoreError::Other(format!("database.url: {e}")))?;
         let opts = opts.application_name("dispatchd");

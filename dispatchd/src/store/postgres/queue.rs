@@ -1,7 +1,7 @@
 //! PostgreSQL: the hot path of the queue. A claim is one statement (lock
 //! with `SKIP LOCKED`, lease on the database's clock, increment the
 //! attempt, join event and subscription); a batch's outcomes are one
-//! `unnest` update of the deliveries, fenced by `(id, run, attempt,
+//! `unnest` update of the deliveries, fenced by `(id, run, attempt, claim,
 //! in_flight)`, and one `unnest` insert of the attempts.
 
 use std::collections::HashSet;
@@ -26,6 +26,7 @@ pub(crate) async fn claim(
             ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED \
          ), claimed AS ( \
             UPDATE deliveries d SET state = 'in_flight', attempts = d.attempts + 1, \
+                claims = d.claims + 1, \
                 lease_expires_at = dispatch_now_ms() + $2, leased_by = $3, \
                 updated_at = dispatch_now_ms() \
             FROM due WHERE d.id = due.id RETURNING d.* \
@@ -69,11 +70,11 @@ pub(crate) async fn write_outcomes(
             updated_at = $14 \
          FROM unnest($1::int8[], $2::int4[], $3::int4[], $4::text[], $5::int8[], \
                      $6::int4[], $7::text[], $8::bool[], $9::text[], $10::text[], \
-                     $11::text[], $12::text[], $13::text[]) \
+                     $11::text[], $12::text[], $13::text[], $15::int4[]) \
              AS v(id, run, attempt, state, delay_ms, status_code, error, \
-                  t, t_url, t_method, t_headers, t_body, t_type) \
+                  t, t_url, t_method, t_headers, t_body, t_type, claim) \
          WHERE d.id = v.id AND d.run = v.run AND d.attempts = v.attempt \
-           AND d.state = 'in_flight' \
+           AND d.claims = v.claim AND d.state = 'in_flight' \
          RETURNING d.id",
     )
     .bind(&c.id)
@@ -90,6 +91,7 @@ pub(crate) async fn write_outcomes(
     .bind(&c.t_body)
     .bind(&c.t_type)
     .bind(now)
+    .bind(&c.claim)
     .fetch_all(&mut **tx)
     .await?;
     let changed = updated.len() as u64;
@@ -132,21 +134,23 @@ pub(crate) async fn release(
     let ids: Vec<i64> = items.iter().map(|(t, _)| t.id).collect();
     let runs: Vec<i32> = items.iter().map(|(t, _)| t.run).collect();
     let attempts: Vec<i32> = items.iter().map(|(t, _)| t.attempt).collect();
+    let claims: Vec<i32> = items.iter().map(|(t, _)| t.claim).collect();
     let delays: Vec<i64> = items.iter().map(|(_, d)| *d).collect();
     let n = sqlx::query(
         "UPDATE deliveries d SET \
             state = CASE WHEN d.attempts > 1 THEN 'scheduled' ELSE 'pending' END, \
             attempts = d.attempts - 1, lease_expires_at = NULL, leased_by = NULL, \
             next_attempt_at = dispatch_now_ms() + v.delay_ms, updated_at = dispatch_now_ms() \
-         FROM unnest($1::int8[], $2::int4[], $3::int4[], $4::int8[]) \
-            AS v(id, run, attempt, delay_ms) \
+         FROM unnest($1::int8[], $2::int4[], $3::int4[], $4::int8[], $5::int4[]) \
+            AS v(id, run, attempt, delay_ms, claim) \
          WHERE d.id = v.id AND d.run = v.run AND d.attempts = v.attempt \
-           AND d.state = 'in_flight'",
+           AND d.claims = v.claim AND d.state = 'in_flight'",
     )
     .bind(&ids)
     .bind(&runs)
     .bind(&attempts)
     .bind(&delays)
+    .bind(&claims)
     .execute(&mut **tx)
     .await?
     .rows_affected();
@@ -160,6 +164,7 @@ struct CompletionColumns<'a> {
     event_id: Vec<&'a str>,
     run: Vec<i32>,
     attempt: Vec<i32>,
+    claim: Vec<i32>,
     url: Vec<&'a str>,
     status_code: Vec<Option<i32>>,
     error: Vec<Option<&'a str>>,
@@ -183,6 +188,7 @@ impl<'a> CompletionColumns<'a> {
         self.event_id.push(&a.event_id);
         self.run.push(c.token.run);
         self.attempt.push(c.token.attempt);
+        self.claim.push(c.token.claim);
         self.url.push(&a.url);
         self.status_code.push(a.status_code);
         self.error.push(a.error.as_deref());

@@ -1,7 +1,7 @@
 //! SQLite: the hot path of the queue. A claim is an `UPDATE … RETURNING id`
 //! and one read of the claimed rows; a batch's outcomes are one update and
 //! one insert, each with its rows bound as one JSON array (`json_each`),
-//! fenced by `(id, run, attempt, in_flight)`. The single writer orders
+//! fenced by `(id, run, attempt, claim, in_flight)`. The single writer orders
 //! every write, so no row locks are needed.
 
 use std::collections::HashSet;
@@ -18,7 +18,8 @@ use crate::store::{Result, plan};
 macro_rules! fenced {
     () => {
         "WHERE deliveries.id = v.id AND deliveries.run = v.run \
-         AND deliveries.attempts = v.attempt AND deliveries.state = 'in_flight'"
+         AND deliveries.attempts = v.attempt AND deliveries.claims = v.claim \
+         AND deliveries.state = 'in_flight'"
     };
 }
 
@@ -32,7 +33,7 @@ pub(crate) async fn claim(
     let now = crate::model::now_ms();
     let mut tx = pool.begin().await?;
     let ids: Vec<i64> = sqlx::query_scalar(
-        "UPDATE deliveries SET state = 'in_flight', attempts = attempts + 1, \
+        "UPDATE deliveries SET state = 'in_flight', attempts = attempts + 1, claims = claims + 1, \
             lease_expires_at = $1 + $2, leased_by = $3, updated_at = $1 \
          WHERE id IN (SELECT id FROM deliveries \
             WHERE state IN ('pending', 'scheduled') AND next_attempt_at <= $1 \
@@ -94,6 +95,7 @@ pub(crate) async fn write_outcomes(
             t.and_then(|t| t.headers.as_ref()).map(to_json),
             t.and_then(|t| t.body.as_deref()),
             t.and_then(|t| t.event_type.as_deref()),
+            c.token.claim,
         ));
         attempts.push((
             c.token.id,
@@ -123,7 +125,7 @@ pub(crate) async fn write_outcomes(
                   value->>3 AS state, value->>4 AS next_at, value->>5 AS status_code, \
                   value->>6 AS error, value->>7 AS delivered_at, value->>8 AS t, \
                   value->>9 AS t_url, value->>10 AS t_method, value->>11 AS t_headers, \
-                  value->>12 AS t_body, value->>13 AS t_type \
+                  value->>12 AS t_body, value->>13 AS t_type, value->>14 AS claim \
                FROM json_each($1)) AS v \
          ",
         fenced!()
@@ -158,7 +160,7 @@ pub(crate) async fn release(
 ) -> Result<u64> {
     let rows: Vec<_> = items
         .iter()
-        .map(|(t, delay)| (t.id, t.run, t.attempt, delay))
+        .map(|(t, delay)| (t.id, t.run, t.attempt, delay, t.claim))
         .collect();
     let n = sqlx::query(concat!(
         "UPDATE deliveries SET \
@@ -166,7 +168,7 @@ pub(crate) async fn release(
             attempts = deliveries.attempts - 1, lease_expires_at = NULL, leased_by = NULL, \
             next_attempt_at = $2 + v.delay_ms, updated_at = $2 \
          FROM (SELECT value->>0 AS id, value->>1 AS run, value->>2 AS attempt, \
-                  value->>3 AS delay_ms FROM json_each($1)) AS v \
+                  value->>3 AS delay_ms, value->>4 AS claim FROM json_each($1)) AS v \
          ",
         fenced!()
     ))

@@ -5,7 +5,11 @@
 //! bounded in time and talks only to 127.0.0.1.
 //!
 //! Hostile receivers (hang, slow drip, 1 GB body, redirect, reset, TLS to a
-//! plain port) are in `hostile.rs` and `delivery.rs`.
+//! plain port) are in `hostile.rs` and `delivery.rs`; recovery in seconds
+//! after a crash, memory through an outage and the cost of watchers are in
+//! `recovery`.
+
+mod recovery;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -27,7 +31,7 @@ const FAST_RECOVERY: &[(&str, &str)] = &[
 
 /// A PostgreSQL cluster of this test's own, or `None` (with a notice) where
 /// none can be made.
-fn private_postgres() -> Option<(PgCluster, TestDb)> {
+pub(super) fn private_postgres() -> Option<(PgCluster, TestDb)> {
     PgCluster::available().then(|| {
         let pg = PgCluster::start();
         let db = TestDb::at_url(&pg.url());
@@ -45,9 +49,9 @@ const TWO_NODES: &[(&str, &str)] = &[
 ];
 
 /// In-flight sends per node (the default `queue.max_in_flight`).
-const MAX_IN_FLIGHT: usize = 256;
+pub(super) const MAX_IN_FLIGHT: usize = 256;
 
-async fn subscribe(base: &str, url: &str) {
+pub(super) async fn subscribe(base: &str, url: &str) {
     let r = reqwest::Client::new()
         .post(format!("{base}/subscriptions"))
         .json(&json!({"url": url, "event_types": ["*"],
@@ -62,13 +66,13 @@ async fn subscribe(base: &str, url: &str) {
 /// Producers: `conns` connections post events `prefix0..prefix{total}`, one
 /// at a time, each retried until answered 2xx (through kills and outages).
 /// Returns every acknowledged id.
-struct Producer {
+pub(super) struct Producer {
     acked: Arc<Mutex<HashSet<String>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Producer {
-    fn start(base: &str, prefix: &str, total: usize, conns: usize) -> Self {
+    pub(super) fn start(base: &str, prefix: &str, total: usize, conns: usize) -> Self {
         let acked = Arc::new(Mutex::new(HashSet::new()));
         let next = Arc::new(AtomicUsize::new(0));
         let http = reqwest::Client::builder()
@@ -102,7 +106,7 @@ impl Producer {
         Producer { acked, tasks }
     }
 
-    async fn finish(self, within: Duration) -> HashSet<String> {
+    pub(super) async fn finish(self, within: Duration) -> HashSet<String> {
         let all = futures_join(self.tasks);
         tokio::time::timeout(within, all)
             .await
@@ -118,7 +122,7 @@ async fn futures_join(tasks: Vec<tokio::task::JoinHandle<()>>) {
 }
 
 /// Deliveries per event id so far.
-fn counts(rx: &Receiver) -> HashMap<String, usize> {
+pub(super) fn counts(rx: &Receiver) -> HashMap<String, usize> {
     let mut m = HashMap::new();
     for r in rx.received() {
         *m.entry(r.header("webhook-id").to_string()).or_insert(0) += 1;
@@ -127,7 +131,7 @@ fn counts(rx: &Receiver) -> HashMap<String, usize> {
 }
 
 /// Waits until every id in `acked` reached the receiver; returns the counts.
-async fn all_delivered(
+pub(super) async fn all_delivered(
     rx: &Receiver,
     acked: &HashSet<String>,
     within: Duration,
@@ -148,7 +152,7 @@ async fn all_delivered(
     }
 }
 
-fn duplicates(c: &HashMap<String, usize>) -> usize {
+pub(super) fn duplicates(c: &HashMap<String, usize>) -> usize {
     c.values().map(|n| n - 1).sum()
 }
 
@@ -176,7 +180,7 @@ async fn kill_storm(db: &TestDb, total: usize, kills: usize) -> (usize, usize) {
     (acked.len(), duplicates(&c))
 }
 
-fn fastrand_ms(lo: u64, hi: u64) -> u64 {
+pub(super) fn fastrand_ms(lo: u64, hi: u64) -> u64 {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
