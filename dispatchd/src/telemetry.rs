@@ -9,7 +9,11 @@
 //! - `dispatch_queue_depth{state}`: deliveries per state, from the database,
 //!   so every node reports the same.
 //! - `dispatch_circuit_state{subscription_id}`: 0 closed, 1 half-open,
-//!   2 open.
+//!   2 open, for the endpoints the admin snapshot lists (the first
+//!   `store::stats::MAX_ENDPOINTS` by id).
+//!
+//! The two gauges come from the node's shared admin snapshot
+//! (`api::StatsHub`): a scrape runs no query of its own.
 //!
 //! The recorder is process-global (the `metrics` facade); several nodes in
 //! one process, as in tests, share the counters.
@@ -19,7 +23,9 @@ use std::sync::OnceLock;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use crate::model::{CircuitState, DeliveryState};
-use crate::store::{Page, Store};
+use dispatch_wire::AdminStats;
+
+use crate::store::Store;
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
@@ -72,42 +78,57 @@ pub fn attempt_duration(success: bool, millis: i64) {
         .record(millis.max(0) as f64 / 1000.0);
 }
 
-/// Refreshes the database-derived gauges, then renders everything.
-pub async fn render(handle: &PrometheusHandle, store: &dyn Store) -> String {
-    match store.delivery_counts().await {
-        Ok(counts) => {
-            for &state in DeliveryState::ALL {
-                let n = counts
-                    .iter()
-                    .find(|(s, _)| *s == state)
-                    .map_or(0, |(_, n)| *n);
-                metrics::gauge!("dispatch_queue_depth", "state" => state.as_str()).set(n as f64);
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "metrics: cannot count deliveries"),
-    }
-    let mut page = Page {
-        after: None,
-        limit: 1000,
+/// Renders the process's counters and histograms, then the gauges read
+/// from the database, taken from the node's shared admin snapshot (at most
+/// a second old, so a scrape costs no query of its own). Written here
+/// rather than recorded as `metrics` gauges, so that a deleted
+/// subscription's series goes with it.
+pub fn render(handle: &PrometheusHandle, snapshot: Option<&AdminStats>) -> String {
+    use std::fmt::Write;
+    let mut out = handle.render();
+    let Some(s) = snapshot else {
+        return out;
     };
-    loop {
-        let Ok(subs) = store.list_subscriptions(&page).await else {
-            break;
-        };
-        for s in &subs {
-            let v = match s.health.circuit_state {
-                CircuitState::Open => 2.0,
-                CircuitState::HalfOpen => 1.0,
-                CircuitState::Closed => 0.0,
-            };
-            metrics::gauge!("dispatch_circuit_state", "subscription_id" => s.id.clone()).set(v);
-        }
-        match subs.last() {
-            Some(last) if subs.len() == page.limit as usize => page.after = Some(last.id.clone()),
-            _ => break,
-        }
+    let d = &s.deliveries;
+    out.push_str(
+        "# HELP dispatch_queue_depth Deliveries per state, counted from the database.\n\
+         # TYPE dispatch_queue_depth gauge\n",
+    );
+    for (state, n) in [
+        (DeliveryState::Pending, d.pending),
+        (DeliveryState::InFlight, d.in_flight),
+        (DeliveryState::Scheduled, d.scheduled),
+        (DeliveryState::Delivered, d.delivered),
+        (DeliveryState::Dead, d.dead),
+        (DeliveryState::Paused, d.paused),
+        (DeliveryState::Dropped, d.dropped),
+    ] {
+        let _ = writeln!(out, "dispatch_queue_depth{{state=\"{state}\"}} {n}");
     }
-    handle.render()
+    out.push_str(
+        "# HELP dispatch_circuit_state Circuit of each endpoint: 0 closed, 1 half-open, 2 open.\n\
+         # TYPE dispatch_circuit_state gauge\n",
+    );
+    for e in &s.endpoints {
+        let v = match e.circuit_state {
+            CircuitState::Open => 2,
+            CircuitState::HalfOpen => 1,
+            CircuitState::Closed => 0,
+        };
+        let id = label(&e.subscription_id);
+        let _ = writeln!(
+            out,
+            "dispatch_circuit_state{{subscription_id=\"{id}\"}} {v}"
+        );
+    }
+    out
+}
+
+/// A label value escaped for the text format.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// Writes this node's plugin counters to the database once a second (when

@@ -121,4 +121,45 @@ async fn openapi_documents_every_route(backend: Backend) {
     d.finish().await;
 }
 
-both_backends!(metrics_report_work_done, openapi_documents_every_route);
+/// `metrics.token` guards `/metrics`; a deleted subscription's circuit
+/// gauge goes with it (the gauges are written from the admin snapshot, not
+/// kept by the recorder).
+async fn metrics_token_and_deleted_endpoints(backend: Backend) {
+    const TOKEN: &str = "metrics-token-0123456789";
+    let d = Daemon::start_with(backend, |c| c.metrics.token = TOKEN.into()).await;
+    d.subscribe("http://127.0.0.1:9/gone", &["x"], json!({"id": "sub_gone"}))
+        .await;
+    let scrape = |token: Option<&'static str>| {
+        let url = d.url("/metrics");
+        async move {
+            let mut r = reqwest::Client::new().get(url);
+            if let Some(t) = token {
+                r = r.bearer_auth(t);
+            }
+            let r = r.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (status, body) = scrape(None).await;
+    assert_eq!(status, 401, "{body}");
+    assert!(body.contains("metrics.token"), "{body}");
+    assert_eq!(scrape(Some("wrong-token-0123456789")).await.0, 401);
+    let (status, text) = scrape(Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    let series = r#"dispatch_circuit_state{subscription_id="sub_gone"}"#;
+    assert_eq!(sample(&text, series), Some(0.0), "{text}");
+    d.delete("/subscriptions/sub_gone").await;
+    // The snapshot is at most a second old.
+    let gone = dispatch_tests::eventually(Duration::from_secs(5), || async {
+        sample(&scrape(Some(TOKEN)).await.1, series).is_none()
+    })
+    .await;
+    assert!(gone, "the deleted subscription's gauge stayed");
+    d.finish().await;
+}
+
+both_backends!(
+    metrics_report_work_done,
+    openapi_documents_every_route,
+    metrics_token_and_deleted_endpoints
+);

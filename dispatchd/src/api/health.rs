@@ -32,18 +32,42 @@ pub async fn health() -> Json<HealthOut> {
     tag = "operations",
     responses(
         (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+        (status = 401, description = "metrics.token is set and the bearer token is missing or wrong", body = dispatch_wire::ErrorResponse),
 
     )
 )]
-pub async fn metrics(State(st): State<AppState>) -> impl axum::response::IntoResponse {
-    let body = crate::telemetry::render(&st.metrics, st.store.as_ref()).await;
-    (
+pub async fn metrics(
+    State(st): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl axum::response::IntoResponse, super::error::ApiError> {
+    let token = &st.cfg.metrics.token;
+    if !token.is_empty() {
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !super::auth::key_matches(std::slice::from_ref(token), given.trim()) {
+            return Err(super::error::ApiError::Unauthorized(
+                "missing or invalid metrics token (metrics.token)".into(),
+            ));
+        }
+    }
+    let snapshot = match st.stats.snapshot().await {
+        Ok(s) => Some(s),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: the database cannot be read; gauges left out");
+            None
+        }
+    };
+    let body = crate::telemetry::render(&st.metrics, snapshot.as_deref());
+    Ok((
         [(
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         body,
-    )
+    ))
 }
 
 #[utoipa::path(

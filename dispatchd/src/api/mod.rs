@@ -12,6 +12,8 @@ mod extract;
 mod health;
 pub mod openapi;
 mod stats;
+
+pub use stats::StatsHub;
 mod subscriptions;
 mod tasks;
 mod views;
@@ -39,6 +41,8 @@ pub struct AppState {
     /// Built once from the config: checks literal destination addresses.
     pub guard: Arc<crate::ssrf::Guard>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    /// The admin figures, read at most once a second for every watcher.
+    pub stats: Arc<stats::StatsHub>,
     pub plugins: Arc<crate::plugins::Plugins>,
 }
 

@@ -158,6 +158,7 @@ pub async fn replay(
 ) -> ApiResult<Json<DeadLetterActionOut>> {
     let selection = to_selection(action)?;
     let count = st.store.replay_dead(&selection).await?;
+    st.stats.mark_stale().await;
     Ok(Json(DeadLetterActionOut { count }))
 }
 
@@ -182,6 +183,7 @@ pub async fn purge(
 ) -> ApiResult<Json<DeadLetterActionOut>> {
     let selection = to_selection(action)?;
     let count = st.store.purge_dead(&selection).await?;
+    st.stats.mark_stale().await;
     Ok(Json(DeadLetterActionOut { count }))
 }
 

@@ -20,6 +20,7 @@ async fn set_status(
         .set_status(id, status, reason)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no subscription with id {id:?}")))?;
+    st.stats.mark_stale().await;
     Ok(Json(views::subscription(&sub, false)))
 }
 
