@@ -104,14 +104,14 @@ impl Deliverer {
         let msg_id = &d.event.id;
 
         let mut secrets: Vec<&str> = Vec::with_capacity(2);
-        if let Some(s) = d.inline.secret.as_deref() {
-            secrets.push(s);
+        if let Some(s) = &d.inline.secret {
+            secrets.push(s.expose());
         } else if let Some(s) = sub {
-            secrets.push(&s.secret);
+            secrets.push(s.secret.expose());
             if let (Some(prev), Some(until)) = (&s.previous_secret, s.previous_secret_expires_at)
                 && until > now
             {
-                secrets.push(prev);
+                secrets.push(prev.expose());
             }
         }
 

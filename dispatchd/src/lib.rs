@@ -16,6 +16,7 @@ pub mod plugins;
 pub mod queue;
 pub mod ratelimit;
 pub mod retry;
+pub mod secret;
 pub mod server;
 pub mod sign;
 pub mod ssrf;

@@ -48,7 +48,12 @@ impl Daemon {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let auth = (!cfg.dev)
-            .then(|| cfg.api.keys.first().map(|k| format!("Bearer {k}")))
+            .then(|| {
+                cfg.api
+                    .keys
+                    .first()
+                    .map(|k| format!("Bearer {}", k.expose()))
+            })
             .flatten();
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(dispatchd::server::run(

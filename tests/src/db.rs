@@ -136,7 +136,7 @@ impl TestDb {
     /// quick polls and sweeps.
     pub fn config(&self) -> Config {
         let mut cfg = Config::default().into_dev();
-        cfg.database.url = self.url.clone();
+        cfg.database.url = self.url.clone().into();
         cfg.database.sqlite_path = self.sqlite_path.clone();
         cfg.database.max_connections = 5;
         cfg.queue.poll_interval_ms = 100;

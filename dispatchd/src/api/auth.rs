@@ -59,7 +59,7 @@ pub async fn require_auth(
             .api
             .hmac_secrets
             .iter()
-            .any(|s| sign::verify_hex_hmac(s.as_bytes(), &bytes, &sig));
+            .any(|s| sign::verify_hex_hmac(s.expose().as_bytes(), &bytes, &sig));
         if !ok {
             return Err(ApiError::Unauthorized(
                 "X-HMAC-Signature does not match the body".into(),
@@ -75,9 +75,9 @@ pub async fn require_auth(
 }
 
 /// Constant-time comparison of digests, so neither content nor length leaks.
-pub(super) fn key_matches(keys: &[String], token: &str) -> bool {
+pub(super) fn key_matches(keys: &[crate::secret::Secret], token: &str) -> bool {
     let t = Sha256::digest(token.as_bytes());
     keys.iter().fold(false, |acc, k| {
-        acc | bool::from(Sha256::digest(k.as_bytes()).ct_eq(&t))
+        acc | bool::from(Sha256::digest(k.expose().as_bytes()).ct_eq(&t))
     })
 }

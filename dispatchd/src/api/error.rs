@@ -102,7 +102,12 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(m) | StoreError::Contention(m) => Self::Unavailable(m),
-            StoreError::Conflict(m) => Self::Conflict(m),
+            // The database's own words (constraint names, values) stay in
+            // the log, under the request's span and id; the client gets ours.
+            StoreError::Conflict(m) => {
+                tracing::warn!(detail = %m, "the database refused a conflicting write");
+                Self::Conflict("the request conflicts with a stored resource".into())
+            }
             other => Self::Internal(other.to_string()),
         }
     }

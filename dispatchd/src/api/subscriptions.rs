@@ -47,7 +47,7 @@ pub async fn create(
         id,
         url: input.url,
         event_types: input.event_types,
-        secret: input.secret.unwrap_or_else(sign::generate_secret),
+        secret: input.secret.unwrap_or_else(sign::generate_secret).into(),
         previous_secret: None,
         previous_secret_expires_at: None,
         headers: input.headers.unwrap_or_default(),
@@ -157,9 +157,9 @@ pub async fn update(
     if let Some(types) = patch.event_types {
         sub.event_types = types;
     }
-    if let Some(secret) = patch.secret.filter(|s| *s != sub.secret) {
+    if let Some(secret) = patch.secret.filter(|s| s != sub.secret.expose()) {
         let grace = st.cfg.delivery.secret_rotation_grace_secs as i64 * 1000;
-        sub.previous_secret = Some(std::mem::replace(&mut sub.secret, secret));
+        sub.previous_secret = Some(std::mem::replace(&mut sub.secret, secret.into()));
         sub.previous_secret_expires_at = Some(now + grace);
     }
     if let Some(headers) = patch.headers {
@@ -242,7 +242,7 @@ fn check(s: &Subscription, st: &AppState) -> ApiResult<()> {
     for p in &s.event_types {
         matching::validate_pattern(p).map_err(invalid)?;
     }
-    validate::secret(&s.secret).map_err(invalid)?;
+    validate::secret(s.secret.expose()).map_err(invalid)?;
     validate::headers(&s.headers).map_err(invalid)?;
     if s.rate_limit == Some(0) || s.rate_limit.is_some_and(|r| r > 100_000) {
         return Err(invalid(

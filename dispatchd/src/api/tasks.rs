@@ -75,7 +75,7 @@ pub async fn create(
             url: Some(input.url),
             method: Some(method),
             headers: Some(input.headers.unwrap_or_default()),
-            secret: input.secret,
+            secret: input.secret.map(Into::into),
             body: Some(data),
             event_type: None,
         },

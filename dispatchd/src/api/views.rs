@@ -105,9 +105,9 @@ pub fn subscription(s: &Subscription, reveal_secret: bool) -> SubscriptionView {
         url: s.url.clone(),
         event_types: s.event_types.clone(),
         secret: if reveal_secret {
-            s.secret.clone()
+            s.secret.expose().to_string()
         } else {
-            sign::mask(&s.secret)
+            sign::mask(s.secret.expose())
         },
         // Header values often carry credentials: write-only, like the secret.
         headers: if reveal_secret {

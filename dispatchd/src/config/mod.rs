@@ -37,6 +37,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub api: ApiConfig,
     pub admin: AdminConfig,
+    pub metrics: MetricsConfig,
     pub queue: QueueConfig,
     pub delivery: DeliveryConfig,
     pub tasks: TasksConfig,
@@ -146,6 +147,11 @@ impl Config {
             .saturating_mul(1000)
             .saturating_sub(1000)
             .min(60_000)
+    }
+
+    /// How old a heartbeat makes its node dead.
+    pub fn node_timeout(&self) -> Duration {
+        Duration::from_secs(self.queue.node_timeout_secs)
     }
 
     pub fn lease(&self) -> Duration {

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::secret::Secret;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
@@ -17,7 +19,7 @@ pub struct ServerConfig {
 pub struct DatabaseConfig {
     /// `postgres://…` for PostgreSQL; empty for the embedded SQLite store
     /// (env `DATABASE_URL`).
-    pub url: String,
+    pub url: Secret,
     /// File of the embedded SQLite store, created when missing.
     pub sqlite_path: PathBuf,
     pub max_connections: u32,
@@ -30,9 +32,9 @@ pub struct DatabaseConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct ApiConfig {
     /// Bearer keys accepted on the public API.
-    pub keys: Vec<String>,
+    pub keys: Vec<Secret>,
     /// Secrets for DispatchGO-style request signing (`X-HMAC-Signature`).
-    pub hmac_secrets: Vec<String>,
+    pub hmac_secrets: Vec<Secret>,
     /// Largest accepted request body; larger ones are answered 413.
     pub max_body_bytes: usize,
     /// Most events in one `POST /events/batch`.
@@ -45,7 +47,15 @@ pub struct AdminConfig {
     /// Bearer tokens for the admin API (`/admin/...`), separate from the
     /// producers' keys. Without any, the admin API answers 401 (except in
     /// dev mode, where it is open).
-    pub tokens: Vec<String>,
+    pub tokens: Vec<Secret>,
+}
+
+/// `/metrics`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// When set, `/metrics` wants `Authorization: Bearer <token>`.
+    pub token: Secret,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -60,6 +70,10 @@ pub struct QueueConfig {
     pub claim_batch: u32,
     /// Most HTTP requests in flight at once on this node.
     pub max_in_flight: u32,
+    /// A node whose heartbeat is older than this is dead: any live node
+    /// hands its leased deliveries back to the queue at once, without using
+    /// up an attempt. Each node beats every third of it.
+    pub node_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -193,7 +207,7 @@ impl Default for ServerConfig {
 impl Default for DatabaseConfig {
     fn default() -> Self {
         Self {
-            url: String::new(),
+            url: Secret::default(),
             sqlite_path: PathBuf::from("dispatch.db"),
             max_connections: 16,
             acquire_timeout_ms: 3000,
@@ -219,6 +233,7 @@ impl Default for QueueConfig {
             poll_interval_ms: 1000,
             claim_batch: 100,
             max_in_flight: 256,
+            node_timeout_secs: 5,
         }
     }
 }

@@ -45,7 +45,7 @@ fn env_overrides_and_names_bad_keys() {
         false,
     )
     .unwrap();
-    assert_eq!(cfg.database.url, "postgres://u@h/db");
+    assert_eq!(cfg.database.url.expose(), "postgres://u@h/db");
     assert_eq!(cfg.listen_addr().unwrap().port(), 9000);
     assert_eq!(cfg.queue.claim_batch, 50);
 
@@ -120,4 +120,38 @@ fn dev_mode_binds_loopback() {
     let mut cfg = Config::default().into_dev();
     cfg.server.addr = "0.0.0.0:8080".into();
     assert!(cfg.listen_addr().unwrap().ip().is_loopback());
+}
+
+/// No secret can reach a log line or a panic message through `Debug`: the
+/// keys, the tokens and the database URL (its password) print `***`.
+#[test]
+fn debug_of_a_loaded_config_shows_no_secret() {
+    let cfg = Config::load(
+        None,
+        &env(&[
+            (
+                "DATABASE_URL",
+                "postgres://dispatch:pg-password-1234@db/dispatch",
+            ),
+            ("DISPATCH_API__KEYS", "[\"producer-key-0123456789\"]"),
+            ("DISPATCH_API__HMAC_SECRETS", "[\"hmac-secret-0123456789\"]"),
+            ("DISPATCH_ADMIN__TOKENS", "[\"admin-token-0123456789\"]"),
+            ("DISPATCH_METRICS__TOKEN", "metrics-token-0123456789"),
+        ]),
+        false,
+    )
+    .unwrap();
+    let shown = format!("{cfg:?} {cfg:#?}");
+    for secret in [
+        "pg-password-1234",
+        "producer-key-0123456789",
+        "hmac-secret-0123456789",
+        "admin-token-0123456789",
+        "metrics-token-0123456789",
+    ] {
+        assert!(!shown.contains(secret), "{secret} in {shown}");
+    }
+    assert!(shown.contains("***"));
+    // The values are all there for the code that needs them.
+    assert_eq!(cfg.admin.tokens[0].expose(), "admin-token-0123456789");
 }

@@ -13,7 +13,7 @@ impl Config {
             }
         }
         self.listen_addr()?;
-        let url = &self.database.url;
+        let url = self.database.url.expose();
         if !url.is_empty() && !url.starts_with("postgres://") && !url.starts_with("postgresql://") {
             return Err(bad(
                 "database.url",
@@ -62,6 +62,12 @@ impl Config {
         }
         if self.queue.lease_secs < 2 {
             return Err(bad("queue.lease_secs", "must be at least 2"));
+        }
+        if !self.metrics.token.is_empty() && self.metrics.token.len() < 16 {
+            return Err(bad("metrics.token", "must be at least 16 characters"));
+        }
+        if !(1..=3600).contains(&self.queue.node_timeout_secs) {
+            return Err(bad("queue.node_timeout_secs", "must be between 1 and 3600"));
         }
         if !(10..=60_000).contains(&self.queue.poll_interval_ms) {
             return Err(bad(

@@ -306,6 +306,30 @@ async fn corrupt_rows_are_errors_that_name_the_row(backend: Backend) {
     );
 }
 
+/// A subscription as stored and as claimed prints `***` for its secrets:
+/// no log line or panic message can carry one.
+async fn secrets_never_show_in_debug(backend: Backend) {
+    let (db, store) = with_subscription(backend, 3).await;
+    let mut s = store.get_subscription("s1").await.unwrap().unwrap();
+    s.previous_secret = Some("whsec_old-secret-still-signing".into());
+    store.update_subscription(&s).await.unwrap();
+    ingest(store.as_ref(), vec![event("e1", "order.created", None)]).await;
+    let stored = store.get_subscription("s1").await.unwrap().unwrap();
+    let claimed = store.claim("n1", 10, LEASE).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let shown = format!("{stored:?} {claimed:?}");
+    assert!(
+        !shown.contains("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+        "{shown}"
+    );
+    assert!(!shown.contains("old-secret-still-signing"), "{shown}");
+    assert_eq!(
+        stored.secret.expose(),
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+    );
+    drop(db);
+}
+
 fn page() -> dispatchd::store::Page {
     dispatchd::store::Page {
         after: None,
@@ -319,4 +343,5 @@ both_backends!(
     stale_snapshot_writes_nothing,
     deleting_subscription_drops_waiting_deliveries,
     corrupt_rows_are_errors_that_name_the_row,
+    secrets_never_show_in_debug,
 );
