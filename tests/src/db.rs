@@ -170,6 +170,14 @@ impl TestDb {
         }
     }
 
+    /// Deliveries not (yet) in state `delivered`, read straight from the
+    /// database: what a receiver's count cannot tell (a killed node's send
+    /// may have reached the receiver while the delivery is still its).
+    pub async fn undelivered(&self) -> i64 {
+        self.count_rows("deliveries WHERE state <> 'delivered'")
+            .await
+    }
+
     /// Runs one statement straight on the database (to corrupt a row, say,
     /// as no API can).
     pub async fn execute(&self, statement: &'static str) {
