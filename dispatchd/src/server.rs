@@ -12,7 +12,6 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::AtomicU32;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -53,10 +52,10 @@ pub async fn run_with_store(
         Duration::from_millis(cfg.plugin_host.watch_interval_ms),
         stop.clone(),
     );
-    let live_nodes = Arc::new(AtomicU32::new(1));
+    let beat = queue::liveness::Beat::new();
     // Before the worker claims anything: this node is alive, and whatever
     // a dead node (or this node's previous run) held is due again now.
-    queue::liveness::beat(store.as_ref(), &node, cfg.node_timeout(), &live_nodes).await;
+    queue::liveness::first(store.as_ref(), &node, cfg.node_timeout(), &beat).await;
     // The heartbeat outlives the worker's drain at shutdown: a node still
     // finishing its sends must not look dead to the others.
     let beating = CancellationToken::new();
@@ -64,7 +63,7 @@ pub async fn run_with_store(
         store.clone(),
         node.clone(),
         cfg.node_timeout(),
-        live_nodes.clone(),
+        beat.clone(),
         beating.clone(),
     ));
     let worker = tokio::spawn(
@@ -77,7 +76,7 @@ pub async fn run_with_store(
             }),
             cfg: cfg.clone(),
             node: node.clone(),
-            live_nodes: live_nodes.clone(),
+            beat: beat.clone(),
         }
         .run(stop.clone()),
     );

@@ -19,6 +19,7 @@ pub(super) fn flatten_figment_error(e: figment::Error) -> String {
                 ["api", "keys" | "hmac_secrets", ..]
                     | ["admin", "tokens", ..]
                     | ["database", "url", ..]
+                    | ["metrics", "token", ..]
             );
             let kind = match &e.kind {
                 figment::error::Kind::InvalidType(_, expected)

@@ -21,7 +21,7 @@
 //! them. Nothing claimed is left stranded until its lease runs out.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use tokio::sync::{Semaphore, mpsc};
@@ -57,9 +57,10 @@ pub struct Worker {
     pub pipeline: Arc<Pipeline>,
     pub cfg: Arc<Config>,
     pub node: String,
-    /// Nodes sharing the database, kept by the sweeper's heartbeat; rate
-    /// limits are split between them.
-    pub live_nodes: Arc<AtomicU32>,
+    /// The heartbeat's view: how many nodes share the database (rate
+    /// limits are split between them) and whether this node still counts
+    /// as alive (it claims only then).
+    pub beat: Arc<liveness::Beat>,
 }
 
 impl Worker {
@@ -70,7 +71,7 @@ impl Worker {
             pipeline,
             cfg,
             node,
-            live_nodes,
+            beat,
         } = self;
         let limiter = Arc::new(Limiter::default());
         let slots = Arc::new(Semaphore::new(cfg.queue.max_in_flight as usize));
@@ -89,6 +90,16 @@ impl Worker {
             if free == 0 {
                 tokio::select! {
                     p = slots.clone().acquire_owned() => drop(p),
+                    _ = shutdown.cancelled() => break,
+                }
+                continue;
+            }
+            // A node whose heartbeat has failed for a node timeout is dead
+            // to the others, which take back what it holds: it claims
+            // nothing more until a heartbeat succeeds again.
+            if !beat.fresh(cfg.node_timeout()) {
+                tokio::select! {
+                    _ = tokio::time::sleep(poll) => {}
                     _ = shutdown.cancelled() => break,
                 }
                 continue;
@@ -121,7 +132,7 @@ impl Worker {
                 let done = done_tx.clone();
                 let hard_stop = hard_stop.clone();
                 let limiter = limiter.clone();
-                let nodes = live_nodes.load(Ordering::Relaxed).max(1);
+                let nodes = beat.live_nodes.load(Ordering::Relaxed).max(1);
                 sends.spawn(async move {
                     let token = d.token();
                     let msg = match pace(&limiter, &d, nodes) {

@@ -16,7 +16,10 @@ use crate::model::{ClaimToken, ClaimedDelivery, Completion, DeliveryState};
 #[async_trait]
 pub trait QueueStore: Backend {
     /// Claims up to `limit` due deliveries for `node` under a lease of
-    /// `lease`, incrementing each one's attempt number.
+    /// `lease`, incrementing each one's attempt number. A claimed row this
+    /// version cannot read is not sent: it becomes a dead letter whose
+    /// error names the row and column (visible, replayable once fixed),
+    /// and the rest of the batch goes on.
     async fn claim(&self, node: &str, limit: u32, lease: Duration) -> Result<Vec<ClaimedDelivery>> {
         let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         let found = on!(
@@ -24,7 +27,32 @@ pub trait QueueStore: Backend {
             pg | p | postgres::queue::claim(p, node, limit, lease).await?,
             sqlite | p | sqlite::queue::claim(p, node, limit, lease).await?,
         );
-        rows::all(found)
+        let mut claimed = Vec::with_capacity(found.len());
+        let mut corrupt = Vec::new();
+        for row in found {
+            let id = row.id;
+            match ClaimedDelivery::try_from(row) {
+                Ok(d) => claimed.push(d),
+                Err(e) => corrupt.push((id, e.to_string())),
+            }
+        }
+        if !corrupt.is_empty() {
+            let mut tx = self.writes().begin(self.work()).await?;
+            let now = tx.now().await?;
+            for (id, error) in &corrupt {
+                tracing::error!(delivery = id, %error, "a claimed delivery cannot be read: dead-lettered");
+                on!(tx, |c| {
+                    sqlx::query(sql::DEAD_CORRUPT)
+                        .bind(id)
+                        .bind(error)
+                        .bind(now)
+                        .execute(&mut **c)
+                        .await?;
+                });
+            }
+            tx.commit().await?;
+        }
+        Ok(claimed)
     }
 
     /// Writes attempts and moves deliveries to their next state, all in one
@@ -71,7 +99,17 @@ pub trait QueueStore: Backend {
                 .fetch_all(&mut **c)
                 .await?,
         );
-        let endpoints = plan::plan_endpoints(rows::all(found)?, &tallies, policy, now);
+        // An endpoint row this version cannot read keeps its circuit as it
+        // is; its deliveries' outcomes are still written.
+        let before = found
+            .into_iter()
+            .filter_map(|r| {
+                plan::EndpointBefore::try_from(r)
+                    .map_err(|e| tracing::error!(error = %e, "circuit not updated"))
+                    .ok()
+            })
+            .collect();
+        let endpoints = plan::plan_endpoints(before, &tallies, policy, now);
         for u in &endpoints.updates {
             on!(tx, |c| {
                 bind_circuit!(sqlx::query(sql::UPDATE_CIRCUIT), u, now)

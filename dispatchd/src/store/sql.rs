@@ -58,15 +58,16 @@ macro_rules! dead_filter {
 }
 
 /// The start of a replay (`$now` names the placeholder of the time): a
-/// fresh run, attempts from 1 again, parked if its endpoint is. The caller
-/// appends which rows.
+/// fresh run, attempts from 1 again, parked if its endpoint is parked (a
+/// task, or a delivery whose subscription was deleted, goes back to the
+/// queue, where the pipeline ends it). The caller appends which rows.
 macro_rules! replay_set {
     ($now:literal) => {
         concat!(
             "UPDATE deliveries AS d SET run = d.run + 1, attempts = 0, \
-                state = CASE WHEN d.subscription_id IS NULL OR EXISTS (SELECT 1 \
-                    FROM subscriptions s WHERE s.id = d.subscription_id \
-                    AND s.status = 'active' AND s.circuit_state = 'closed') \
+                state = CASE WHEN NOT EXISTS (SELECT 1 FROM subscriptions s \
+                        WHERE s.id = d.subscription_id AND (s.status <> 'active' \
+                        OR s.circuit_state <> 'closed')) \
                     THEN 'pending' ELSE 'paused' END, \
                 lease_expires_at = NULL, leased_by = NULL, last_status_code = NULL, \
                 last_error = NULL, delivered_at = NULL, next_attempt_at = ",
@@ -270,14 +271,22 @@ pub(crate) const REAP_EXPIRED: &str = "UPDATE deliveries SET \
      WHERE state = 'in_flight' AND lease_expires_at < $1";
 
 /// Hands back the in-flight deliveries of dead nodes ($1 = this node, $2 =
-/// now, $3 = the oldest heartbeat still alive): due now, the attempt not
-/// used up (the claim number still fences the dead node's outcome).
+/// now, $3 = the oldest heartbeat still alive, $4 = the newest claim that
+/// may be taken): due now, without using up
+/// an attempt — the delivery is given one more (`max_attempts + 1`), so the
+/// next claim still carries a new attempt number and its attempt row never
+/// collides with one the dead node might still write. Only claims older
+/// than the cut-off: a node that claimed just before its first heartbeat
+/// landed keeps what it claimed.
 pub(crate) const RETURN_ORPHANED: &str = "UPDATE deliveries \
-     SET state = CASE WHEN attempts > 1 THEN 'scheduled' ELSE 'pending' END, \
-     attempts = attempts - 1, lease_expires_at = NULL, leased_by = NULL, \
-     next_attempt_at = $2, updated_at = $2 \
-     WHERE state = 'in_flight' AND leased_by <> $1 AND leased_by NOT IN \
-        (SELECT id FROM nodes WHERE last_seen >= $3)";
+     SET state = 'scheduled', max_attempts = max_attempts + 1, \
+     lease_expires_at = NULL, leased_by = NULL, next_attempt_at = $2, updated_at = $2 \
+     WHERE state = 'in_flight' AND updated_at < $4 AND leased_by <> $1 \
+        AND leased_by NOT IN (SELECT id FROM nodes WHERE last_seen >= $3)";
+
+/// Dead-letters claimed delivery $1 that cannot be read ($2 = why, $3 = now).
+pub(crate) const DEAD_CORRUPT: &str = "UPDATE deliveries SET state = 'dead', last_error = $2, \
+     lease_expires_at = NULL, leased_by = NULL, updated_at = $3 WHERE id = $1";
 
 /// Earliest due time of a waiting delivery.
 pub(crate) const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) FROM deliveries \

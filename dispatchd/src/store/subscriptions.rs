@@ -75,6 +75,13 @@ pub trait SubscriptionStore: Backend {
     async fn delete_subscription(&self, id: &str) -> Result<bool> {
         let mut tx = self.writes().begin(self.work()).await?;
         tx.bump_version().await?;
+        // The subscription row first, as every writer that locks it and
+        // then its deliveries (a completion) does: no lock cycle.
+        let n = on!(tx, |c| sqlx::query(sql::DELETE_SUBSCRIPTION)
+            .bind(id)
+            .execute(&mut **c)
+            .await?
+            .rows_affected());
         on!(
             tx,
             pg | c | {
@@ -106,11 +113,6 @@ pub trait SubscriptionStore: Backend {
                 .await?;
             },
         );
-        let n = on!(tx, |c| sqlx::query(sql::DELETE_SUBSCRIPTION)
-            .bind(id)
-            .execute(&mut **c)
-            .await?
-            .rows_affected());
         tx.commit().await?;
         self.cache().invalidate();
         Ok(n == 1)

@@ -66,10 +66,19 @@ pub trait UpkeepStore: Backend {
         let timeout = i64::try_from(timeout.as_millis()).unwrap_or(i64::MAX);
         let mut tx = self.writes().begin(self.work()).await?;
         let now = tx.now().await?;
+        let alive_since = now.saturating_sub(timeout);
+        // On PostgreSQL only claims older than the timeout: a node whose
+        // first heartbeat had not landed yet keeps what it just claimed. On
+        // SQLite every other node is a previous run of this process.
+        let claimed_before = match self.writes() {
+            super::db::Db::Pg(_) => alive_since,
+            super::db::Db::Sqlite(_) => now.saturating_add(1),
+        };
         let n = on!(tx, |c| sqlx::query(sql::RETURN_ORPHANED)
             .bind(node)
             .bind(now)
-            .bind(now.saturating_sub(timeout))
+            .bind(alive_since)
+            .bind(claimed_before)
             .execute(&mut **c)
             .await?
             .rows_affected());

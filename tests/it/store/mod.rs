@@ -272,6 +272,10 @@ async fn deleting_subscription_drops_waiting_deliveries(backend: Backend) {
 /// delivered without its transform chain (a redaction plugin would not run).
 async fn corrupt_rows_are_errors_that_name_the_row(backend: Backend) {
     let (db, store) = with_subscription(backend, 3).await;
+    store
+        .create_subscription(&subscription("s2", &["*"], 3))
+        .await
+        .unwrap();
     ingest(store.as_ref(), vec![event("e1", "order.created", None)]).await;
     let raw = |sql: &'static str| {
         let db = &db;
@@ -285,10 +289,22 @@ async fn corrupt_rows_are_errors_that_name_the_row(backend: Backend) {
         msg.contains("subscriptions row s1") && msg.contains("plugins"),
         "{msg}"
     );
-    // The claim of its delivery fails rather than sending it untransformed;
-    // the delivery stays in flight until its lease returns it.
-    let claim = store.claim("n1", 10, LEASE).await.unwrap_err();
-    assert!(matches!(claim, StoreError::Corrupt(_)), "{claim:?}");
+    // Its delivery is not sent untransformed: it becomes a dead letter whose
+    // error names the row, and its neighbour in the claim goes on.
+    let claimed = store.claim("n1", 10, LEASE).await.unwrap();
+    let ids: Vec<_> = claimed.iter().map(|d| d.subscription_id.clone()).collect();
+    assert_eq!(ids, [Some("s2".to_string())]);
+    let deliveries = store.event_deliveries("e1").await.unwrap();
+    let s1 = deliveries
+        .iter()
+        .find(|d| d.subscription_id.as_deref() == Some("s1"))
+        .unwrap();
+    assert_eq!(s1.state, DeliveryState::Dead);
+    let why = s1.last_error.as_deref().unwrap_or("");
+    assert!(
+        why.contains("subscriptions row s1") && why.contains("plugins"),
+        "{why}"
+    );
 
     raw("UPDATE subscriptions SET plugins = '[]', status = 'sleeping' WHERE id = 's1'").await;
     let msg = store

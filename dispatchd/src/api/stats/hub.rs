@@ -10,6 +10,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use dispatch_wire::{AdminStats, AttemptEvent};
@@ -20,6 +21,8 @@ use crate::store::{Store, StoreError};
 
 /// How long a snapshot is shared before it is read again.
 const FRESH: Duration = Duration::from_secs(1);
+/// The longest one read of the figures may take.
+const READ_LIMIT: Duration = Duration::from_secs(5);
 /// Attempts the ring keeps for stream clients (two busy seconds' worth).
 const RING: usize = 2 * TAIL_BATCH as usize;
 
@@ -38,6 +41,8 @@ pub struct StatsHub {
     store: Arc<dyn Store>,
     live_ms: i64,
     state: tokio::sync::Mutex<State>,
+    /// Set by `mark_stale`: an atomic, so marking never waits for a read.
+    stale: AtomicBool,
 }
 
 #[derive(Default)]
@@ -57,6 +62,7 @@ impl StatsHub {
             store,
             live_ms: i64::try_from(node_timeout.as_millis()).unwrap_or(i64::MAX),
             state: tokio::sync::Mutex::new(State::default()),
+            stale: AtomicBool::new(false),
         }
     }
 
@@ -64,12 +70,25 @@ impl StatsHub {
     /// second old (or was marked stale).
     pub async fn tick(&self) -> Tick {
         let mut st = self.state.lock().await;
+        let stale = self.stale.swap(false, Ordering::AcqRel);
         if let (Some(at), Some(last)) = (st.read_at, &st.last)
             && at.elapsed() < FRESH
+            && !stale
         {
             return last.clone();
         }
-        let tick = self.read(&mut st).await;
+        // Bounded, so a stalled database answers every watcher with an
+        // error after a while instead of holding them all.
+        let tick = match tokio::time::timeout(READ_LIMIT, self.read(&mut st)).await {
+            Ok(tick) => tick,
+            Err(_) => Tick {
+                stats: Err(StoreError::Unavailable(
+                    "reading the figures timed out".into(),
+                )),
+                attempts: Arc::new(st.ring.iter().cloned().collect()),
+                tail_error: None,
+            },
+        };
         st.read_at = Some(Instant::now());
         st.last = Some(tick.clone());
         tick
@@ -83,7 +102,7 @@ impl StatsHub {
     /// The next `tick` reads the database again: something this node did
     /// changed the figures.
     pub async fn mark_stale(&self) {
-        self.state.lock().await.read_at = None;
+        self.stale.store(true, Ordering::Release);
     }
 
     async fn read(&self, st: &mut State) -> Tick {
