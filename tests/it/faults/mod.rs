@@ -369,7 +369,7 @@ async fn two_nodes_share_one_postgres() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_under_load_exits_0_and_loses_nothing() {
+async fn sigterm_under_load_on_postgres_exits_0_and_loses_nothing() {
     let Some((_pg, db)) = private_postgres() else {
         return;
     };
