@@ -21,12 +21,12 @@ use crate::model::{Millis, now_ms};
 
 /// Runs `$body` with `$c` bound to the connection (pool or transaction)
 /// behind a `Db` or a `Tx`, or one body per dialect:
-/// `on!(x, pg |c| …, sqlite |c| …)`.
+/// `on!(x, pg => |c| …, sqlite => |c| …)`.
 macro_rules! on {
     ($v:expr, |$c:ident| $body:expr) => {
-        on!($v, pg | $c | $body, sqlite | $c | $body)
+        on!($v, pg => |$c| $body, sqlite => |$c| $body)
     };
-    ($v:expr, pg |$p:ident| $pg:expr, sqlite |$s:ident| $lite:expr $(,)?) => {
+    ($v:expr, pg => |$p:ident| $pg:expr, sqlite => |$s:ident| $lite:expr $(,)?) => {
         match $v.conn() {
             $crate::store::db::Conn::Pg($p) => $pg,
             $crate::store::db::Conn::Sqlite($s) => $lite,
@@ -102,11 +102,11 @@ impl Tx {
         }
         let now = on!(
             self,
-            pg | c
-                | sqlx::query_scalar("SELECT dispatch_now_ms()")
+            pg => |c|
+                sqlx::query_scalar("SELECT dispatch_now_ms()")
                     .fetch_one(&mut **c)
                     .await?,
-            sqlite | _c | now_ms(),
+            sqlite => |_c| now_ms(),
         );
         self.now = Some(now);
         Ok(now)

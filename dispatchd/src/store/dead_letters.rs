@@ -40,8 +40,8 @@ pub trait DeadLetterStore: Backend {
         let n = match selection {
             DeadSelection::Ids(ids) => on!(
                 tx,
-                pg | c
-                    | sqlx::query(concat!(
+                pg => |c|
+                    sqlx::query(concat!(
                         replay_set!("$2"),
                         "d.state = 'dead' AND d.id = ANY($1)"
                     ))
@@ -50,9 +50,8 @@ pub trait DeadLetterStore: Backend {
                     .execute(&mut **c)
                     .await?
                     .rows_affected(),
-                sqlite
-                    | c
-                    | sqlx::query(concat!(
+                sqlite => |c|
+                    sqlx::query(concat!(
                         replay_set!("$2"),
                         "d.state = 'dead' AND d.id IN (SELECT value FROM json_each($1))"
                     ))
@@ -84,16 +83,15 @@ pub trait DeadLetterStore: Backend {
         let n: i64 = match selection {
             DeadSelection::Ids(ids) => on!(
                 self.writes(),
-                pg | p
-                    | sqlx::query_scalar(delete_with_attempts!(
+                pg => |p|
+                    sqlx::query_scalar(delete_with_attempts!(
                         "DELETE FROM deliveries d WHERE d.state = 'dead' AND d.id = ANY($1)"
                     ))
                     .bind(ids)
                     .fetch_one(p)
                     .await?,
-                sqlite
-                    | p
-                    | sqlx::query(
+                sqlite => |p|
+                    sqlx::query(
                         "DELETE FROM deliveries AS d WHERE d.state = 'dead' \
                      AND d.id IN (SELECT value FROM json_each($1))"
                     )
@@ -106,8 +104,8 @@ pub trait DeadLetterStore: Backend {
             ),
             DeadSelection::Filter(f) => on!(
                 self.writes(),
-                pg | p
-                    | sqlx::query_scalar(delete_with_attempts!(
+                pg => |p|
+                    sqlx::query_scalar(delete_with_attempts!(
                         "DELETE FROM deliveries d WHERE ",
                         dead_filter!()
                     ))
@@ -117,9 +115,8 @@ pub trait DeadLetterStore: Backend {
                     .bind(f.until)
                     .fetch_one(p)
                     .await?,
-                sqlite
-                    | p
-                    | sqlx::query(concat!(
+                sqlite => |p|
+                    sqlx::query(concat!(
                         "DELETE FROM deliveries AS d WHERE ",
                         dead_filter!()
                     ))

@@ -25,8 +25,8 @@ pub trait EventStore: Backend {
         let mut tx = self.writes().begin(self.work()).await?;
         let result = on!(
             tx,
-            pg | c | postgres::ingest::insert(c, events, routed_at_version).await,
-            sqlite | c | sqlite::ingest::insert(c, events, routed_at_version).await,
+            pg => |c| postgres::ingest::insert(c, events, routed_at_version).await,
+            sqlite => |c| sqlite::ingest::insert(c, events, routed_at_version).await,
         );
         let (fresh, wake) = match result {
             Ok(x) => x,
@@ -45,17 +45,16 @@ pub trait EventStore: Backend {
         } else {
             on!(
                 tx,
-                pg | c
-                    | sqlx::query_as(
+                pg => |c|
+                    sqlx::query_as(
                         "SELECT * FROM events WHERE id = ANY($1) OR idempotency_key = ANY($2)"
                     )
                     .bind(&ids)
                     .bind(&keys)
                     .fetch_all(&mut **c)
                     .await?,
-                sqlite
-                    | c
-                    | sqlx::query_as(
+                sqlite => |c|
+                    sqlx::query_as(
                         "SELECT * FROM events WHERE id IN (SELECT value FROM json_each($1)) \
                      OR idempotency_key IN (SELECT value FROM json_each($2))"
                     )

@@ -24,8 +24,8 @@ pub trait QueueStore: Backend {
         let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
         let found = on!(
             self.writes(),
-            pg | p | postgres::queue::claim(p, node, limit, lease).await?,
-            sqlite | p | sqlite::queue::claim(p, node, limit, lease).await?,
+            pg => |p| postgres::queue::claim(p, node, limit, lease).await?,
+            sqlite => |p| sqlite::queue::claim(p, node, limit, lease).await?,
         );
         let mut claimed = Vec::with_capacity(found.len());
         let mut corrupt = Vec::new();
@@ -80,8 +80,8 @@ pub trait QueueStore: Backend {
             tx,
             // Locked in id order, so two batches never wait on each other
             // in a cycle.
-            pg | c
-                | sqlx::query_as(concat!(
+            pg => |c|
+                sqlx::query_as(concat!(
                     endpoint_columns!(),
                     " FROM subscriptions WHERE id = ANY($1) ORDER BY id FOR UPDATE"
                 ))
@@ -89,9 +89,8 @@ pub trait QueueStore: Backend {
                 .fetch_all(&mut **c)
                 .await?,
             // The single writer orders this against every other write.
-            sqlite
-                | c
-                | sqlx::query_as(concat!(
+            sqlite => |c|
+                sqlx::query_as(concat!(
                     endpoint_columns!(),
                     " FROM subscriptions WHERE id IN (SELECT value FROM json_each($1))"
                 ))
@@ -120,8 +119,8 @@ pub trait QueueStore: Backend {
         let parked = &endpoints.parked;
         let changed = on!(
             tx,
-            pg | c | postgres::queue::write_outcomes(c, completions, parked, now).await?,
-            sqlite | c | sqlite::queue::write_outcomes(c, completions, parked, now).await?,
+            pg => |c| postgres::queue::write_outcomes(c, completions, parked, now).await?,
+            sqlite => |c| sqlite::queue::write_outcomes(c, completions, parked, now).await?,
         );
         tx.park(&endpoints.park, false).await?;
         tx.park(&endpoints.unpark, true).await?;
@@ -148,8 +147,8 @@ pub trait QueueStore: Backend {
         let mut tx = self.writes().begin(self.work()).await?;
         let n = on!(
             tx,
-            pg | c | postgres::queue::release(c, items).await?,
-            sqlite | c | sqlite::queue::release(c, items, crate::model::now_ms()).await?,
+            pg => |c| postgres::queue::release(c, items).await?,
+            sqlite => |c| sqlite::queue::release(c, items, crate::model::now_ms()).await?,
         );
         tx.wake().await?;
         tx.commit().await?;
@@ -162,16 +161,15 @@ pub trait QueueStore: Backend {
         // On PostgreSQL the database's clock, in the same statement.
         Ok(on!(
             self.reads(),
-            pg | p
-                | sqlx::query_scalar::<_, Option<i64>>(concat!(
+            pg => |p|
+                sqlx::query_scalar::<_, Option<i64>>(concat!(
                     "SELECT MIN(next_attempt_at) - dispatch_now_ms() FROM deliveries ",
                     "WHERE state IN ('pending', 'scheduled')"
                 ))
                 .fetch_one(p)
                 .await?,
-            sqlite
-                | p
-                | sqlx::query_scalar::<_, Option<i64>>(sql::NEXT_DUE)
+            sqlite => |p|
+                sqlx::query_scalar::<_, Option<i64>>(sql::NEXT_DUE)
                     .fetch_one(p)
                     .await?
                     .map(|at| at - crate::model::now_ms()),

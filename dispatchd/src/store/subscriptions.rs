@@ -84,7 +84,7 @@ pub trait SubscriptionStore: Backend {
             .rows_affected());
         on!(
             tx,
-            pg | c | {
+            pg => |c| {
                 // Two statements, each matching one partial index: no index
                 // covers all three states.
                 for statement in [
@@ -103,7 +103,7 @@ pub trait SubscriptionStore: Backend {
                         .await?;
                 }
             },
-            sqlite | c | {
+            sqlite => |c| {
                 sqlx::query(
                     "DELETE FROM deliveries WHERE subscription_id = $1 \
                      AND state IN ('pending', 'scheduled', 'paused')",

@@ -23,7 +23,7 @@ pub trait UpkeepStore: Backend {
         let now = tx.now().await?;
         let live: i64 = on!(
             tx,
-            pg | c | {
+            pg => |c| {
                 sqlx::query(sql::HEARTBEAT)
                     .bind(node)
                     .bind(now)
@@ -40,7 +40,7 @@ pub trait UpkeepStore: Backend {
                     .await?
             },
             // One process owns the file: this node is the only one.
-            sqlite | c | {
+            sqlite => |c| {
                 sqlx::query(sql::HEARTBEAT)
                     .bind(node)
                     .bind(now)
@@ -114,8 +114,8 @@ pub trait UpkeepStore: Backend {
         let now = tx.now().await?;
         let due: Vec<String> = on!(
             tx,
-            pg | c
-                | sqlx::query_scalar(concat!(
+            pg => |c|
+                sqlx::query_scalar(concat!(
                     "UPDATE subscriptions SET circuit_state = 'half_open', ",
                     "circuit_next_probe_at = NULL WHERE id IN (SELECT id FROM subscriptions ",
                     "WHERE circuit_state = 'open' AND status = 'active' ",
@@ -124,9 +124,8 @@ pub trait UpkeepStore: Backend {
                 .bind(now)
                 .fetch_all(&mut **c)
                 .await?,
-            sqlite
-                | c
-                | sqlx::query_scalar(concat!(
+            sqlite => |c|
+                sqlx::query_scalar(concat!(
                     "UPDATE subscriptions SET circuit_state = 'half_open', ",
                     "circuit_next_probe_at = NULL WHERE circuit_state = 'open' ",
                     "AND status = 'active' AND circuit_next_probe_at <= $1 RETURNING id"
@@ -187,8 +186,8 @@ pub trait UpkeepStore: Backend {
         loop {
             let n: u64 = on!(
                 self.writes(),
-                pg | p
-                    | sqlx::query_scalar::<_, i64>(delete_with_attempts!(
+                pg => |p|
+                    sqlx::query_scalar::<_, i64>(delete_with_attempts!(
                         "DELETE FROM deliveries d WHERE d.id IN (SELECT id FROM deliveries \
                      WHERE state IN ('delivered', 'dropped') AND updated_at < $1 LIMIT $2)"
                     ))
@@ -198,9 +197,8 @@ pub trait UpkeepStore: Backend {
                     .await?
                     .try_into()
                     .unwrap_or_default(),
-                sqlite
-                    | p
-                    | sqlx::query(
+                sqlite => |p|
+                    sqlx::query(
                         "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
                      WHERE state IN ('delivered', 'dropped') AND updated_at < $1 LIMIT $2)"
                     )
@@ -235,8 +233,8 @@ pub trait UpkeepStore: Backend {
     async fn vacuum(&self, min_dead: u64) -> Result<Vec<String>> {
         Ok(on!(
             self.writes(),
-            pg | p | postgres::upkeep::vacuum(p, min_dead).await?,
-            sqlite | _p | Vec::new(),
+            pg => |p| postgres::upkeep::vacuum(p, min_dead).await?,
+            sqlite => |_p| Vec::new(),
         ))
     }
 }
