@@ -10,3 +10,8 @@
 -- lost one; the claim number still differs, and the dead node's late
 -- completion is fenced off by it. A constant default: no table rewrite.
 ALTER TABLE deliveries ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;
+-- How many times the delivery was handed back because its node died: the
+-- first three cost no attempt; after that a hand-back uses one up, so a
+-- delivery whose processing kills its node every time ends dead instead of
+-- looping forever.
+ALTER TABLE deliveries ADD COLUMN handbacks INTEGER NOT NULL DEFAULT 0;

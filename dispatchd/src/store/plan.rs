@@ -19,6 +19,16 @@ pub(crate) const GONE: &str = "the receiver answered 410 Gone";
 pub(crate) const LEASE_EXPIRED: &str =
     "lease expired: the worker holding this delivery stopped before recording the attempt";
 
+/// Hand-backs (its node died holding it) a delivery gets without using up
+/// an attempt; later ones use one, so a delivery that kills its node every
+/// time ends dead.
+pub(crate) const FREE_HANDBACKS: i32 = 3;
+
+/// The error left on a delivery handed back once its free hand-backs are
+/// used up.
+pub(crate) const HANDED_BACK: &str = "the node holding this delivery died before recording the \
+     attempt, again: hand-backs past the third use up an attempt";
+
 /// The reason recorded when the sweeper disables an endpoint.
 pub(crate) const AUTO_DISABLED: &str =
     "disabled automatically: its circuit stayed open past circuit.auto_disable_after_hours";

@@ -272,14 +272,19 @@ pub(crate) const REAP_EXPIRED: &str = "UPDATE deliveries SET \
 
 /// Hands back the in-flight deliveries of dead nodes ($1 = this node, $2 =
 /// now, $3 = the oldest heartbeat still alive, $4 = the newest claim that
-/// may be taken): due now, without using up
+/// may be taken; $5 = the free hand-backs, after which one uses up an
+/// attempt, and $6 the error then left on it): due now, without using up
 /// an attempt — the delivery is given one more (`max_attempts + 1`), so the
 /// next claim still carries a new attempt number and its attempt row never
 /// collides with one the dead node might still write. Only claims older
 /// than the cut-off: a node that claimed just before its first heartbeat
 /// landed keeps what it claimed.
 pub(crate) const RETURN_ORPHANED: &str = "UPDATE deliveries \
-     SET state = 'scheduled', max_attempts = max_attempts + 1, \
+     SET max_attempts = max_attempts + CASE WHEN handbacks < $5 THEN 1 ELSE 0 END, \
+     state = CASE WHEN handbacks >= $5 AND attempts >= max_attempts THEN 'dead' \
+        ELSE 'scheduled' END, \
+     last_error = CASE WHEN handbacks >= $5 THEN $6 ELSE last_error END, \
+     handbacks = handbacks + 1, \
      lease_expires_at = NULL, leased_by = NULL, next_attempt_at = $2, updated_at = $2 \
      WHERE state = 'in_flight' AND updated_at < $4 AND leased_by <> $1 \
         AND leased_by NOT IN (SELECT id FROM nodes WHERE last_seen >= $3)";

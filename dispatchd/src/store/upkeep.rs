@@ -79,6 +79,8 @@ pub trait UpkeepStore: Backend {
             .bind(now)
             .bind(alive_since)
             .bind(claimed_before)
+            .bind(plan::FREE_HANDBACKS)
+            .bind(plan::HANDED_BACK)
             .execute(&mut **c)
             .await?
             .rows_affected());

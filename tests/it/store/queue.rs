@@ -92,6 +92,51 @@ async fn release_hands_work_back(backend: Backend) {
     db.drop_db().await;
 }
 
+/// A dead node's claim comes back at once without using up an attempt (it
+/// is given one more), its late outcome is fenced off, and a delivery that
+/// keeps killing its node ends dead after three free hand-backs.
+async fn dead_nodes_deliveries_come_back_fenced_and_bounded(backend: Backend) {
+    const TIMEOUT: Duration = Duration::from_millis(50);
+    let (db, store) = with_subscription(backend, 2).await;
+    ingest(store.as_ref(), vec![event("e1", "t.x", None)]).await;
+    let hand_back = || async {
+        // The dead node's heartbeat and claim age past the timeout.
+        tokio::time::sleep(TIMEOUT * 2).await;
+        store.heartbeat("live", TIMEOUT).await.unwrap();
+        store.return_orphaned_leases("live", TIMEOUT).await.unwrap()
+    };
+    store.heartbeat("dead", TIMEOUT).await.unwrap();
+    let lost = store.claim("dead", 1, LEASE).await.unwrap().remove(0);
+    assert_eq!(hand_back().await, 1);
+    let rec = &store.event_deliveries("e1").await.unwrap()[0];
+    assert_eq!(
+        (rec.state, rec.attempts, rec.max_attempts),
+        (DeliveryState::Scheduled, 1, 3),
+        "no attempt used up: one more given"
+    );
+    // The live node claims it with a new attempt number; the dead node's
+    // late outcome changes nothing.
+    let live = eventually_claim(store.as_ref()).await;
+    assert_eq!((live.attempt, live.claim), (2, 2));
+    let late = completion(&lost, NextState::Delivered, Some(200));
+    assert_eq!(store.complete(&[late], &POLICY).await.unwrap(), 0);
+    let rec = &store.event_deliveries("e1").await.unwrap()[0];
+    assert_eq!(rec.state, DeliveryState::InFlight);
+    // Its node dies four more times: the fourth and later hand-backs use
+    // the attempt, and the delivery ends dead.
+    store.release(&[(live.token(), 0)]).await.unwrap();
+    for _ in 0..4 {
+        store.heartbeat("dead", TIMEOUT).await.unwrap();
+        assert_eq!(store.claim("dead", 1, LEASE).await.unwrap().len(), 1);
+        assert_eq!(hand_back().await, 1);
+    }
+    let rec = &store.event_deliveries("e1").await.unwrap()[0];
+    assert_eq!(rec.state, DeliveryState::Dead, "{rec:?}");
+    let why = rec.last_error.as_deref().unwrap_or("");
+    assert!(why.contains("past the third"), "{why}");
+    db.drop_db().await;
+}
+
 async fn concurrent_claims_never_overlap(backend: Backend) {
     let (db, store) = with_subscription(backend, 5).await;
     let events: Vec<Event> = (0..300)
@@ -205,6 +250,7 @@ both_backends!(
     stale_completion_is_fenced,
     expired_last_attempt_is_dead,
     release_hands_work_back,
+    dead_nodes_deliveries_come_back_fenced_and_bounded,
     concurrent_claims_never_overlap,
     retries_wait_until_due,
     transformed_requests_are_kept_for_retries,
