@@ -10,7 +10,7 @@ use crate::circuit::CircuitPolicy;
 use crate::model::{ClaimToken, Completion};
 use crate::store::Store;
 
-/// A finished send and the in-flight slot it holds until its outcome is
+/// A finished send and the claim slot it holds until its outcome is
 /// written: while the database refuses writes the slots stay taken, so the
 /// claimer stops claiming instead of piling outcomes up in memory and
 /// sending work whose lease would run out.
@@ -23,7 +23,7 @@ pub(super) struct Finished {
 ///
 /// While the database is away (`Unavailable`, `Contention`) it keeps the
 /// batch, backs off and retries, adding results as they come (at most
-/// `queue.max_in_flight`: each holds its slot). Any other error means the
+/// `2 × queue.max_in_flight`: each holds its claim slot). Any other error means the
 /// database refuses some row: the batch is written row by row and only the
 /// refused rows are dropped (logged); their leases expire and the sweeper
 /// sends those deliveries again, so nothing is lost.

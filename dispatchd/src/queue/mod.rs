@@ -74,9 +74,16 @@ impl Worker {
             beat,
         } = self;
         let limiter = Arc::new(Limiter::default());
+        // Two kinds of slot. A send slot is held while a delivery is being
+        // processed and sent (`max_in_flight` requests at once); a claim
+        // slot from its claim until its outcome is written, twice as many,
+        // so the next sends go out while the completer writes the last
+        // batch. While outcomes cannot be written the claim slots run out
+        // and the worker claims nothing more: memory stays bounded.
         let slots = Arc::new(Semaphore::new(cfg.queue.max_in_flight as usize));
-        // Bounded by the slots: each message holds one until it is written.
-        let (done_tx, done_rx) = mpsc::channel(cfg.queue.max_in_flight as usize);
+        let unwritten = Arc::new(Semaphore::new(2 * cfg.queue.max_in_flight as usize));
+        // Bounded by the claim slots: each message holds one.
+        let (done_tx, done_rx) = mpsc::channel(2 * cfg.queue.max_in_flight as usize);
         let completer = tokio::spawn(completer::run(store.clone(), done_rx, cfg.circuit_policy()));
         let sends = TaskTracker::new();
         // Cancelled when the grace period is over: unfinished sends give up.
@@ -86,10 +93,17 @@ impl Worker {
         let mut failures = 0u32;
 
         while !shutdown.is_cancelled() {
-            let free = slots.available_permits() as u32;
+            let free = slots.available_permits().min(unwritten.available_permits()) as u32;
             if free == 0 {
+                // Wait for the kind that ran out (if it is back already,
+                // the acquire returns at once).
+                let wanted = if slots.available_permits() == 0 {
+                    slots.clone()
+                } else {
+                    unwritten.clone()
+                };
                 tokio::select! {
-                    p = slots.clone().acquire_owned() => drop(p),
+                    p = wanted.acquire_owned() => drop(p),
                     _ = shutdown.cancelled() => break,
                 }
                 continue;
@@ -123,7 +137,12 @@ impl Worker {
             };
             let got = claimed.len() as u32;
             for d in claimed {
-                let permit = slots
+                let claim_slot = unwritten
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .expect("semaphore never closes");
+                let send_slot = slots
                     .clone()
                     .acquire_owned()
                     .await
@@ -151,10 +170,11 @@ impl Worker {
                             }
                         },
                     };
+                    drop(send_slot);
                     let _ = done
                         .send(completer::Finished {
                             done: msg,
-                            slot: permit,
+                            slot: claim_slot,
                         })
                         .await;
                 });
