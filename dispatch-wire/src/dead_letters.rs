@@ -24,6 +24,13 @@ pub struct DeadLetterFilter {
         schema(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._~:-]+$")
     )]
     pub subscription_id: Option<String>,
+    /// Only the dead letters of this tenant's events.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._~:-]+$")
+    )]
+    pub tenant_id: Option<String>,
     /// An exact event type.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
@@ -80,6 +87,9 @@ pub struct DeadLetterView {
     pub event_type: String,
     /// The subscription it was for; absent for a task.
     pub subscription_id: Option<String>,
+    /// The tenant of its event; absent for a tenant-less event.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
     /// The destination URL.
     pub url: String,
     /// Attempts of the last run.

@@ -36,6 +36,19 @@ pub struct EventIn {
     /// Any JSON value; kept byte for byte as it was sent.
     #[cfg_attr(feature = "openapi", schema(value_type = Value))]
     pub data: Box<RawValue>,
+    /// The tenant the event is for: it fans out only to that tenant's
+    /// subscriptions. Without one, only to global subscriptions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._~:-]+$")
+    )]
+    pub tenant_id: Option<String>,
+    /// Channels the event carries (at most 10): a subscription with
+    /// channels receives it only if they share one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<crate::ChannelName>>, max_items = 10))]
+    pub channels: Option<Vec<String>>,
 }
 
 /// `202` answer to a new event.
@@ -100,6 +113,12 @@ pub struct EventView {
     pub data: Box<RawValue>,
     /// When the event was accepted (RFC 3339).
     pub created_at: String,
+    /// The tenant it is for; absent for a tenant-less event.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// The channels it carries.
+    #[serde(default)]
+    pub channels: Vec<String>,
     /// `queued` while any delivery is unfinished, `failed` when a delivery is
     /// dead, `delivered` when all are, `no_subscribers` when nothing matched.
     pub status: String,

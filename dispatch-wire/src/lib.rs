@@ -25,6 +25,7 @@ mod states;
 mod stats;
 mod subscriptions;
 mod tasks;
+mod tenants;
 
 pub use dead_letters::*;
 pub use envelope::*;
@@ -39,3 +40,4 @@ pub use states::*;
 pub use stats::*;
 pub use subscriptions::*;
 pub use tasks::*;
+pub use tenants::*;

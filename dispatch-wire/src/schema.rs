@@ -11,6 +11,12 @@ use crate::dead_letters::DeadLetterFilter;
 #[schema(pattern = "^(\\*|[A-Za-z0-9._:/-]{1,200}(\\.\\*)?)$")]
 pub struct EventTypePattern(pub String);
 
+/// Documentation-only schema of one channel name: the event-type
+/// character set.
+#[derive(utoipa::ToSchema)]
+#[schema(pattern = "^[A-Za-z0-9._:/-]{1,255}$")]
+pub struct ChannelName(pub String);
+
 /// Documentation-only schema of a header value: visible ASCII.
 #[derive(utoipa::ToSchema)]
 #[schema(pattern = "^[ -~]{0,4096}$")]

@@ -101,6 +101,9 @@ pub struct LatencyStats {
 pub struct EndpointStats {
     /// The subscription's id.
     pub subscription_id: String,
+    /// The tenant that owns it; absent for a global subscription.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
     /// The endpoint URL.
     pub url: String,
     /// Whether it receives deliveries.

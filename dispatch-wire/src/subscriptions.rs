@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codecs::{double_option, object_only};
 #[cfg(feature = "openapi")]
-use crate::schema::{EventTypePattern, HeaderValueText};
+use crate::schema::{ChannelName, EventTypePattern, HeaderValueText};
 
 /// Retry policy of a subscription: exponential backoff with jitter and a cap.
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -85,6 +85,19 @@ pub struct SubscriptionIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(max_items = 20))]
     pub plugins: Option<Vec<String>>,
+    /// The tenant that owns it; without one it is global and receives only
+    /// events sent without a `tenant_id`. Must name an existing tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._~:-]+$")
+    )]
+    pub tenant_id: Option<String>,
+    /// When set, only events carrying at least one of these channels
+    /// (at most 10 names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<ChannelName>>, min_items = 1, max_items = 10))]
+    pub channels: Option<Vec<String>>,
 }
 
 /// `PATCH /subscriptions/{id}`: every field optional; a new `secret` rotates
@@ -147,6 +160,15 @@ pub struct SubscriptionPatch {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(max_items = 20))]
     pub plugins: Option<Vec<String>>,
+    /// New channels, replacing the old list, or `null` to receive every
+    /// channel again.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<ChannelName>>, min_items = 1, max_items = 10))]
+    pub channels: Option<Option<Vec<String>>>,
 }
 
 /// A subscription as the API shows it. `secret` is the full secret only in
@@ -174,6 +196,12 @@ pub struct SubscriptionView {
     pub timeout_ms: u64,
     /// Transformer plugins each delivery passes through, in order.
     pub plugins: Vec<String>,
+    /// The tenant that owns it; absent for a global subscription.
+    #[serde(default)]
+    pub tenant_id: Option<String>,
+    /// The channels it is limited to; absent when it receives every channel.
+    #[serde(default)]
+    pub channels: Option<Vec<String>>,
     /// Whether it receives deliveries.
     pub status: crate::SubscriptionStatus,
     /// Why it is disabled (an operator, a 410 Gone, a long outage).

@@ -30,6 +30,8 @@ fn event() -> Event {
         data: BODY.into(),
         idempotency_key: None,
         created_at: 1_764_000_000_000,
+        tenant_id: None,
+        channels: Vec::new(),
     }
 }
 
@@ -51,6 +53,8 @@ fn subscription(id: usize, types: &[&str], plugins: &[&str]) -> Subscription {
         },
         timeout_ms: 30_000,
         plugins: plugins.iter().map(|s| s.to_string()).collect(),
+        tenant_id: None,
+        channels: None,
         status: dispatchd::model::SubscriptionStatus::Active,
         created_at: 0,
         updated_at: 0,
@@ -84,8 +88,9 @@ fn matching(c: &mut Criterion) {
             _ => subscription(i, &["*"], &[]),
         })
         .collect();
+    let e = event();
     c.bench_function("match/1000_subscriptions", |b| {
-        b.iter(|| dispatchd::matching::select(black_box(&subs), black_box("order.created")).count())
+        b.iter(|| dispatchd::matching::select(black_box(&subs), black_box(&e)).count())
     });
 }
 

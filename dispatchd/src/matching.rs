@@ -4,7 +4,7 @@
 //! whole segments (`order.*` matches `order.created` and
 //! `order.item.added`, not `order` or `orders.created`), or `*` for all.
 
-use crate::model::Subscription;
+use crate::model::{Event, Subscription};
 
 /// Whether `event_type` matches `pattern`.
 pub fn matches(pattern: &str, event_type: &str) -> bool {
@@ -38,16 +38,26 @@ pub fn validate_pattern(pattern: &str) -> Result<(), String> {
     crate::validate::event_type(body).map_err(|e| format!("event type pattern {pattern:?}: {e}"))
 }
 
-/// The subscriptions an event of `event_type` fans out to. Paused and
-/// disabled ones included: their deliveries are created parked, and flow
-/// when the subscription is resumed or enabled.
+/// Whether `event` goes to `s`: the same tenant (or both without one), a
+/// matching type pattern, and, when the subscription lists channels, one
+/// channel in common.
+pub fn accepts(s: &Subscription, event: &Event) -> bool {
+    s.tenant_id == event.tenant_id
+        && s.event_types.iter().any(|p| matches(p, &event.event_type))
+        && s.channels
+            .as_ref()
+            .is_none_or(|wanted| wanted.iter().any(|c| event.channels.contains(c)))
+}
+
+/// The subscriptions `event` fans out to, out of `subscriptions` (usually
+/// the snapshot's lane of its tenant). Paused and disabled ones included:
+/// their deliveries are created parked, and flow when the subscription is
+/// resumed or enabled.
 pub fn select<'a>(
     subscriptions: &'a [Subscription],
-    event_type: &'a str,
+    event: &'a Event,
 ) -> impl Iterator<Item = &'a Subscription> + 'a {
-    subscriptions
-        .iter()
-        .filter(move |s| s.event_types.iter().any(|p| matches(p, event_type)))
+    subscriptions.iter().filter(move |s| accepts(s, event))
 }
 
 #[cfg(test)]

@@ -49,6 +49,11 @@ pub struct Subscription {
     pub retry: RetryPolicy,
     pub timeout_ms: u64,
     pub plugins: Vec<String>,
+    /// The tenant that owns it; `None` for a global subscription, which
+    /// receives only tenant-less events.
+    pub tenant_id: Option<String>,
+    /// When set, it receives only events carrying one of these channels.
+    pub channels: Option<Vec<String>>,
     /// Paused by an operator; disabled by an operator, a 410 Gone, or a
     /// sustained failure window.
     pub status: SubscriptionStatus,
@@ -109,6 +114,44 @@ pub struct Event {
     pub data: String,
     pub idempotency_key: Option<String>,
     pub created_at: Millis,
+    /// The tenant it is for: it fans out only to that tenant's subscriptions.
+    pub tenant_id: Option<String>,
+    /// The channels it carries (empty: none).
+    pub channels: Vec<String>,
+}
+
+/// A tenant: one of the producer's customers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tenant {
+    pub id: String,
+    pub name: Option<String>,
+    /// A JSON object, as the producer gave it.
+    pub metadata: String,
+    /// Events per second it may post; `None` when unlimited.
+    pub rate_limit: Option<u32>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// A tenant's API token as stored: its hash, never the token.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TenantToken {
+    pub id: String,
+    pub tenant_id: String,
+    /// Hex SHA-256 of the token.
+    pub token_hash: String,
+    pub description: Option<String>,
+    pub expires_at: Option<Millis>,
+    pub created_at: Millis,
+    pub last_used_at: Option<Millis>,
+}
+
+/// What deleting a tenant took with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantRemoval {
+    pub subscriptions: u64,
+    pub tokens: u64,
+    pub deliveries: u64,
 }
 
 /// A destination written with the delivery itself, winning over the
@@ -148,6 +191,9 @@ pub enum InsertOutcome {
     Inserted,
     /// An event with this id (or idempotency key) already exists: this one.
     Duplicate(Event),
+    /// Not stored: its tenant does not exist in the snapshot the insert
+    /// was checked against (decided by the committer, never the store).
+    NoTenant,
 }
 
 /// A delivery as the API shows it.
@@ -243,6 +289,8 @@ pub enum NextState {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DeadFilter {
     pub subscription_id: Option<String>,
+    /// Only dead letters of this tenant's events.
+    pub tenant_id: Option<String>,
     pub event_type: Option<String>,
     /// Died at or after this time.
     pub since: Option<Millis>,
@@ -253,7 +301,8 @@ pub struct DeadFilter {
 /// Dead letters by id, or all matching a filter.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DeadSelection {
-    Ids(Vec<i64>),
+    /// These delivery ids; with a tenant, only those of its events.
+    Ids(Vec<i64>, Option<String>),
     Filter(DeadFilter),
 }
 
@@ -262,6 +311,7 @@ pub enum DeadSelection {
 pub struct DeadLetter {
     pub delivery: DeliveryRecord,
     pub event_type: String,
+    pub tenant_id: Option<String>,
 }
 
 /// A finished attempt, written back in a batch.

@@ -101,6 +101,8 @@ pub async fn run_with_store(
         guard: Arc::new(cfg.ssrf_guard()),
         metrics: crate::telemetry::install(),
         stats: Arc::new(api::StatsHub::new(store.clone(), cfg.node_timeout())),
+        beat: beat.clone(),
+        tenant_limits: Arc::default(),
     };
     let app = api::router(state);
     tracing::info!(

@@ -41,6 +41,26 @@ pub fn event_type(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A list of channel names: at least `min`, at most 10, each in the
+/// event-type character set, no repeats.
+pub fn channels(names: &[String], min: usize) -> Result<(), String> {
+    if names.len() < min || names.len() > 10 {
+        return Err(if min == 0 {
+            "channels may hold at most 10 names".into()
+        } else {
+            "channels must hold 1 to 10 names (omit it to receive every channel)".into()
+        });
+    }
+    for (i, c) in names.iter().enumerate() {
+        event_type(c)
+            .map_err(|e| format!("channels[{i}]: {}", e.replacen("type", "channel", 1)))?;
+        if names[..i].contains(c) {
+            return Err(format!("channels[{i}]: {c:?} is listed twice"));
+        }
+    }
+    Ok(())
+}
+
 pub fn source(value: &str) -> Result<(), String> {
     if value.len() > 255 || value.chars().any(char::is_control) {
         return Err("source must be at most 255 printable characters".into());

@@ -21,4 +21,5 @@ mod resilience;
 mod seeds;
 mod ssrf;
 mod store;
+mod tenants;
 mod tidy;

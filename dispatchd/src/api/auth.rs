@@ -1,37 +1,94 @@
-//! Producer authentication: `Authorization: Bearer <key>` against
-//! `api.keys`, or DispatchGO request signing, `X-HMAC-Signature: <hex
+//! Producer authentication and the scope of a request.
+//!
+//! Credentials: `Authorization: Bearer <key>` against `api.keys` (the
+//! producer's whole API), a tenant token (`dtt_…`, the API scoped to one
+//! tenant), or DispatchGO request signing, `X-HMAC-Signature: <hex
 //! HMAC-SHA256 of the raw body>` against `api.hmac_secrets`. Dev mode
-//! skips it; `/health`, `/ready` and `/metrics` never need it, and `/admin`
-//! has its own tokens.
-
-use std::sync::Arc;
+//! lets a request without credentials through unrestricted, but a token it
+//! presents still counts: a tenant token scopes it, and an unknown,
+//! expired or revoked one is 401 in every mode. `/health`, `/ready`,
+//! `/metrics` and `/openapi.json` never need credentials; `/admin` has its
+//! own tokens, and refuses tenant tokens.
+//!
+//! Every request leaves here with a `Scope` in its extensions. A tenant
+//! token is refused (403) on the route families that are never a tenant's
+//! (`refused`); on the others each handler answers another tenant's
+//! resources 404, so existence does not leak.
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::Method;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::AppState;
 use super::error::ApiError;
-use crate::config::Config;
+use crate::model::now_ms;
 use crate::sign;
 
+/// The prefix of every tenant token.
+pub const TENANT_TOKEN_PREFIX: &str = "dtt_";
+
+/// Whom a request acts for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// The producer: every resource.
+    All,
+    /// One tenant, through one of its tokens: only its own resources.
+    Tenant(String),
+}
+
+impl Scope {
+    /// The tenant the request is limited to, if any.
+    pub fn tenant(&self) -> Option<&str> {
+        match self {
+            Self::All => None,
+            Self::Tenant(t) => Some(t),
+        }
+    }
+
+    /// Whether a resource of `owner` (`None`: tenant-less) is visible.
+    pub fn sees(&self, owner: Option<&str>) -> bool {
+        match self {
+            Self::All => true,
+            Self::Tenant(t) => owner == Some(t.as_str()),
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Scope {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        // `require_auth` runs on every route; a handler without its scope
+        // is a wiring bug, refused rather than served unrestricted.
+        parts
+            .extensions
+            .get::<Scope>()
+            .cloned()
+            .ok_or_else(|| ApiError::Internal("request reached a handler without a scope".into()))
+    }
+}
+
 pub async fn require_auth(
-    State(cfg): State<Arc<Config>>,
-    req: Request,
+    State(st): State<AppState>,
+    mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    // /admin has its own tokens (api::admin).
-    let path = req.uri().path();
-    if cfg.dev
-        || matches!(path, "/health" | "/ready" | "/metrics" | "/openapi.json")
-        || path.starts_with("/admin/")
-    {
+    let cfg = &st.cfg;
+    let path = req.uri().path().to_string();
+    if matches!(
+        path.as_str(),
+        "/health" | "/ready" | "/metrics" | "/openapi.json"
+    ) {
         return Ok(next.run(req).await);
     }
-    if let Some(token) = req
+    let bearer = req
         .headers()
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -39,13 +96,29 @@ pub async fn require_auth(
             v.strip_prefix("Bearer ")
                 .or_else(|| v.strip_prefix("bearer "))
         })
-    {
-        if key_matches(&cfg.api.keys, token.trim()) {
-            return Ok(next.run(req).await);
+        .map(|t| t.trim().to_string());
+    if path.starts_with("/admin/") {
+        // Admin tokens are checked by `api::admin`; a tenant token is
+        // recognised here so it gets its own answer.
+        if let Some(token) = bearer.as_deref().filter(|t| is_tenant_token(t)) {
+            tenant_of(&st, token).await?;
+            return Err(forbidden());
         }
-        return Err(ApiError::Unauthorized("invalid API key".into()));
+        return Ok(next.run(req).await);
     }
-    if let Some(sig) = req
+    let scope = if let Some(token) = bearer {
+        if key_matches(&cfg.api.keys, &token) {
+            Scope::All
+        } else if is_tenant_token(&token) {
+            let tenant = tenant_of(&st, &token).await?;
+            if refused(&path, req.method()) {
+                return Err(forbidden());
+            }
+            Scope::Tenant(tenant)
+        } else {
+            return Err(ApiError::Unauthorized("invalid API key".into()));
+        }
+    } else if let Some(sig) = req
         .headers()
         .get("x-hmac-signature")
         .and_then(|v| v.to_str().ok())
@@ -60,18 +133,93 @@ pub async fn require_auth(
             .hmac_secrets
             .iter()
             .any(|s| sign::verify_hex_hmac(s.expose().as_bytes(), &bytes, &sig));
-        if !ok {
+        if !ok && !cfg.dev {
             return Err(ApiError::Unauthorized(
                 "X-HMAC-Signature does not match the body".into(),
             ));
         }
-        return Ok(next
-            .run(Request::from_parts(parts, Body::from(bytes)))
-            .await);
+        req = Request::from_parts(parts, Body::from(bytes));
+        Scope::All
+    } else if cfg.dev {
+        Scope::All
+    } else {
+        return Err(ApiError::Unauthorized(
+            "missing credentials: send Authorization: Bearer <key> or X-HMAC-Signature".into(),
+        ));
+    };
+    req.extensions_mut().insert(scope);
+    Ok(next.run(req).await)
+}
+
+fn is_tenant_token(token: &str) -> bool {
+    token.starts_with(TENANT_TOKEN_PREFIX)
+}
+
+/// The route families a tenant token never opens: tenant management,
+/// posting events and tasks (a tenant's portal reads; the producer sends).
+/// A tenant's own dead letters are the exception under `/tenants`.
+fn refused(path: &str, method: &Method) -> bool {
+    if path.starts_with("/tasks") {
+        return true;
     }
-    Err(ApiError::Unauthorized(
-        "missing credentials: send Authorization: Bearer <key> or X-HMAC-Signature".into(),
-    ))
+    if path == "/events" || path == "/events/batch" {
+        return method == Method::POST;
+    }
+    if path == "/tenants" || path.starts_with("/tenants/") {
+        let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+        // ["", "tenants", id, "dead-letters", ("replay")]
+        let own_dead_letters = matches!(
+            parts.as_slice(),
+            ["", "tenants", _, "dead-letters"] | ["", "tenants", _, "dead-letters", "replay"]
+        );
+        return !own_dead_letters;
+    }
+    false
+}
+
+fn forbidden() -> ApiError {
+    ApiError::Forbidden("a tenant token cannot use this route".into())
+}
+
+/// The tenant a token belongs to: 401 when it is unknown (or revoked, which
+/// deletes it) or expired. Records its use, at most once a minute.
+async fn tenant_of(st: &AppState, token: &str) -> Result<String, ApiError> {
+    let hash = token_hash(token);
+    let found = st.store.token_by_hash(&hash).await?;
+    let now = now_ms();
+    let Some(t) = found else {
+        return Err(ApiError::Unauthorized(
+            "unknown or revoked tenant token".into(),
+        ));
+    };
+    if t.expires_at.is_some_and(|at| at <= now) {
+        return Err(ApiError::Unauthorized(
+            "the tenant token has expired".into(),
+        ));
+    }
+    if t.last_used_at.is_none_or(|at| now - at >= 60_000) {
+        let store = st.store.clone();
+        let id = t.id.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.touch_token(&id, now).await {
+                tracing::debug!(error = %e, "could not record a token's use");
+            }
+        });
+    }
+    Ok(t.tenant_id)
+}
+
+/// Hex SHA-256 of a token: how tokens are stored and looked up. Tokens are
+/// 32 random bytes, so a fast hash is enough (nothing to brute-force).
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// A new tenant token: the prefix and 32 random bytes, hex.
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).expect("the OS random source is available");
+    format!("{TENANT_TOKEN_PREFIX}{}", hex::encode(bytes))
 }
 
 /// Constant-time comparison of digests, so neither content nor length leaks.

@@ -21,6 +21,14 @@ pub enum ApiError {
     /// No or wrong credentials (401 `unauthorized`).
     #[error("{0}")]
     Unauthorized(String),
+    /// The credentials are good but do not open this route (403
+    /// `forbidden`).
+    #[error("{0}")]
+    Forbidden(String),
+    /// Over a rate limit; retry after this many seconds (429
+    /// `rate_limited`).
+    #[error("{0}")]
+    RateLimited(String, u64),
     /// No such resource (404 `not_found`).
     #[error("{0}")]
     NotFound(String),
@@ -56,6 +64,8 @@ impl ApiError {
         match self {
             Self::MalformedJson(_) | Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::RateLimited(..) => StatusCode::TOO_MANY_REQUESTS,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Conflict(_) => StatusCode::CONFLICT,
@@ -72,6 +82,8 @@ impl ApiError {
             Self::MalformedJson(_) => "malformed_json",
             Self::BadRequest(_) => "bad_request",
             Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::RateLimited(..) => "rate_limited",
             Self::NotFound(_) => "not_found",
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::Conflict(_) => "conflict",
@@ -89,6 +101,7 @@ impl ApiError {
         let message = match self {
             Self::Internal(_) => "internal error; see the server log".to_string(),
             Self::Unavailable(_) => "the database is unavailable; retry with backoff".to_string(),
+            Self::RateLimited(m, _) => m.clone(),
             other => other.to_string(),
         };
         ErrorBody {
@@ -125,6 +138,10 @@ impl IntoResponse for ApiError {
         if status == StatusCode::SERVICE_UNAVAILABLE {
             resp.headers_mut()
                 .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        }
+        if let Self::RateLimited(_, secs) = &self {
+            resp.headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from(*secs));
         }
         resp
     }

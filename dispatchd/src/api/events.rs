@@ -10,11 +10,14 @@ use dispatch_wire::{
     EventIn, EventView, ListOut,
 };
 
+use super::auth::Scope;
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, parse};
 use super::{AppState, PathId, views};
 use crate::ingest::{Outcome, Submission};
 use crate::model::{Event, EventKind, now_ms, rfc3339};
+use crate::ratelimit::Pace;
+use crate::store::SubscriptionSnapshot;
 use crate::validate;
 
 #[utoipa::path(
@@ -29,6 +32,8 @@ use crate::validate;
         (status = 409, description = "The id belongs to a task", body = ErrorResponse),
         (status = 400, description = "Malformed JSON or query", body = ErrorResponse),
         (status = 401, description = "Missing or wrong credentials", body = ErrorResponse),
+        (status = 403, description = "A tenant token cannot post events", body = ErrorResponse),
+        (status = 429, description = "The tenant is over its rate_limit; see Retry-After", body = ErrorResponse),
         (status = 413, description = "Body over api.max_body_bytes", body = ErrorResponse),
         (status = 415, description = "Not application/json", body = ErrorResponse),
         (status = 422, description = "Wrong shape, type or value", body = ErrorResponse),
@@ -42,6 +47,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
     let event = to_event(input, key)?;
+    admit(&st, &st.store.subscriptions().await?, &event).await?;
     let items = vec![Submission {
         event: event.clone(),
         fixed: None,
@@ -54,6 +60,7 @@ pub async fn create(
         .ok_or_else(|| ApiError::Internal("ingest returned no outcome".into()))?;
     match outcome {
         Outcome::Refused(f) => Err(ApiError::PluginFailed(f.to_string())),
+        Outcome::NoTenant => Err(no_tenant(event.tenant_id.as_deref().unwrap_or_default())),
         Outcome::Inserted => Ok((
             StatusCode::ACCEPTED,
             Json(EventAccepted {
@@ -85,6 +92,7 @@ pub async fn create(
         (status = 200, description = "One result per event, in order", body = EventBatchOut),
         (status = 400, description = "Malformed JSON or query", body = ErrorResponse),
         (status = 401, description = "Missing or wrong credentials", body = ErrorResponse),
+        (status = 403, description = "A tenant token cannot post events", body = ErrorResponse),
         (status = 413, description = "Body over api.max_body_bytes", body = ErrorResponse),
         (status = 415, description = "Not application/json", body = ErrorResponse),
         (status = 422, description = "Wrong shape, type or value", body = ErrorResponse),
@@ -103,8 +111,12 @@ pub async fn create_batch(
     }
     let mut results: Vec<EventBatchResult> = Vec::with_capacity(input.events.len());
     let mut accepted: Vec<(usize, Submission)> = Vec::new();
+    let snap = st.store.subscriptions().await?;
     for (index, raw) in input.events.iter().enumerate() {
-        let parsed = parse::<EventIn>(raw.get().as_bytes()).and_then(|e| to_event(e, None));
+        let parsed = match parse::<EventIn>(raw.get().as_bytes()).and_then(|e| to_event(e, None)) {
+            Ok(e) => admit(&st, &snap, &e).await.map(|()| e),
+            Err(e) => Err(e),
+        };
         match parsed {
             Ok(event) => {
                 results.push(EventBatchResult {
@@ -125,8 +137,9 @@ pub async fn create_batch(
     }
     if !accepted.is_empty() {
         let (indexes, subs): (Vec<usize>, Vec<Submission>) = accepted.into_iter().unzip();
+        let tenants: Vec<Option<String>> = subs.iter().map(|s| s.event.tenant_id.clone()).collect();
         let outcomes = st.ingest.ingest(subs).await?;
-        for (i, outcome) in indexes.into_iter().zip(outcomes) {
+        for ((i, outcome), tenant) in indexes.into_iter().zip(outcomes).zip(tenants) {
             let r = &mut results[i];
             match outcome {
                 Outcome::Inserted => r.status = "queued".into(),
@@ -144,6 +157,10 @@ pub async fn create_batch(
                 Outcome::Refused(f) => {
                     r.status = "rejected".into();
                     r.error = Some(ApiError::PluginFailed(f.to_string()).body());
+                }
+                Outcome::NoTenant => {
+                    r.status = "rejected".into();
+                    r.error = Some(no_tenant(tenant.as_deref().unwrap_or_default()).body());
                 }
             }
         }
@@ -164,8 +181,12 @@ pub async fn create_batch(
         (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
     )
 )]
-pub async fn get(State(st): State<AppState>, PathId(id): PathId) -> ApiResult<Response> {
-    let event = find(&st, &id).await?;
+pub async fn get(
+    State(st): State<AppState>,
+    scope: Scope,
+    PathId(id): PathId,
+) -> ApiResult<Response> {
+    let event = find(&st, &scope, &id).await?;
     let deliveries = st.store.event_deliveries(&id).await?;
     Ok(Json(views::event(&event, &deliveries)).into_response())
 }
@@ -185,9 +206,10 @@ pub async fn get(State(st): State<AppState>, PathId(id): PathId) -> ApiResult<Re
 )]
 pub async fn attempts(
     State(st): State<AppState>,
+    scope: Scope,
     PathId(id): PathId,
 ) -> ApiResult<Json<ListOut<AttemptView>>> {
-    find(&st, &id).await?;
+    find(&st, &scope, &id).await?;
     let attempts = st.store.event_attempts(&id).await?;
     Ok(Json(ListOut {
         data: attempts.iter().map(views::attempt).collect(),
@@ -195,11 +217,55 @@ pub async fn attempts(
     }))
 }
 
-async fn find(st: &AppState, id: &str) -> ApiResult<Event> {
+/// The event, if the scope sees it: another tenant's is as absent as one
+/// that does not exist.
+async fn find(st: &AppState, scope: &Scope, id: &str) -> ApiResult<Event> {
     st.store
         .get_event(id, EventKind::Event)
         .await?
+        .filter(|e| scope.sees(e.tenant_id.as_deref()))
         .ok_or_else(|| ApiError::NotFound(format!("no event with id {id:?}")))
+}
+
+fn no_tenant(id: &str) -> ApiError {
+    ApiError::Validation(format!("tenant_id: no tenant with id {id:?}"))
+}
+
+/// Lets an event in if its tenant exists and is under its ingest limit.
+/// The limit allows a burst of one second's worth; over it, the answer
+/// says when to retry. Each node counts its own share: `rate_limit`
+/// divided by the nodes alive.
+async fn admit(st: &AppState, snap: &SubscriptionSnapshot, e: &Event) -> ApiResult<()> {
+    let Some(tenant) = &e.tenant_id else {
+        return Ok(());
+    };
+    // The snapshot may predate a tenant another node just created: look
+    // it up before refusing.
+    let limit = match snap.tenant(tenant) {
+        Some(limit) => limit,
+        None => match st.store.get_tenant(tenant).await? {
+            Some(t) => t.rate_limit,
+            None => return Err(no_tenant(tenant)),
+        },
+    };
+    let Some(rate) = limit else { return Ok(()) };
+    let nodes = st
+        .beat
+        .live_nodes
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .max(1);
+    let per_node = f64::from(rate) / f64::from(nodes);
+    let burst = std::time::Duration::from_secs(1);
+    match st
+        .tenant_limits
+        .acquire(tenant, per_node, burst, std::time::Instant::now())
+    {
+        Pace::Go(_) => Ok(()),
+        Pace::Defer(wait) => Err(ApiError::RateLimited(
+            format!("tenant {tenant:?} is over its rate_limit of {rate} events per second"),
+            (wait - burst).as_secs_f64().ceil().max(1.0) as u64,
+        )),
+    }
 }
 
 fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
@@ -229,9 +295,16 @@ fn to_event(input: EventIn, idempotency_key: Option<String>) -> ApiResult<Event>
     if let Some(src) = &input.source {
         validate::source(src).map_err(ApiError::Validation)?;
     }
+    if let Some(t) = &input.tenant_id {
+        validate::id("tenant_id", t).map_err(ApiError::Validation)?;
+    }
+    let channels = input.channels.unwrap_or_default();
+    validate::channels(&channels, 0).map_err(ApiError::Validation)?;
     Ok(Event {
         id,
         kind: EventKind::Event,
+        tenant_id: input.tenant_id,
+        channels,
         event_type: input.event_type,
         source: input.source,
         data: input.data.get().to_string(),

@@ -16,6 +16,7 @@ mod stats;
 pub use stats::StatsHub;
 mod subscriptions;
 mod tasks;
+mod tenants;
 mod views;
 
 use std::sync::Arc;
@@ -44,6 +45,10 @@ pub struct AppState {
     /// The admin figures, read at most once a second for every watcher.
     pub stats: Arc<stats::StatsHub>,
     pub plugins: Arc<crate::plugins::Plugins>,
+    /// The heartbeat's view of the nodes alive (limits are split among them).
+    pub beat: Arc<crate::queue::liveness::Beat>,
+    /// Each tenant's ingest limit, paced on this node.
+    pub tenant_limits: Arc<crate::ratelimit::Limiter>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -69,11 +74,28 @@ pub fn router(state: AppState) -> Router {
                 .patch(subscriptions::update)
                 .delete(subscriptions::delete),
         )
+        .route("/tenants", post(tenants::create).get(tenants::list))
+        .route(
+            "/tenants/{id}",
+            get(tenants::get)
+                .patch(tenants::update)
+                .delete(tenants::delete),
+        )
+        .route(
+            "/tenants/{id}/tokens",
+            post(tenants::create_token).get(tenants::list_tokens),
+        )
+        .route(
+            "/tenants/{id}/tokens/{token_id}",
+            axum::routing::delete(tenants::delete_token),
+        )
+        .route("/tenants/{id}/dead-letters", get(tenants::dead_letters))
+        .route("/tenants/{id}/dead-letters/replay", post(tenants::replay))
         .nest("/admin", admin::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
-            state.cfg.clone(),
+            state.clone(),
             auth::require_auth,
         ))
         // Bodies are read by `extract::read_limited`, which enforces
@@ -173,5 +195,28 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathId {
             return Err(ApiError::NotFound(format!("no resource with id {id:?}")));
         }
         Ok(PathId(id))
+    }
+}
+
+/// Two path ids (`/tenants/{id}/tokens/{token_id}`); an impossible id names
+/// nothing (404), as with `PathId`.
+pub struct TwoIds(pub String, pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for TwoIds {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let (a, b) = axum::extract::Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?
+            .0;
+        for v in [&a, &b] {
+            if crate::validate::id("id", v).is_err() {
+                return Err(ApiError::NotFound(format!("no resource with id {v:?}")));
+            }
+        }
+        Ok(TwoIds(a, b))
     }
 }

@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, events, health, stats, subscriptions, tasks};
+use super::{admin, events, health, stats, subscriptions, tasks, tenants};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +29,16 @@ use super::{admin, events, health, stats, subscriptions, tasks};
         subscriptions::get,
         subscriptions::update,
         subscriptions::delete,
+        tenants::create,
+        tenants::list,
+        tenants::get,
+        tenants::update,
+        tenants::delete,
+        tenants::create_token,
+        tenants::list_tokens,
+        tenants::delete_token,
+        tenants::dead_letters,
+        tenants::replay,
         health::health,
         health::ready,
         health::metrics,
@@ -50,13 +60,15 @@ use super::{admin, events, health, stats, subscriptions, tasks};
         (name = "events", description = "Producers send events"),
         (name = "tasks", description = "One-off deliveries (DispatchGO)"),
         (name = "subscriptions", description = "Where events go"),
+        (name = "tenants", description = "The producer's customers: their events, subscriptions and scoped tokens"),
         (name = "admin", description = "Operators: endpoints and dead letters (admin token)"),
         (name = "operations", description = "Health, readiness, metrics"),
     )
 )]
 pub struct ApiDoc;
 
-/// Bearer keys (producers: `api.keys`; operators: `admin.tokens`).
+/// Bearer keys (producers: `api.keys`; tenants: their `dtt_` tokens;
+/// operators: `admin.tokens`).
 struct Auth;
 
 impl Modify for Auth {

@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use dispatch_wire::{ErrorResponse, ListOut, SubscriptionIn, SubscriptionPatch, SubscriptionView};
 
+use super::auth::Scope;
 use super::error::{ApiError, ApiResult};
 use super::events::new_id;
 use super::extract::JsonBody;
@@ -33,9 +34,11 @@ use crate::{matching, sign, validate};
 )]
 pub async fn create(
     State(st): State<AppState>,
+    scope: Scope,
     JsonBody(input): JsonBody<SubscriptionIn>,
 ) -> ApiResult<(StatusCode, Json<SubscriptionView>)> {
     let now = now_ms();
+    let tenant_id = owner(&st, &scope, input.tenant_id).await?;
     let id = match input.id {
         Some(id) => {
             validate::id("id", &id).map_err(ApiError::Validation)?;
@@ -59,6 +62,8 @@ pub async fn create(
             .unwrap_or_else(|| st.cfg.default_retry()),
         timeout_ms: input.timeout_ms.unwrap_or(st.cfg.delivery.timeout_ms),
         plugins: input.plugins.unwrap_or_default(),
+        tenant_id,
+        channels: input.channels,
         status: crate::model::SubscriptionStatus::Active,
         created_at: now,
         updated_at: now,
@@ -93,10 +98,11 @@ pub async fn create(
 )]
 pub async fn list(
     State(st): State<AppState>,
+    scope: Scope,
     Query(q): Query<PageQuery>,
 ) -> ApiResult<Json<ListOut<SubscriptionView>>> {
     let page = q.page()?;
-    let subs = st.store.list_subscriptions(&page).await?;
+    let subs = st.store.list_subscriptions(&page, scope.tenant()).await?;
     let next_cursor = (subs.len() == page.limit as usize)
         .then(|| subs.last().map(|s| s.id.clone()))
         .flatten();
@@ -121,9 +127,10 @@ pub async fn list(
 )]
 pub async fn get(
     State(st): State<AppState>,
+    scope: Scope,
     PathId(id): PathId,
 ) -> ApiResult<Json<SubscriptionView>> {
-    let sub = find(&st, &id).await?;
+    let sub = find(&st, &scope, &id).await?;
     Ok(Json(views::subscription(&sub, false)))
 }
 
@@ -146,10 +153,11 @@ pub async fn get(
 )]
 pub async fn update(
     State(st): State<AppState>,
+    scope: Scope,
     PathId(id): PathId,
     JsonBody(patch): JsonBody<SubscriptionPatch>,
 ) -> ApiResult<Json<SubscriptionView>> {
-    let mut sub = find(&st, &id).await?;
+    let mut sub = find(&st, &scope, &id).await?;
     let now = now_ms();
     if let Some(url) = patch.url {
         sub.url = url;
@@ -180,6 +188,9 @@ pub async fn update(
     if let Some(p) = patch.plugins {
         sub.plugins = p;
     }
+    if let Some(c) = patch.channels {
+        sub.channels = c;
+    }
     sub.updated_at = now;
     check(&sub, &st)?;
     if !st.store.update_subscription(&sub).await? {
@@ -201,7 +212,12 @@ pub async fn update(
         (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
     )
 )]
-pub async fn delete(State(st): State<AppState>, PathId(id): PathId) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(st): State<AppState>,
+    scope: Scope,
+    PathId(id): PathId,
+) -> ApiResult<StatusCode> {
+    find(&st, &scope, &id).await?;
     if st.store.delete_subscription(&id).await? {
         Ok(StatusCode::NO_CONTENT)
     } else {
@@ -209,11 +225,36 @@ pub async fn delete(State(st): State<AppState>, PathId(id): PathId) -> ApiResult
     }
 }
 
-async fn find(st: &AppState, id: &str) -> ApiResult<Subscription> {
+/// The subscription, if the scope sees it: another tenant's is as absent
+/// as one that does not exist.
+async fn find(st: &AppState, scope: &Scope, id: &str) -> ApiResult<Subscription> {
     st.store
         .get_subscription(id)
         .await?
+        .filter(|s| scope.sees(s.tenant_id.as_deref()))
         .ok_or_else(|| not_found(id))
+}
+
+/// The tenant a new subscription belongs to: a tenant token's own (naming
+/// another in the body is a 422), or the body's, which must exist.
+async fn owner(st: &AppState, scope: &Scope, asked: Option<String>) -> ApiResult<Option<String>> {
+    if let Some(t) = &asked {
+        validate::id("tenant_id", t).map_err(ApiError::Validation)?;
+    }
+    match scope {
+        Scope::Tenant(own) => match asked {
+            Some(t) if &t != own => Err(ApiError::Validation(format!(
+                "tenant_id: {t:?} is not this token's tenant"
+            ))),
+            _ => Ok(Some(own.clone())),
+        },
+        Scope::All => match asked {
+            Some(t) if st.store.get_tenant(&t).await?.is_none() => Err(ApiError::Validation(
+                format!("tenant_id: no tenant with id {t:?}"),
+            )),
+            other => Ok(other),
+        },
+    }
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -271,6 +312,9 @@ fn check(s: &Subscription, st: &AppState) -> ApiResult<()> {
         return Err(invalid(format!(
             "timeout_ms must be between 1 and {max_timeout} (60 s, and below the lease, queue.lease_secs)"
         )));
+    }
+    if let Some(channels) = &s.channels {
+        validate::channels(channels, 1).map_err(invalid)?;
     }
     if s.plugins.len() > 20 {
         return Err(invalid("plugins may name at most 20 plugins".into()));

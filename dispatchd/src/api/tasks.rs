@@ -28,6 +28,7 @@ use crate::validate;
         (status = 202, description = "Queued", body = TaskAccepted),
         (status = 400, description = "Malformed JSON or query", body = ErrorResponse),
         (status = 401, description = "Missing or wrong credentials", body = ErrorResponse),
+        (status = 403, description = "A tenant token cannot use tasks", body = ErrorResponse),
         (status = 413, description = "Body over api.max_body_bytes", body = ErrorResponse),
         (status = 415, description = "Not application/json", body = ErrorResponse),
         (status = 422, description = "Wrong shape, type or value", body = ErrorResponse),
@@ -68,6 +69,8 @@ pub async fn create(
         data: data.clone(),
         idempotency_key: None,
         created_at: now_ms(),
+        tenant_id: None,
+        channels: Vec::new(),
     };
     let delivery = NewDelivery {
         subscription_id: None,
@@ -109,6 +112,7 @@ pub async fn create(
         (status = 200, description = "Status and attempts", body = TaskView),
         (status = 400, description = "Bad query or path", body = ErrorResponse),
         (status = 401, description = "Missing or wrong credentials", body = ErrorResponse),
+        (status = 403, description = "A tenant token cannot use tasks", body = ErrorResponse),
         (status = 404, description = "No such resource", body = ErrorResponse),
         (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
     )

@@ -54,6 +54,7 @@ pub fn dead_letter(d: &crate::model::DeadLetter) -> DeadLetterView {
         event_id: r.event_id.clone(),
         event_type: d.event_type.clone(),
         subscription_id: r.subscription_id.clone(),
+        tenant_id: d.tenant_id.clone(),
         url: r.url.clone(),
         attempts: r.attempts,
         run: r.run,
@@ -84,6 +85,8 @@ pub fn event(e: &Event, deliveries: &[DeliveryRecord]) -> EventView {
         source: e.source.clone(),
         data: raw(&e.data),
         created_at: rfc3339(e.created_at),
+        tenant_id: e.tenant_id.clone(),
+        channels: e.channels.clone(),
         status: event_status(deliveries).to_string(),
         deliveries: deliveries.iter().map(delivery).collect(),
     }
@@ -123,6 +126,8 @@ pub fn subscription(s: &Subscription, reveal_secret: bool) -> SubscriptionView {
         retry: retry(s.retry),
         timeout_ms: s.timeout_ms,
         plugins: s.plugins.clone(),
+        tenant_id: s.tenant_id.clone(),
+        channels: s.channels.clone(),
         status: s.status,
         disabled_reason: s.health.disabled_reason.clone(),
         circuit: CircuitView {
@@ -134,5 +139,27 @@ pub fn subscription(s: &Subscription, reveal_secret: bool) -> SubscriptionView {
         },
         created_at: rfc3339(s.created_at),
         updated_at: rfc3339(s.updated_at),
+    }
+}
+
+pub fn tenant(t: &crate::model::Tenant) -> dispatch_wire::TenantView {
+    dispatch_wire::TenantView {
+        id: t.id.clone(),
+        name: t.name.clone(),
+        // Stored from a checked object; an unreadable one shows as empty.
+        metadata: serde_json::from_str(&t.metadata).unwrap_or_default(),
+        rate_limit: t.rate_limit,
+        created_at: rfc3339(t.created_at),
+        updated_at: rfc3339(t.updated_at),
+    }
+}
+
+pub fn token(t: &crate::model::TenantToken) -> dispatch_wire::TenantTokenView {
+    dispatch_wire::TenantTokenView {
+        id: t.id.clone(),
+        description: t.description.clone(),
+        expires_at: t.expires_at.map(rfc3339),
+        created_at: rfc3339(t.created_at),
+        last_used_at: t.last_used_at.map(rfc3339),
     }
 }

@@ -8,7 +8,7 @@ use tokio::sync::{Mutex, mpsc, oneshot};
 use super::Submission;
 use crate::matching;
 use crate::model::{Event, InsertOutcome, NewDelivery, RoutedEvent};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, SubscriptionSnapshot};
 
 pub(super) struct Job {
     pub(super) items: Vec<Submission>,
@@ -75,19 +75,36 @@ async fn commit(
     let mut tries = 0;
     let sorted = loop {
         let snap = store.subscriptions().await?;
-        let routed: Vec<RoutedEvent> = order
+        // The snapshot the insert is checked against is the current one
+        // (else the store refuses it and this runs again), so a tenant it
+        // lacks does not exist: such an event is not stored.
+        let known: Vec<bool> = order
             .iter()
             .map(|&i| {
+                items[i]
+                    .event
+                    .tenant_id
+                    .as_deref()
+                    .is_none_or(|t| snap.tenant(t).is_some())
+            })
+            .collect();
+        let routed: Vec<RoutedEvent> = order
+            .iter()
+            .zip(&known)
+            .filter(|(_, k)| **k)
+            .map(|(&i, _)| {
                 let s = items[i];
                 RoutedEvent {
                     event: s.event.clone(),
                     deliveries: match &s.fixed {
                         Some(fixed) => fixed.clone(),
-                        None => route(&snap.subscriptions, &s.event),
+                        None => route(&snap, &s.event),
                     },
                 }
             })
             .collect();
+        // Even with nothing to insert, the store checks the version: an
+        // unknown tenant is final only against a current snapshot.
         match store.insert_events(&routed, snap.version).await {
             Err(StoreError::StaleSubscriptions | StoreError::Contention(_)) if tries < 5 => {
                 tries += 1;
@@ -99,7 +116,19 @@ async fn commit(
                     "subscriptions kept changing during ingest".into(),
                 ));
             }
-            other => break other?,
+            other => {
+                let mut stored = other?.into_iter();
+                break known
+                    .iter()
+                    .map(|&k| {
+                        if k {
+                            stored.next().unwrap_or(InsertOutcome::NoTenant)
+                        } else {
+                            InsertOutcome::NoTenant
+                        }
+                    })
+                    .collect::<Vec<_>>();
+            }
         }
     };
     let mut outcomes = vec![InsertOutcome::Inserted; items.len()];
@@ -112,9 +141,12 @@ async fn commit(
     Ok(outcomes)
 }
 
-/// One delivery per active subscription whose patterns match the type.
-pub fn route(subscriptions: &[crate::model::Subscription], event: &Event) -> Vec<NewDelivery> {
-    matching::select(subscriptions, &event.event_type)
+/// One delivery per subscription of the event's tenant (or, for an event
+/// without one, per global subscription) whose patterns match its type and
+/// whose channels, if it lists any, meet the event's. An event whose tenant
+/// was deleted after it was checked finds an empty lane: no deliveries.
+pub fn route(snap: &SubscriptionSnapshot, event: &Event) -> Vec<NewDelivery> {
+    matching::select(snap.lane(event.tenant_id.as_deref()), event)
         .map(|s| NewDelivery {
             subscription_id: Some(s.id.clone()),
             inline: Default::default(),

@@ -47,6 +47,9 @@ pub enum Outcome {
     Duplicate(Event),
     /// A router plugin refused it; nothing was stored.
     Refused(PluginFailure),
+    /// Its tenant does not exist (deleted since the request was checked);
+    /// nothing was stored.
+    NoTenant,
 }
 
 #[derive(Clone)]
@@ -102,6 +105,7 @@ impl Ingestor {
                 None => match stored.next() {
                     Some(InsertOutcome::Inserted) => Ok(Outcome::Inserted),
                     Some(InsertOutcome::Duplicate(e)) => Ok(Outcome::Duplicate(e)),
+                    Some(InsertOutcome::NoTenant) => Ok(Outcome::NoTenant),
                     None => Err(StoreError::Other(
                         "the store returned fewer outcomes than events".into(),
                     )),

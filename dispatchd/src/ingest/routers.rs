@@ -28,7 +28,6 @@ impl Ingestor {
             return Err(StoreError::Unavailable("database unreachable".into()));
         }
         let snap = self.store.subscriptions().await?;
-        let subs = &snap.subscriptions;
         let open: Vec<usize> = (0..items.len())
             .filter(|&i| items[i].fixed.is_none())
             .collect();
@@ -36,7 +35,7 @@ impl Ingestor {
             .iter()
             .map(|&i| {
                 let e = &items[i].event;
-                let dests = matching::select(subs, &e.event_type)
+                let dests = matching::select(snap.lane(e.tenant_id.as_deref()), e)
                     .map(stage::destination_of)
                     .collect();
                 (stage::event_of(e), dests)
@@ -44,8 +43,11 @@ impl Ingestor {
             .collect();
         let answers = self.plugins.route_many(work).await;
         for (i, answer) in open.into_iter().zip(answers) {
+            // A router chooses among the event's own lane: it cannot send
+            // one tenant's event to another tenant's subscription.
+            let lane = snap.lane(items[i].event.tenant_id.as_deref());
             match answer.and_then(|dests| {
-                stage::deliveries_from(subs, dests).map_err(|m| PluginFailure {
+                stage::deliveries_from(lane, dests).map_err(|m| PluginFailure {
                     plugin: self.plugins.last_router().to_string(),
                     message: m,
                 })

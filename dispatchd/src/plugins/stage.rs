@@ -177,6 +177,8 @@ pub fn dry_run_input(raw: &str, url: &str) -> Result<(crate::model::Event, Reque
         data: data.clone(),
         idempotency_key: None,
         created_at: crate::model::now_ms(),
+        tenant_id: v["tenant_id"].as_str().map(String::from),
+        channels: Vec::new(),
     };
     let request = Request {
         event_type,
@@ -248,6 +250,8 @@ mod tests {
             data: r#"{"a":1}"#.into(),
             idempotency_key: None,
             created_at: 0,
+            tenant_id: None,
+            channels: Vec::new(),
         }
     }
 
@@ -283,6 +287,8 @@ mod tests {
             },
             timeout_ms: 1000,
             plugins: vec![],
+            tenant_id: None,
+            channels: None,
             status: crate::model::SubscriptionStatus::Active,
             created_at: 0,
             updated_at: 0,

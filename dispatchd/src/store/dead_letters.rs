@@ -25,6 +25,7 @@ pub trait DeadLetterStore: Backend {
             .bind(&filter.event_type)
             .bind(filter.since)
             .bind(filter.until)
+            .bind(&filter.tenant_id)
             .bind(after)
             .bind(i64::from(limit))
             .fetch_all(p)
@@ -38,25 +39,29 @@ pub trait DeadLetterStore: Backend {
         let mut tx = self.writes().begin(self.work()).await?;
         let now = tx.now().await?;
         let n = match selection {
-            DeadSelection::Ids(ids) => on!(
+            DeadSelection::Ids(ids, tenant) => on!(
                 tx,
                 pg => |c|
                     sqlx::query(concat!(
                         replay_set!("$2"),
-                        "d.state = 'dead' AND d.id = ANY($1)"
+                        "d.state = 'dead' AND d.id = ANY($1) AND ",
+                        of_tenant!("$3")
                     ))
                     .bind(ids)
                     .bind(now)
+                    .bind(tenant)
                     .execute(&mut **c)
                     .await?
                     .rows_affected(),
                 sqlite => |c|
                     sqlx::query(concat!(
                         replay_set!("$2"),
-                        "d.state = 'dead' AND d.id IN (SELECT value FROM json_each($1))"
+                        "d.state = 'dead' AND d.id IN (SELECT value FROM json_each($1)) AND ",
+                        of_tenant!("$3")
                     ))
                     .bind(rows::to_json(ids))
                     .bind(now)
+                    .bind(tenant)
                     .execute(&mut **c)
                     .await?
                     .rows_affected(),
@@ -66,6 +71,7 @@ pub trait DeadLetterStore: Backend {
                 .bind(&f.event_type)
                 .bind(f.since)
                 .bind(f.until)
+                .bind(&f.tenant_id)
                 .bind(now)
                 .execute(&mut **c)
                 .await?
@@ -81,21 +87,25 @@ pub trait DeadLetterStore: Backend {
     /// Deletes dead letters and their attempts. Returns how many.
     async fn purge_dead(&self, selection: &DeadSelection) -> Result<u64> {
         let n: i64 = match selection {
-            DeadSelection::Ids(ids) => on!(
+            DeadSelection::Ids(ids, tenant) => on!(
                 self.writes(),
                 pg => |p|
                     sqlx::query_scalar(delete_with_attempts!(
-                        "DELETE FROM deliveries d WHERE d.state = 'dead' AND d.id = ANY($1)"
+                        "DELETE FROM deliveries d WHERE d.state = 'dead' AND d.id = ANY($1) AND ",
+                        of_tenant!("$2")
                     ))
                     .bind(ids)
+                    .bind(tenant)
                     .fetch_one(p)
                     .await?,
                 sqlite => |p|
-                    sqlx::query(
+                    sqlx::query(concat!(
                         "DELETE FROM deliveries AS d WHERE d.state = 'dead' \
-                     AND d.id IN (SELECT value FROM json_each($1))"
-                    )
+                         AND d.id IN (SELECT value FROM json_each($1)) AND ",
+                        of_tenant!("$2")
+                    ))
                     .bind(rows::to_json(ids))
+                    .bind(tenant)
                     .execute(p)
                     .await?
                     .rows_affected()
@@ -113,6 +123,7 @@ pub trait DeadLetterStore: Backend {
                     .bind(&f.event_type)
                     .bind(f.since)
                     .bind(f.until)
+                    .bind(&f.tenant_id)
                     .fetch_one(p)
                     .await?,
                 sqlite => |p|
@@ -124,6 +135,7 @@ pub trait DeadLetterStore: Backend {
                     .bind(&f.event_type)
                     .bind(f.since)
                     .bind(f.until)
+                    .bind(&f.tenant_id)
                     .execute(p)
                     .await?
                     .rows_affected()

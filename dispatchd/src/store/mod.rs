@@ -7,7 +7,7 @@
 //! pass the same behavioural tests (`tests/it/store`).
 //!
 //! The interface is cut by role, one trait each (`SubscriptionStore`,
-//! `EventStore`, `QueueStore`, `DeadLetterStore`, `UpkeepStore`,
+//! `TenantStore`, `EventStore`, `QueueStore`, `DeadLetterStore`, `UpkeepStore`,
 //! `StatsStore`), and each backend implements each role in a file of the
 //! same name (`postgres/queue.rs` beside `sqlite/queue.rs`), so the two
 //! dialects compare file by file. SQL that is the same in both dialects is
@@ -38,8 +38,11 @@ mod rows;
 mod sqlite;
 pub mod stats;
 mod subscriptions;
+mod tenants;
 mod upkeep;
 
+use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -52,6 +55,7 @@ pub use queue::QueueStore;
 pub use sqlite::SqliteStore;
 pub use stats::StatsStore;
 pub use subscriptions::SubscriptionStore;
+pub use tenants::TenantStore;
 pub use upkeep::UpkeepStore;
 
 use crate::config::Config;
@@ -60,15 +64,66 @@ use crate::model::Subscription;
 /// Every role trait, for `use crate::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        DeadLetterStore, EventStore, QueueStore, StatsStore, Store, SubscriptionStore, UpkeepStore,
+        DeadLetterStore, EventStore, QueueStore, StatsStore, Store, SubscriptionStore, TenantStore,
+        UpkeepStore,
     };
 }
 
-/// A point-in-time list of subscriptions and the version it was read at.
+/// A point-in-time list of subscriptions and tenants, and the version it
+/// was read at.
 #[derive(Debug, Clone, Default)]
 pub struct SubscriptionSnapshot {
     pub version: i64,
+    /// Grouped by tenant (global ones first), by id within a tenant.
     pub subscriptions: Arc<Vec<Subscription>>,
+    /// Where the global subscriptions, and each tenant's, sit in
+    /// `subscriptions`.
+    global: Range<usize>,
+    lanes: Arc<HashMap<String, Range<usize>>>,
+    /// Every tenant, with its ingest rate limit.
+    tenants: Arc<HashMap<String, Option<u32>>>,
+}
+
+impl SubscriptionSnapshot {
+    pub fn new(
+        version: i64,
+        mut subscriptions: Vec<Subscription>,
+        tenants: HashMap<String, Option<u32>>,
+    ) -> Self {
+        subscriptions.sort_by(|a, b| (&a.tenant_id, &a.id).cmp(&(&b.tenant_id, &b.id)));
+        let global = 0..subscriptions.partition_point(|s| s.tenant_id.is_none());
+        let mut lanes: HashMap<String, Range<usize>> = HashMap::new();
+        for (i, s) in subscriptions.iter().enumerate().skip(global.end) {
+            if let Some(t) = &s.tenant_id {
+                lanes
+                    .entry(t.clone())
+                    .and_modify(|r| r.end = i + 1)
+                    .or_insert(i..i + 1);
+            }
+        }
+        Self {
+            version,
+            global,
+            subscriptions: Arc::new(subscriptions),
+            lanes: Arc::new(lanes),
+            tenants: Arc::new(tenants),
+        }
+    }
+
+    /// The subscriptions of one tenant (`None`: the global ones).
+    pub fn lane(&self, tenant_id: Option<&str>) -> &[Subscription] {
+        let range = match tenant_id {
+            None => Some(&self.global),
+            Some(t) => self.lanes.get(t),
+        };
+        range.map_or(&[], |r| &self.subscriptions[r.clone()])
+    }
+
+    /// Whether the tenant exists, and its ingest limit: `None` when there
+    /// is no such tenant.
+    pub fn tenant(&self, id: &str) -> Option<Option<u32>> {
+        self.tenants.get(id).copied()
+    }
 }
 
 /// A page request: rows after `after` (an opaque cursor), at most `limit`.
@@ -81,7 +136,13 @@ pub struct Page {
 /// The whole store: every role, plus opening and health.
 #[async_trait]
 pub trait Store:
-    SubscriptionStore + EventStore + QueueStore + DeadLetterStore + UpkeepStore + StatsStore
+    SubscriptionStore
+    + TenantStore
+    + EventStore
+    + QueueStore
+    + DeadLetterStore
+    + UpkeepStore
+    + StatsStore
 {
     /// `postgres` or `sqlite`.
     fn backend(&self) -> &'static str {
@@ -139,6 +200,8 @@ pub trait Backend: Send + Sync + 'static {
     fn cache(&self) -> &SnapshotCache;
     /// Signalled when this node's writes made work due.
     fn work(&self) -> &Arc<tokio::sync::Notify>;
+    /// Where this node's next fair claim starts.
+    fn lanes(&self) -> &queue::LaneCursor;
     /// The backend's migrations.
     fn migrator(&self) -> &'static sqlx::migrate::Migrator;
 }
@@ -171,11 +234,15 @@ macro_rules! impl_roles {
             fn work(&self) -> &std::sync::Arc<tokio::sync::Notify> {
                 &self.work
             }
+            fn lanes(&self) -> &$crate::store::queue::LaneCursor {
+                &self.lanes
+            }
             fn migrator(&self) -> &'static sqlx::migrate::Migrator {
                 &$migrator
             }
         }
         impl $crate::store::SubscriptionStore for $store {}
+        impl $crate::store::TenantStore for $store {}
         impl $crate::store::EventStore for $store {}
         impl $crate::store::QueueStore for $store {}
         impl $crate::store::DeadLetterStore for $store {}

@@ -219,6 +219,11 @@ pub(crate) fn duplicates<'a>(
     (ids, keys)
 }
 
+/// An event's channels as stored: a JSON array, or NULL when it has none.
+pub(crate) fn channels_json(channels: &[String]) -> Option<String> {
+    (!channels.is_empty()).then(|| super::rows::to_json(channels))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,12 +20,39 @@ pub trait QueueStore: Backend {
     /// version cannot read is not sent: it becomes a dead letter whose
     /// error names the row and column (visible, replayable once fixed),
     /// and the rest of the batch goes on.
+    ///
+    /// Claims are fair: each endpoint (lane) gets its turn. A claim walks
+    /// up to `limit` lanes with waiting deliveries, starting after the
+    /// last lane the previous claim reached (round robin, so every lane
+    /// is visited however many there are), takes at most its share,
+    /// `limit / lanes`, from each (the tasks count as one lane), and
+    /// orders the picks round by round. A backlog on one endpoint then
+    /// delays the others by at most one claim.
     async fn claim(&self, node: &str, limit: u32, lease: Duration) -> Result<Vec<ClaimedDelivery>> {
         let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
+        let want = limit as usize;
+        let after = self.lanes().get();
+        let mut lanes = walk_lanes(self, after.as_deref(), want).await?;
+        if after.is_some() && lanes.len() < want {
+            // The end came first: go on from the first lane.
+            for lane in walk_lanes(self, None, want - lanes.len()).await? {
+                if !lanes.contains(&lane) {
+                    lanes.push(lane);
+                }
+            }
+        }
+        // Short of `limit`: every lane was reached, start from the first
+        // next time; else after the last one reached.
+        let next = (lanes.len() >= want)
+            .then(|| lanes.last().cloned())
+            .flatten();
+        self.lanes().set(next);
+        let n = i64::try_from(lanes.len()).unwrap_or(i64::MAX);
+        let share = (i64::from(limit) + n) / (n + 1);
         let found = on!(
             self.writes(),
-            pg => |p| postgres::queue::claim(p, node, limit, lease).await?,
-            sqlite => |p| sqlite::queue::claim(p, node, limit, lease).await?,
+            pg => |p| postgres::queue::claim(p, node, limit, lease, &lanes, share).await?,
+            sqlite => |p| sqlite::queue::claim(p, node, limit, lease, &lanes, share).await?,
         );
         let mut claimed = Vec::with_capacity(found.len());
         let mut corrupt = Vec::new();
@@ -174,5 +201,34 @@ pub trait QueueStore: Backend {
                     .await?
                     .map(|at| at - crate::model::now_ms()),
         ))
+    }
+}
+
+/// Up to `n` endpoints with waiting deliveries, in id order, after `after`.
+async fn walk_lanes<S: Backend + ?Sized>(
+    store: &S,
+    after: Option<&str>,
+    n: usize,
+) -> Result<Vec<String>> {
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    Ok(on!(store.writes(), |p| sqlx::query_scalar(sql::LANES)
+        .bind(after)
+        .bind(n)
+        .fetch_all(p)
+        .await?))
+}
+
+/// Where the next claim's walk over the lanes starts: after this
+/// endpoint, or from the first when `None`.
+#[derive(Default)]
+#[doc(hidden)]
+pub struct LaneCursor(std::sync::Mutex<Option<String>>);
+
+impl LaneCursor {
+    fn get(&self) -> Option<String> {
+        self.0.lock().expect("cursor lock").clone()
+    }
+    fn set(&self, v: Option<String>) {
+        *self.0.lock().expect("cursor lock") = v;
     }
 }

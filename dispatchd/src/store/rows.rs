@@ -15,7 +15,7 @@ use super::{Result, StoreError};
 use crate::circuit::CircuitRow;
 use crate::model::{
     AttemptRecord, ClaimedDelivery, DeadLetter, DeliveryRecord, Event, EventKind, Health,
-    InlineDestination, RetryPolicy, Subscription,
+    InlineDestination, RetryPolicy, Subscription, Tenant, TenantToken,
 };
 
 /// A corrupt-row error for `table` row `id`, column `column`.
@@ -81,6 +81,8 @@ pub(crate) struct SubscriptionRow {
     pub status: String,
     pub created_at: i64,
     pub updated_at: i64,
+    pub tenant_id: Option<String>,
+    pub channels: Option<String>,
     #[sqlx(flatten)]
     pub health: HealthRow,
 }
@@ -106,6 +108,12 @@ impl TryFrom<SubscriptionRow> for Subscription {
             event_types: json(T, id, "event_types", &r.event_types)?,
             headers: json(T, id, "headers", &r.headers)?,
             plugins: json(T, id, "plugins", &r.plugins)?,
+            channels: r
+                .channels
+                .as_deref()
+                .map(|c| json(T, id, "channels", c))
+                .transpose()?,
+            tenant_id: r.tenant_id,
             status: parse(T, id, "status", &r.status)?,
             rate_limit: r
                 .rate_limit
@@ -160,6 +168,8 @@ pub(crate) struct EventRow {
     pub data: String,
     pub idempotency_key: Option<String>,
     pub created_at: i64,
+    pub tenant_id: Option<String>,
+    pub channels: Option<String>,
 }
 
 impl TryFrom<EventRow> for Event {
@@ -177,7 +187,13 @@ impl TryFrom<EventRow> for Event {
                 ));
             }
         };
+        let channels = match r.channels.as_deref() {
+            Some(c) => json("events", &r.id, "channels", c)?,
+            None => Vec::new(),
+        };
         Ok(Event {
+            channels,
+            tenant_id: r.tenant_id,
             id: r.id,
             kind,
             event_type: r.event_type,
@@ -265,6 +281,7 @@ pub(crate) struct DeadRow {
     #[sqlx(flatten)]
     pub delivery: DeliveryRow,
     pub event_type: String,
+    pub tenant_id: Option<String>,
 }
 
 impl TryFrom<DeadRow> for DeadLetter {
@@ -273,7 +290,60 @@ impl TryFrom<DeadRow> for DeadLetter {
         Ok(DeadLetter {
             delivery: r.delivery.try_into()?,
             event_type: r.event_type,
+            tenant_id: r.tenant_id,
         })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TenantRow {
+    pub id: String,
+    pub name: Option<String>,
+    pub metadata: String,
+    pub rate_limit: Option<i32>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl TryFrom<TenantRow> for Tenant {
+    type Error = StoreError;
+    fn try_from(r: TenantRow) -> Result<Self> {
+        Ok(Tenant {
+            rate_limit: r
+                .rate_limit
+                .map(|v| unsigned("tenants", &r.id, "rate_limit", v.into()))
+                .transpose()?,
+            id: r.id,
+            name: r.name,
+            metadata: r.metadata,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct TokenRow {
+    pub id: String,
+    pub tenant_id: String,
+    pub token_hash: String,
+    pub description: Option<String>,
+    pub expires_at: Option<i64>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+impl From<TokenRow> for TenantToken {
+    fn from(r: TokenRow) -> Self {
+        TenantToken {
+            id: r.id,
+            tenant_id: r.tenant_id,
+            token_hash: r.token_hash,
+            description: r.description,
+            expires_at: r.expires_at,
+            created_at: r.created_at,
+            last_used_at: r.last_used_at,
+        }
     }
 }
 
@@ -335,6 +405,8 @@ pub(crate) struct ClaimRow {
     pub e_data: String,
     pub e_idempotency_key: Option<String>,
     pub e_created_at: i64,
+    pub e_tenant_id: Option<String>,
+    pub e_channels: Option<String>,
     pub s_id: Option<String>,
     pub s_url: Option<String>,
     pub s_event_types: Option<String>,
@@ -365,6 +437,8 @@ impl TryFrom<ClaimRow> for ClaimedDelivery {
             data: r.e_data,
             idempotency_key: r.e_idempotency_key,
             created_at: r.e_created_at,
+            tenant_id: r.e_tenant_id,
+            channels: r.e_channels,
         })?;
         // The LEFT JOIN's columns are all set when `s_id` is: a NULL among
         // them is as corrupt as a bad value.
@@ -395,6 +469,9 @@ impl TryFrom<ClaimRow> for ClaimedDelivery {
                     status: r.s_status.ok_or_else(|| missing("status"))?,
                     created_at: r.s_created_at.ok_or_else(|| missing("created_at"))?,
                     updated_at: r.s_updated_at.ok_or_else(|| missing("updated_at"))?,
+                    // Routing is done: the claim needs neither.
+                    tenant_id: None,
+                    channels: None,
                     // A claim does not need the endpoint's health: the
                     // completion reads it under lock.
                     health: HealthRow {

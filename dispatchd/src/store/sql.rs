@@ -33,6 +33,7 @@ macro_rules! claim_columns {
          d.dest_url, d.dest_method, d.dest_headers, d.dest_secret, d.body, d.dest_type, \
          e.id AS e_id, e.kind AS e_kind, e.type AS e_type, e.source AS e_source, e.data AS e_data, \
          e.idempotency_key AS e_idempotency_key, e.created_at AS e_created_at, \
+         e.tenant_id AS e_tenant_id, e.channels AS e_channels, \
          s.id AS s_id, s.url AS s_url, s.event_types AS s_event_types, s.secret AS s_secret, \
          s.previous_secret AS s_previous_secret, \
          s.previous_secret_expires_at AS s_previous_secret_expires_at, s.headers AS s_headers, \
@@ -45,15 +46,33 @@ macro_rules! claim_columns {
 }
 
 /// The dead letters a filter selects ($1 subscription, $2 event type, $3
-/// since, $4 until): shared by list, replay and purge.
+/// since, $4 until, $5 tenant): shared by list, replay and purge.
 macro_rules! dead_filter {
     () => {
-        "d.state = 'dead' \
-         AND (CAST($1 AS TEXT) IS NULL OR d.subscription_id = $1) \
-         AND (CAST($2 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM events e2 \
-              WHERE e2.id = d.event_id AND e2.type = $2)) \
-         AND (CAST($3 AS BIGINT) IS NULL OR d.updated_at >= $3) \
-         AND (CAST($4 AS BIGINT) IS NULL OR d.updated_at < $4)"
+        concat!(
+            "d.state = 'dead' \
+             AND (CAST($1 AS TEXT) IS NULL OR d.subscription_id = $1) \
+             AND (CAST($2 AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM events e2 \
+                  WHERE e2.id = d.event_id AND e2.type = $2)) \
+             AND (CAST($3 AS BIGINT) IS NULL OR d.updated_at >= $3) \
+             AND (CAST($4 AS BIGINT) IS NULL OR d.updated_at < $4) AND ",
+            of_tenant!("$5")
+        )
+    };
+}
+
+/// Delivery `d` is of an event of tenant `$n` (any delivery when `$n` is
+/// NULL).
+macro_rules! of_tenant {
+    ($n:literal) => {
+        concat!(
+            "(CAST(",
+            $n,
+            " AS TEXT) IS NULL OR EXISTS (SELECT 1 FROM events e3 \
+             WHERE e3.id = d.event_id AND e3.tenant_id = ",
+            $n,
+            "))"
+        )
     };
 }
 
@@ -121,7 +140,7 @@ macro_rules! delete_with_attempts {
     };
 }
 
-/// Binds a subscription's columns as $1..$17 in `INSERT_SUBSCRIPTION`'s
+/// Binds a subscription's columns as $1..$19 in `INSERT_SUBSCRIPTION`'s
 /// order (`UPDATE_SUBSCRIPTION` uses the same numbers).
 macro_rules! bind_subscription {
     ($query:expr, $s:expr, $json:expr) => {{
@@ -149,6 +168,8 @@ macro_rules! bind_subscription {
             .bind(s.status.as_str())
             .bind(s.created_at)
             .bind(s.updated_at)
+            .bind(&s.tenant_id)
+            .bind(&j.channels)
     }};
 }
 
@@ -161,6 +182,7 @@ pub(crate) struct SubscriptionJson {
     pub event_types: String,
     pub headers: String,
     pub plugins: String,
+    pub channels: Option<String>,
     pub rate_limit: Option<i32>,
     pub max_attempts: i32,
     pub retry_initial_delay_ms: i64,
@@ -174,6 +196,7 @@ impl SubscriptionJson {
             event_types: to_json(&s.event_types),
             headers: to_json(&s.headers),
             plugins: to_json(&s.plugins),
+            channels: s.channels.as_ref().map(to_json),
             rate_limit: s.rate_limit.map(|r| int(r, "rate_limit")).transpose()?,
             max_attempts: int(s.max_attempts, "max_attempts")?,
             retry_initial_delay_ms: bigint(s.retry.initial_delay_ms, "retry.initial_delay_ms")?,
@@ -186,8 +209,9 @@ impl SubscriptionJson {
 pub(crate) const INSERT_SUBSCRIPTION: &str = "INSERT INTO subscriptions (id, url, event_types, \
      secret, previous_secret, previous_secret_expires_at, headers, rate_limit, max_attempts, \
      retry_initial_delay_ms, retry_multiplier, retry_max_delay_ms, timeout_ms, plugins, status, \
-     created_at, updated_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+     created_at, updated_at, tenant_id, channels) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
+     $19)";
 
 /// `created_at` ($16) never changes; it is compared with itself so both
 /// statements bind the same list.
@@ -195,7 +219,8 @@ pub(crate) const UPDATE_SUBSCRIPTION: &str = "UPDATE subscriptions SET url = $2,
      event_types = $3, secret = $4, previous_secret = $5, previous_secret_expires_at = $6, \
      headers = $7, rate_limit = $8, max_attempts = $9, retry_initial_delay_ms = $10, \
      retry_multiplier = $11, retry_max_delay_ms = $12, timeout_ms = $13, plugins = $14, \
-     status = $15, updated_at = $17 WHERE id = $1 AND $16 = $16";
+     status = $15, updated_at = $17, tenant_id = $18, channels = $19 \
+     WHERE id = $1 AND $16 = $16";
 
 pub(crate) const DELETE_SUBSCRIPTION: &str = "DELETE FROM subscriptions WHERE id = $1";
 
@@ -203,8 +228,10 @@ pub(crate) const SUBSCRIPTION: &str = "SELECT * FROM subscriptions WHERE id = $1
 
 pub(crate) const ALL_SUBSCRIPTIONS: &str = "SELECT * FROM subscriptions ORDER BY id";
 
+/// A page after $1 of at most $2; only tenant $3's when $3 is set.
 pub(crate) const LIST_SUBSCRIPTIONS: &str = "SELECT * FROM subscriptions \
-     WHERE CAST($1 AS TEXT) IS NULL OR id > $1 ORDER BY id LIMIT $2";
+     WHERE (CAST($1 AS TEXT) IS NULL OR id > $1) \
+       AND (CAST($3 AS TEXT) IS NULL OR tenant_id = $3) ORDER BY id LIMIT $2";
 
 pub(crate) const VERSION: &str =
     "SELECT value FROM dispatch_meta WHERE key = 'subscriptions_version'";
@@ -293,6 +320,21 @@ pub(crate) const RETURN_ORPHANED: &str = "UPDATE deliveries \
 pub(crate) const DEAD_CORRUPT: &str = "UPDATE deliveries SET state = 'dead', last_error = $2, \
      lease_expires_at = NULL, leased_by = NULL, updated_at = $3 WHERE id = $1";
 
+/// The lanes of a fair claim: the endpoints with waiting deliveries, in
+/// id order, after $1 (from the start when NULL: every id sorts after
+/// ''), at most $2. A skip scan over `deliveries_lanes`: one index probe
+/// per endpoint, however long its backlog.
+pub(crate) const LANES: &str = "WITH RECURSIVE lanes(sid, n) AS ( \
+        SELECT (SELECT MIN(subscription_id) FROM deliveries \
+                WHERE state IN ('pending', 'scheduled') \
+                AND subscription_id > COALESCE(CAST($1 AS TEXT), '')), 1 \
+        UNION ALL \
+        SELECT (SELECT MIN(d.subscription_id) FROM deliveries d \
+                WHERE d.state IN ('pending', 'scheduled') AND d.subscription_id > l.sid), \
+            l.n + 1 \
+        FROM lanes l WHERE l.sid IS NOT NULL AND l.n < $2 \
+     ) SELECT sid FROM lanes WHERE sid IS NOT NULL";
+
 /// Earliest due time of a waiting delivery.
 pub(crate) const NEXT_DUE: &str = "SELECT MIN(next_attempt_at) FROM deliveries \
      WHERE state IN ('pending', 'scheduled')";
@@ -321,18 +363,18 @@ pub(crate) const EVENT_ATTEMPTS: &str = concat!(
       WHERE d.event_id = $1 ORDER BY a.delivery_id, a.run, a.attempt"
 );
 
-/// Dead letters by filter ($1..$4), after id $5, at most $6.
+/// Dead letters by filter ($1..$5), after id $6, at most $7.
 pub(crate) const DEAD_LETTERS: &str = concat!(
     "SELECT ",
     delivery_columns!(),
-    ", e.type AS event_type FROM deliveries d JOIN events e ON e.id = d.event_id \
+    ", e.type AS event_type, e.tenant_id FROM deliveries d JOIN events e ON e.id = d.event_id \
        LEFT JOIN subscriptions s ON s.id = d.subscription_id WHERE ",
     dead_filter!(),
-    " AND (CAST($5 AS BIGINT) IS NULL OR d.id > $5) ORDER BY d.id LIMIT $6"
+    " AND (CAST($6 AS BIGINT) IS NULL OR d.id > $6) ORDER BY d.id LIMIT $7"
 );
 
-/// Replays the dead letters a filter selects ($1..$4, $5 = now).
-pub(crate) const REPLAY_FILTER: &str = concat!(replay_set!("$5"), dead_filter!());
+/// Replays the dead letters a filter selects ($1..$5, $6 = now).
+pub(crate) const REPLAY_FILTER: &str = concat!(replay_set!("$6"), dead_filter!());
 
 /// Upserts one node's counters for one plugin.
 pub(crate) const PLUGIN_COUNTERS: &str = "INSERT INTO plugin_stats \

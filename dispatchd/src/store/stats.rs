@@ -38,6 +38,7 @@ pub struct StatsSnapshot {
 #[derive(Debug, Clone)]
 pub struct EndpointRow {
     pub id: String,
+    pub tenant_id: Option<String>,
     pub url: String,
     pub status: SubscriptionStatus,
     pub circuit_state: CircuitState,
@@ -51,6 +52,7 @@ pub struct EndpointRow {
 #[derive(sqlx::FromRow)]
 pub(crate) struct RawEndpoint {
     pub id: String,
+    pub tenant_id: Option<String>,
     pub url: String,
     pub status: String,
     pub circuit_state: String,
@@ -73,6 +75,7 @@ impl TryFrom<RawEndpoint> for EndpointRow {
                 .parse()
                 .map_err(|e| corrupt("subscriptions", &r.id, "circuit_state", e))?,
             id: r.id,
+            tenant_id: r.tenant_id,
             url: r.url,
             consecutive_failures: r.consecutive_failures,
             rate_limit: r.rate_limit,
@@ -197,7 +200,7 @@ macro_rules! read_stats {
         .fetch_all(pool)
         .await?;
         let endpoints: Vec<st::RawEndpoint> = sqlx::query_as(
-            "SELECT id, url, status, circuit_state, consecutive_failures, rate_limit, \
+            "SELECT id, tenant_id, url, status, circuit_state, consecutive_failures, rate_limit, \
                     last_success_at, disabled_reason \
              FROM subscriptions ORDER BY id LIMIT $1",
         )

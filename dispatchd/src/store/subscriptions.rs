@@ -3,8 +3,6 @@
 //! subscription's deliveries go (PostgreSQL deletes their attempts in the
 //! same statement; SQLite's foreign keys cascade).
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
 use super::rows::{self, SubscriptionRow};
@@ -28,17 +26,22 @@ pub trait SubscriptionStore: Backend {
         // between the two reads makes the snapshot look older than it is,
         // which ingest detects, never the reverse).
         let mut tx = self.reads().begin(self.work()).await?;
-        let (version, found): (i64, Vec<SubscriptionRow>) = on!(tx, |c| (
-            sqlx::query_scalar(sql::VERSION).fetch_one(&mut **c).await?,
-            sqlx::query_as(sql::ALL_SUBSCRIPTIONS)
-                .fetch_all(&mut **c)
-                .await?,
-        ));
+        let (version, found, tenants): (i64, Vec<SubscriptionRow>, Vec<(String, Option<i32>)>) =
+            on!(tx, |c| (
+                sqlx::query_scalar(sql::VERSION).fetch_one(&mut **c).await?,
+                sqlx::query_as(sql::ALL_SUBSCRIPTIONS)
+                    .fetch_all(&mut **c)
+                    .await?,
+                sqlx::query_as("SELECT id, rate_limit FROM tenants")
+                    .fetch_all(&mut **c)
+                    .await?,
+            ));
         tx.commit().await?;
-        let snap = SubscriptionSnapshot {
-            version,
-            subscriptions: Arc::new(rows::all(found)?),
-        };
+        let tenants = tenants
+            .into_iter()
+            .map(|(id, rate)| (id, rate.and_then(|r| u32::try_from(r).ok())))
+            .collect();
+        let snap = SubscriptionSnapshot::new(version, rows::all(found)?, tenants);
         self.cache().put(snap.clone());
         Ok(snap)
     }
@@ -55,11 +58,17 @@ pub trait SubscriptionStore: Backend {
         row.map(Subscription::try_from).transpose()
     }
 
-    async fn list_subscriptions(&self, page: &Page) -> Result<Vec<Subscription>> {
+    /// A page of subscriptions; only `tenant_id`'s when it is set.
+    async fn list_subscriptions(
+        &self,
+        page: &Page,
+        tenant_id: Option<&str>,
+    ) -> Result<Vec<Subscription>> {
         let found: Vec<SubscriptionRow> =
             on!(self.reads(), |p| sqlx::query_as(sql::LIST_SUBSCRIPTIONS)
                 .bind(&page.after)
                 .bind(i64::from(page.limit))
+                .bind(tenant_id)
                 .fetch_all(p)
                 .await?);
         rows::all(found)

@@ -63,6 +63,8 @@ pub(super) fn subscription(id: &str, types: &[&str], max_attempts: u32) -> Subsc
         },
         timeout_ms: 1000,
         plugins: Vec::new(),
+        tenant_id: None,
+        channels: None,
         status: dispatchd::model::SubscriptionStatus::Active,
         created_at: now,
         updated_at: now,
@@ -79,6 +81,8 @@ pub(super) fn event(id: &str, event_type: &str, key: Option<&str>) -> Event {
         data: r#"{"n":1}"#.into(),
         idempotency_key: key.map(str::to_string),
         created_at: now_ms(),
+        tenant_id: None,
+        channels: Vec::new(),
     }
 }
 
@@ -88,7 +92,7 @@ pub(super) async fn ingest(store: &dyn Store, events: Vec<Event>) -> Vec<InsertO
     let routed: Vec<RoutedEvent> = events
         .into_iter()
         .map(|e| RoutedEvent {
-            deliveries: route(&snap.subscriptions, &e),
+            deliveries: route(&snap, &e),
             event: e,
         })
         .collect();
@@ -308,7 +312,7 @@ async fn corrupt_rows_are_errors_that_name_the_row(backend: Backend) {
 
     raw("UPDATE subscriptions SET plugins = '[]', status = 'sleeping' WHERE id = 's1'").await;
     let msg = store
-        .list_subscriptions(&page())
+        .list_subscriptions(&page(), None)
         .await
         .unwrap_err()
         .to_string();

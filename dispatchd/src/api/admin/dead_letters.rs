@@ -20,6 +20,9 @@ use crate::model::{DeadFilter, DeadSelection, Millis};
 pub struct DeadLetterQuery {
     #[param(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._~:-]+$")]
     subscription_id: Option<String>,
+    /// Only dead letters of this tenant's events.
+    #[param(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._~:-]+$")]
+    tenant_id: Option<String>,
     #[param(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._:/-]+$")]
     event_type: Option<String>,
     /// RFC 3339: died at or after.
@@ -51,18 +54,32 @@ pub async fn dead_letters(
     State(st): State<AppState>,
     Query(q): Query<DeadLetterQuery>,
 ) -> ApiResult<Json<ListOut<DeadLetterView>>> {
+    list_within(&st, q, None).await
+}
+
+/// A page of dead letters; with `within`, only that tenant's (a filter
+/// naming another tenant is refused).
+pub(crate) async fn list_within(
+    st: &AppState,
+    q: DeadLetterQuery,
+    within: Option<&str>,
+) -> ApiResult<Json<ListOut<DeadLetterView>>> {
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::BadRequest(
             "limit must be between 1 and 1000".into(),
         ));
     }
-    let filter = to_filter(DeadLetterFilter {
-        subscription_id: q.subscription_id,
-        event_type: q.event_type,
-        since: q.since,
-        until: q.until,
-    })
+    let filter = to_filter(
+        DeadLetterFilter {
+            subscription_id: q.subscription_id,
+            tenant_id: q.tenant_id,
+            event_type: q.event_type,
+            since: q.since,
+            until: q.until,
+        },
+        within,
+    )
     .map_err(ApiError::BadRequest)?;
     let rows = st.store.dead_letters(&filter, q.after, limit).await?;
     let next_cursor = (rows.len() == limit as usize)
@@ -156,7 +173,16 @@ pub async fn replay(
     State(st): State<AppState>,
     JsonBody(action): JsonBody<DeadLetterAction>,
 ) -> ApiResult<Json<DeadLetterActionOut>> {
-    let selection = to_selection(action)?;
+    replay_within(&st, action, None).await
+}
+
+/// Replays what `action` selects; with `within`, only that tenant's.
+pub(crate) async fn replay_within(
+    st: &AppState,
+    action: DeadLetterAction,
+    within: Option<&str>,
+) -> ApiResult<Json<DeadLetterActionOut>> {
+    let selection = to_selection(action, within)?;
     let count = st.store.replay_dead(&selection).await?;
     st.stats.mark_stale().await;
     Ok(Json(DeadLetterActionOut { count }))
@@ -181,13 +207,13 @@ pub async fn purge(
     State(st): State<AppState>,
     JsonBody(action): JsonBody<DeadLetterAction>,
 ) -> ApiResult<Json<DeadLetterActionOut>> {
-    let selection = to_selection(action)?;
+    let selection = to_selection(action, None)?;
     let count = st.store.purge_dead(&selection).await?;
     st.stats.mark_stale().await;
     Ok(Json(DeadLetterActionOut { count }))
 }
 
-fn to_selection(action: DeadLetterAction) -> ApiResult<DeadSelection> {
+fn to_selection(action: DeadLetterAction, within: Option<&str>) -> ApiResult<DeadSelection> {
     match (action.ids, action.filter) {
         (Some(ids), None) => {
             if ids.is_empty() || ids.len() > MAX_IDS {
@@ -195,9 +221,9 @@ fn to_selection(action: DeadLetterAction) -> ApiResult<DeadSelection> {
                     "ids must hold 1 to {MAX_IDS} delivery ids"
                 )));
             }
-            Ok(DeadSelection::Ids(ids))
+            Ok(DeadSelection::Ids(ids, within.map(str::to_string)))
         }
-        (None, Some(filter)) => to_filter(filter)
+        (None, Some(filter)) => to_filter(filter, within)
             .map(DeadSelection::Filter)
             .map_err(ApiError::Validation),
         _ => Err(ApiError::Validation(
@@ -206,15 +232,26 @@ fn to_selection(action: DeadLetterAction) -> ApiResult<DeadSelection> {
     }
 }
 
-fn to_filter(f: DeadLetterFilter) -> Result<DeadFilter, String> {
+fn to_filter(f: DeadLetterFilter, within: Option<&str>) -> Result<DeadFilter, String> {
     if let Some(id) = &f.subscription_id {
         crate::validate::id("subscription_id", id)?;
     }
+    if let Some(id) = &f.tenant_id {
+        crate::validate::id("tenant_id", id)?;
+    }
+    let tenant_id = match (within, f.tenant_id) {
+        (Some(own), Some(t)) if t != own => {
+            return Err(format!("tenant_id: {t:?} is not this route's tenant"));
+        }
+        (Some(own), _) => Some(own.to_string()),
+        (None, t) => t,
+    };
     if let Some(t) = &f.event_type {
         crate::validate::event_type(t).map_err(|e| format!("event_{e}"))?;
     }
     Ok(DeadFilter {
         subscription_id: f.subscription_id,
+        tenant_id,
         event_type: f.event_type,
         since: f.since.as_deref().map(|s| time("since", s)).transpose()?,
         until: f.until.as_deref().map(|s| time("until", s)).transpose()?,

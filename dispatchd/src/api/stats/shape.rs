@@ -96,6 +96,7 @@ pub fn shape(raw: StatsSnapshot, now: Millis, backend: &str, live_ms: i64) -> Ad
             };
             EndpointStats {
                 subscription_id: e.id,
+                tenant_id: e.tenant_id,
                 url: e.url,
                 status: e.status,
                 circuit_state: e.circuit_state,

@@ -34,9 +34,10 @@ pub(crate) async fn insert(
     // Rows go in sorted by id (see `ingest`), so concurrent batches
     // take unique-index locks in the same order and do not deadlock.
     let inserted: Vec<(String, Option<String>)> = sqlx::query_as(
-        "INSERT INTO events (id, kind, type, source, data, idempotency_key, created_at) \
+        "INSERT INTO events (id, kind, type, source, data, idempotency_key, created_at, \
+         tenant_id, channels) \
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                              $6::text[], $7::int8[]) \
+                              $6::text[], $7::int8[], $8::text[], $9::text[]) \
          ON CONFLICT DO NOTHING RETURNING id, idempotency_key",
     )
     .bind(&e.id)
@@ -46,6 +47,8 @@ pub(crate) async fn insert(
     .bind(&e.data)
     .bind(&e.idempotency_key)
     .bind(&e.created_at)
+    .bind(&e.tenant_id)
+    .bind(&e.channels)
     .fetch_all(&mut **tx)
     .await?;
 
@@ -98,6 +101,8 @@ struct EventColumns<'a> {
     data: Vec<&'a str>,
     idempotency_key: Vec<Option<&'a str>>,
     created_at: Vec<i64>,
+    tenant_id: Vec<Option<&'a str>>,
+    channels: Vec<Option<String>>,
 }
 
 impl<'a> EventColumns<'a> {
@@ -109,6 +114,8 @@ impl<'a> EventColumns<'a> {
         self.data.push(&e.data);
         self.idempotency_key.push(e.idempotency_key.as_deref());
         self.created_at.push(e.created_at);
+        self.tenant_id.push(e.tenant_id.as_deref());
+        self.channels.push(plan::channels_json(&e.channels));
     }
 }
 

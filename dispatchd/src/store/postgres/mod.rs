@@ -37,6 +37,7 @@ pub struct PgStore {
     pinger: tokio::sync::Mutex<Option<sqlx::PgConnection>>,
     cache: SnapshotCache,
     work: Arc<Notify>,
+    lanes: crate::store::queue::LaneCursor,
 }
 
 impl PgStore {
@@ -60,6 +61,7 @@ impl PgStore {
             opts,
             pinger: tokio::sync::Mutex::new(None),
             cache: SnapshotCache::default(),
+            lanes: Default::default(),
             work,
         })
     }

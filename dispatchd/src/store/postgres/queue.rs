@@ -1,6 +1,6 @@
-//! PostgreSQL: the hot path of the queue. A claim is one statement (lock
-//! with `SKIP LOCKED`, lease on the database's clock, increment the
-//! attempt, join event and subscription); a batch's outcomes are one
+//! PostgreSQL: the hot path of the queue. A claim is one statement (pick
+//! each lane's share, lock with `SKIP LOCKED`, lease on the database's
+//! clock, increment the attempt, join event and subscription); a batch's outcomes are one
 //! `unnest` update of the deliveries, fenced by `(id, run, attempt, claim,
 //! in_flight)`, and one `unnest` insert of the attempts.
 
@@ -12,18 +12,35 @@ use crate::model::{ClaimToken, Completion};
 use crate::store::rows::{ClaimRow, to_json};
 use crate::store::{Result, plan};
 
-/// Claims up to `limit` due deliveries for `node`, leased for `lease` ms.
+/// Claims up to `limit` due deliveries for `node`, leased for `lease` ms:
+/// at most `share` from each of `lanes` (endpoints, in turn) and from the
+/// tasks, each lane's oldest first, then round by round (every lane's
+/// first, then every lane's second...).
 pub(crate) async fn claim(
     pool: &PgPool,
     node: &str,
     limit: u32,
     lease: i64,
+    lanes: &[String],
+    share: i64,
 ) -> Result<Vec<ClaimRow>> {
     Ok(sqlx::query_as(concat!(
-        "WITH due AS ( \
-            SELECT id FROM deliveries \
-            WHERE state IN ('pending', 'scheduled') AND next_attempt_at <= dispatch_now_ms() \
-            ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED \
+        "WITH picks AS ( \
+            SELECT p.id, p.rn, p.at FROM unnest($4::text[]) AS l(sid) CROSS JOIN LATERAL ( \
+                SELECT d.id, d.next_attempt_at AS at, \
+                    row_number() OVER (ORDER BY d.next_attempt_at) AS rn \
+                FROM deliveries d WHERE d.subscription_id = l.sid \
+                AND d.state IN ('pending', 'scheduled') AND d.next_attempt_at <= dispatch_now_ms() \
+                ORDER BY d.next_attempt_at LIMIT $5) p \
+            UNION ALL SELECT t.id, row_number() OVER (ORDER BY t.at), t.at FROM ( \
+                SELECT d.id, d.next_attempt_at AS at FROM deliveries d \
+                WHERE d.subscription_id IS NULL AND d.state IN ('pending', 'scheduled') \
+                AND d.next_attempt_at <= dispatch_now_ms() \
+                ORDER BY d.next_attempt_at LIMIT $5) t \
+         ), due AS ( \
+            SELECT d.id FROM deliveries d JOIN picks p ON p.id = d.id \
+            WHERE d.state IN ('pending', 'scheduled') \
+            ORDER BY p.rn, p.at LIMIT $1 FOR UPDATE OF d SKIP LOCKED \
          ), claimed AS ( \
             UPDATE deliveries d SET state = 'in_flight', attempts = d.attempts + 1, \
                 claims = d.claims + 1, \
@@ -38,6 +55,8 @@ pub(crate) async fn claim(
     .bind(i64::from(limit))
     .bind(lease)
     .bind(node)
+    .bind(lanes)
+    .bind(share)
     .fetch_all(pool)
     .await?)
 }

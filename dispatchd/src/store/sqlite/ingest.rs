@@ -36,12 +36,16 @@ pub(crate) async fn insert(
                 &e.data,
                 &e.idempotency_key,
                 e.created_at,
+                &e.tenant_id,
+                plan::channels_json(&e.channels),
             )
         })
         .collect();
     let inserted: Vec<(String, Option<String>)> = sqlx::query_as(
-        "INSERT INTO events (id, kind, type, source, data, idempotency_key, created_at) \
-         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6 \
+        "INSERT INTO events (id, kind, type, source, data, idempotency_key, created_at, \
+         tenant_id, channels) \
+         SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
+            value->>7, value->>8 \
          FROM json_each($1) WHERE true ORDER BY key \
          ON CONFLICT DO NOTHING RETURNING id, idempotency_key",
     )

@@ -33,6 +33,7 @@ pub struct SqliteStore {
     reader: SqlitePool,
     cache: SnapshotCache,
     work: Arc<Notify>,
+    lanes: crate::store::queue::LaneCursor,
 }
 
 impl SqliteStore {
@@ -68,6 +69,7 @@ impl SqliteStore {
             writer,
             reader,
             cache: SnapshotCache::default(),
+            lanes: Default::default(),
             work: Arc::new(Notify::new()),
         })
     }

@@ -23,27 +23,45 @@ macro_rules! fenced {
     };
 }
 
-/// Claims up to `limit` due deliveries for `node`, leased for `lease` ms.
+/// Claims up to `limit` due deliveries for `node`, leased for `lease` ms:
+/// at most `share` from each of `lanes` (endpoints, in turn) and from the
+/// tasks, each lane's oldest first, then round by round (every lane's
+/// first, then every lane's second...).
 pub(crate) async fn claim(
     pool: &SqlitePool,
     node: &str,
     limit: u32,
     lease: i64,
+    lanes: &[String],
+    share: i64,
 ) -> Result<Vec<ClaimRow>> {
     let now = crate::model::now_ms();
     let mut tx = pool.begin().await?;
     let ids: Vec<i64> = sqlx::query_scalar(
-        "UPDATE deliveries SET state = 'in_flight', attempts = attempts + 1, claims = claims + 1, \
+        "WITH picks AS ( \
+            SELECT d.id, d.subscription_id AS sid, d.next_attempt_at AS at \
+            FROM json_each($5) l JOIN deliveries d ON d.id IN ( \
+                SELECT x.id FROM deliveries x WHERE x.subscription_id = l.value \
+                AND x.state IN ('pending', 'scheduled') AND x.next_attempt_at <= $1 \
+                ORDER BY x.next_attempt_at LIMIT $6) \
+            UNION ALL SELECT * FROM ( \
+                SELECT x.id, NULL, x.next_attempt_at FROM deliveries x \
+                WHERE x.subscription_id IS NULL AND x.state IN ('pending', 'scheduled') \
+                AND x.next_attempt_at <= $1 ORDER BY x.next_attempt_at LIMIT $6) \
+         ), ranked AS ( \
+            SELECT id, at, row_number() OVER (PARTITION BY sid ORDER BY at) AS rn FROM picks \
+         ) \
+         UPDATE deliveries SET state = 'in_flight', attempts = attempts + 1, claims = claims + 1, \
             lease_expires_at = $1 + $2, leased_by = $3, updated_at = $1 \
-         WHERE id IN (SELECT id FROM deliveries \
-            WHERE state IN ('pending', 'scheduled') AND next_attempt_at <= $1 \
-            ORDER BY next_attempt_at LIMIT $4) \
+         WHERE id IN (SELECT id FROM ranked ORDER BY rn, at LIMIT $4) \
          RETURNING id",
     )
     .bind(now)
     .bind(lease)
     .bind(node)
     .bind(i64::from(limit))
+    .bind(to_json(lanes))
+    .bind(share)
     .fetch_all(&mut *tx)
     .await?;
     if ids.is_empty() {
