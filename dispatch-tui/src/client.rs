@@ -70,11 +70,15 @@ impl Client {
     pub async fn dead_letters(
         &self,
         subscription_id: Option<&str>,
+        tenant_id: Option<&str>,
         event_type: Option<&str>,
     ) -> Result<Vec<DeadLetterView>> {
         let mut q = vec![("limit", "1000")];
         if let Some(s) = subscription_id {
             q.push(("subscription_id", s));
+        }
+        if let Some(t) = tenant_id {
+            q.push(("tenant_id", t));
         }
         if let Some(t) = event_type {
             q.push(("event_type", t));

@@ -102,11 +102,16 @@ fn execute(
         }
         Cmd::FetchDeadLetters {
             subscription_id,
+            tenant_id,
             event_type,
         } => {
             tokio::spawn(async move {
                 let r = client
-                    .dead_letters(subscription_id.as_deref(), event_type.as_deref())
+                    .dead_letters(
+                        subscription_id.as_deref(),
+                        tenant_id.as_deref(),
+                        event_type.as_deref(),
+                    )
                     .await;
                 let _ = tx.send(Msg::DeadLetters(r));
             });

@@ -30,7 +30,8 @@ fn stats() -> AdminStats {
              "rate_limit": 50, "last_success_at": "2026-11-24T11:59:59.000Z",
              "disabled_reason": null, "health": "healthy", "backlog": 7, "paused": 0,
              "dead": 0, "delivered_last_minute": 1400, "failed_last_minute": 0},
-            {"subscription_id": "sub_crm", "url": "https://crm.example.com/in\u{1b}[31mred",
+            {"subscription_id": "sub_crm", "tenant_id": "acme",
+             "url": "https://crm.example.com/in\u{1b}[31mred",
              "status": "active", "circuit_state": "open", "consecutive_failures": 12,
              "rate_limit": null, "last_success_at": null, "disabled_reason": null,
              "health": "open", "backlog": 0, "paused": 2, "dead": 3,
@@ -52,7 +53,8 @@ fn stats() -> AdminStats {
 fn dead(n: i64) -> DeadLetterView {
     serde_json::from_value(json!({
         "delivery_id": 100 + n, "event_id": format!("evt_{n}"), "event_type": "order.created",
-        "subscription_id": "sub_crm", "url": "https://crm.example.com/in", "attempts": 5,
+        "subscription_id": "sub_crm", "tenant_id": "acme", "url": "https://crm.example.com/in",
+        "attempts": 5,
         "run": 1, "last_status_code": 500, "last_error": "the receiver answered 500\u{7}",
         "died_at": format!("2026-11-24T11:58:0{n}.000Z"), "created_at": "2026-11-24T11:50:00.000Z"
     }))
@@ -156,7 +158,7 @@ fn dead_letters_mark_replay_with_confirmation() {
         app.update(key('y')),
         [Cmd::DeadLetters(
             "purge",
-            json!({"filter": {"subscription_id": "sub_crm", "event_type": null}})
+            json!({"filter": {"subscription_id": "sub_crm", "tenant_id": null, "event_type": null}})
         )]
     );
 }
@@ -220,6 +222,30 @@ fn endpoints_and_actions() {
         app.update(key('y')),
         [Cmd::Endpoint("sub_crm".into(), "disable")]
     );
+    // One tenant's endpoints: the keys act on the rows shown.
+    app.update(key('/'));
+    for c in "tenant:acme".chars() {
+        app.update(key(c));
+    }
+    app.update(code(KeyCode::Enter));
+    let shown: Vec<&str> = app
+        .visible_endpoints()
+        .iter()
+        .map(|e| e.subscription_id.as_str())
+        .collect();
+    assert_eq!(shown, ["sub_crm"]);
+    insta::assert_snapshot!("endpoints_of_a_tenant", screen(&app));
+    assert_eq!(
+        app.update(key('p')),
+        [Cmd::Endpoint("sub_crm".into(), "pause")]
+    );
+    // Its dead letters are fetched with the tenant as a server filter.
+    let cmds = app.update(key('3'));
+    assert!(cmds.contains(&Cmd::FetchDeadLetters {
+        subscription_id: None,
+        tenant_id: Some("acme".into()),
+        event_type: None,
+    }));
 }
 
 #[test]

@@ -2,13 +2,16 @@
 //! tail and the dead-letter list. Parsed once when the line is applied,
 //! not on every redraw, since every frame filters every kept row.
 
-use dispatch_wire::{AttemptEvent, DeadLetterView};
+use dispatch_wire::{AttemptEvent, DeadLetterView, EndpointStats};
 
-/// The `/` filter: `sub:ID`, `type:T` and `status:S` terms, and free words
-/// matched anywhere in a row.
+/// The `/` filter: `sub:ID`, `tenant:ID`, `type:T` and `status:S` terms,
+/// and free words matched anywhere in a row. `tenant:` narrows the
+/// endpoints and dead letters to one tenant's (the live tail carries no
+/// tenant).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Filter {
     pub subscription_id: Option<String>,
+    pub tenant_id: Option<String>,
     pub event_type: Option<String>,
     pub status: Option<String>,
     pub words: Vec<String>,
@@ -20,6 +23,8 @@ impl Filter {
         for term in text.split_whitespace() {
             if let Some(v) = term.strip_prefix("sub:") {
                 f.subscription_id = Some(v.to_string());
+            } else if let Some(v) = term.strip_prefix("tenant:") {
+                f.tenant_id = Some(v.to_string());
             } else if let Some(v) = term.strip_prefix("type:") {
                 f.event_type = Some(v.to_string());
             } else if let Some(v) = term.strip_prefix("status:") {
@@ -60,15 +65,35 @@ impl Filter {
             ))
     }
 
-    /// Dead letters: `sub:` and `type:` go to the server; words filter here.
+    /// Dead letters: `sub:`, `tenant:` and `type:` go to the server; words
+    /// filter here.
     pub fn dead_letter(&self, d: &DeadLetterView) -> bool {
         self.words_match(&format!(
-            "{} {} {} {} {}",
+            "{} {} {} {} {} {}",
             d.event_id,
             d.event_type,
             d.subscription_id.as_deref().unwrap_or("task"),
+            d.tenant_id.as_deref().unwrap_or(""),
             d.url,
             d.last_error.as_deref().unwrap_or("")
         ))
+    }
+
+    /// Endpoints: `sub:` and `tenant:` exactly, words anywhere.
+    pub fn endpoint(&self, e: &EndpointStats) -> bool {
+        self.subscription_id
+            .as_ref()
+            .is_none_or(|s| e.subscription_id == *s)
+            && self
+                .tenant_id
+                .as_ref()
+                .is_none_or(|t| e.tenant_id.as_deref() == Some(t.as_str()))
+            && self.words_match(&format!(
+                "{} {} {} {}",
+                e.subscription_id,
+                e.tenant_id.as_deref().unwrap_or(""),
+                e.health,
+                e.url
+            ))
     }
 }

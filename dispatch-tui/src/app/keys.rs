@@ -142,12 +142,13 @@ impl App {
             .unwrap_or_default()
     }
 
-    /// "All filtered": the server-side filter when only `sub:`/`type:`
-    /// terms are used, else the listed ids.
+    /// "All filtered": the server-side filter when only `sub:`, `tenant:`
+    /// and `type:` terms are used, else the listed ids.
     fn all_filtered(&self) -> Value {
         if self.filter.words.is_empty() {
             json!({"filter": {
                 "subscription_id": self.filter.subscription_id,
+                "tenant_id": self.filter.tenant_id,
                 "event_type": self.filter.event_type,
             }})
         } else {
@@ -216,9 +217,8 @@ impl App {
 
     fn endpoint_key(&mut self, key: KeyEvent) -> Vec<Cmd> {
         let Some(id) = self
-            .stats
-            .as_ref()
-            .and_then(|s| s.endpoints.get(self.selected()))
+            .visible_endpoints()
+            .get(self.selected())
             .map(|e| e.subscription_id.clone())
         else {
             return vec![];
@@ -243,7 +243,7 @@ impl App {
         if self.confirm.is_some() {
             "y confirm · any other key cancels"
         } else if self.editing.is_some() {
-            "type a filter (sub:ID type:T status:ok|failed|CODE, words) · Enter apply · Esc cancel"
+            "type a filter (sub:ID tenant:ID type:T status:ok|failed|CODE, words) · Enter apply · Esc cancel"
         } else if self.detail.is_some() {
             "j/k scroll · r replay · Esc close"
         } else {

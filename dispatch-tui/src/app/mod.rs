@@ -10,7 +10,9 @@ mod keys;
 use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
-use dispatch_wire::{AdminStats, AttemptEvent, DeadLetterDetail, DeadLetterView, PluginList};
+use dispatch_wire::{
+    AdminStats, AttemptEvent, DeadLetterDetail, DeadLetterView, EndpointStats, PluginList,
+};
 use ratatui::crossterm::event::KeyEvent;
 use serde_json::Value;
 
@@ -70,6 +72,7 @@ pub enum Cmd {
     FetchStats,
     FetchDeadLetters {
         subscription_id: Option<String>,
+        tenant_id: Option<String>,
         event_type: Option<String>,
     },
     FetchDetail(i64),
@@ -174,8 +177,20 @@ impl App {
     fn fetch_dead(&self) -> Cmd {
         Cmd::FetchDeadLetters {
             subscription_id: self.filter.subscription_id.clone(),
+            tenant_id: self.filter.tenant_id.clone(),
             event_type: self.filter.event_type.clone(),
         }
+    }
+
+    /// The endpoints the filter lets through, in the snapshot's order: the
+    /// rows the Endpoints view shows and its keys act on.
+    pub fn visible_endpoints(&self) -> Vec<&EndpointStats> {
+        self.stats.as_ref().map_or_else(Vec::new, |s| {
+            s.endpoints
+                .iter()
+                .filter(|e| self.filter.endpoint(e))
+                .collect()
+        })
     }
 
     pub fn visible_attempts(&self) -> Vec<&AttemptEvent> {
@@ -197,7 +212,7 @@ impl App {
             View::Overview => 0,
             View::Deliveries => self.visible_attempts().len(),
             View::DeadLetters => self.visible_dead().len(),
-            View::Endpoints => self.stats.as_ref().map_or(0, |s| s.endpoints.len()),
+            View::Endpoints => self.visible_endpoints().len(),
             View::Plugins => self.stats.as_ref().map_or(0, |s| s.plugins.len()),
         }
     }

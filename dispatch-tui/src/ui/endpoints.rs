@@ -1,6 +1,7 @@
-//! The Endpoints view: every subscription's health, circuit and backlog
-//! from the stats snapshot: the rows the pause, resume, disable and enable
-//! keys act on. Health is coloured, and the word is always there too.
+//! The Endpoints view: every subscription's tenant, health, circuit and
+//! backlog from the stats snapshot (narrowed by the `/` filter, such as
+//! `tenant:acme`): the rows the pause, resume, disable and enable keys act
+//! on. Health is coloured, and the word is always there too.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -11,8 +12,7 @@ use super::{clean, cut, table_of};
 use crate::app::App;
 
 pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
-    let empty = Vec::new();
-    let list = app.stats.as_ref().map_or(&empty, |s| &s.endpoints);
+    let list = app.visible_endpoints();
     let rows: Vec<Row> = list
         .iter()
         .map(|e| {
@@ -24,6 +24,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
             };
             Row::new(vec![
                 Cell::from(cut(&e.subscription_id, 20)),
+                Cell::from(cut(e.tenant_id.as_deref().unwrap_or("-"), 14)),
                 Cell::from(clean(&e.health)).fg(color),
                 Cell::from(e.circuit_state.as_str()),
                 Cell::from(e.consecutive_failures.to_string()),
@@ -43,6 +44,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
         format!(" Endpoints: {} ", list.len()),
         &[
             "subscription",
+            "tenant",
             "health",
             "circuit",
             "fails",
@@ -57,6 +59,7 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
         rows,
         &[
             Constraint::Length(20),
+            Constraint::Length(14),
             Constraint::Length(9),
             Constraint::Length(9),
             Constraint::Length(5),

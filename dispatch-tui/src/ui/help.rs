@@ -12,7 +12,10 @@ use super::centered;
 const KEYS: &[(&str, &str)] = &[
     ("1-5, Tab, S-Tab", "switch view"),
     ("j/k, ↑/↓, g/G", "move"),
-    ("/", "filter: sub:ID type:T status:ok|failed|CODE, words"),
+    (
+        "/",
+        "filter: sub:ID tenant:ID type:T status:ok|failed|CODE, words",
+    ),
     ("Esc", "clear the filter, close a pop-up"),
     ("+ / -", "slower / faster refresh"),
     ("F", "freeze / unfreeze refresh"),
