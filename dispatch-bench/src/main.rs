@@ -62,6 +62,11 @@ struct Args {
     /// Subscriptions matching every event (each event fans out to all).
     #[arg(long, default_value_t = 1)]
     subscriptions: usize,
+    /// Spread the events over this many tenants, each with one
+    /// subscription of its own (instead of `--subscriptions` global ones):
+    /// every event still reaches exactly one endpoint. 0: no tenants.
+    #[arg(long, default_value_t = 0)]
+    tenants: usize,
     /// Run each delivery through the example plugin chain (redact-fields
     /// from plugins/dist/; run scripts/build-plugins.sh first).
     #[arg(long)]
@@ -104,11 +109,28 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(args.connections)
         .timeout(Duration::from_secs(30))
         .build()?;
-    for i in 0..args.subscriptions {
+    if args.tenants > 0 && args.subscriptions != 1 {
+        bail!("--tenants gives each tenant one subscription: leave --subscriptions out");
+    }
+    for t in 0..args.tenants {
+        let r = http
+            .post(format!("{}/tenants", daemon.base))
+            .json(&json!({"id": format!("t{t}")}))
+            .send()
+            .await?;
+        if r.status() != 201 {
+            bail!("creating a tenant: {} {}", r.status(), r.text().await?);
+        }
+    }
+    let endpoints = args.tenants.max(args.subscriptions);
+    for i in 0..endpoints {
         let mut body = json!({
             "url": receiver.url(&format!("/s{i}")),
             "event_types": ["bench.*"],
         });
+        if args.tenants > 0 {
+            body["tenant_id"] = json!(format!("t{i}"));
+        }
         if args.plugins {
             body["plugins"] = json!(["redact"]);
         }
@@ -138,6 +160,7 @@ async fn main() -> anyhow::Result<()> {
         let (accepted, errors, counter) = (accepted.clone(), errors.clone(), sent_counter.clone());
         let padding = padding.clone();
         let (batch, rate, conns) = (args.batch, args.rate, args.connections);
+        let tenants = args.tenants as u64;
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             // Each connection's share of a fixed rate, as requests per second.
@@ -152,8 +175,12 @@ async fn main() -> anyhow::Result<()> {
                 }
                 let n = counter.fetch_add(batch as u64, Ordering::Relaxed);
                 let event = |k: u64| {
-                    json!({"id": format!("b{k}"), "type": "bench.created",
-                           "data": {"t": now_us(), "n": k, "pad": padding}})
+                    let mut e = json!({"id": format!("b{k}"), "type": "bench.created",
+                           "data": {"t": now_us(), "n": k, "pad": padding}});
+                    if tenants > 0 {
+                        e["tenant_id"] = json!(format!("t{}", k % tenants));
+                    }
+                    e
                 };
                 let t0 = Instant::now();
                 let resp = if batch == 1 {
@@ -219,7 +246,13 @@ async fn main() -> anyhow::Result<()> {
     }
     let send_secs = started.elapsed().as_secs_f64();
     let accepted = accepted.load(Ordering::Relaxed);
-    let expected = accepted * args.subscriptions as u64;
+    // With tenants, each event goes to its tenant's one subscription.
+    let fan_out = if args.tenants > 0 {
+        1
+    } else {
+        args.subscriptions
+    };
+    let expected = accepted * fan_out as u64;
 
     // Drain: wait until every accepted event reached every subscription.
     let drain_deadline = Instant::now() + Duration::from_secs(args.drain);
@@ -253,7 +286,8 @@ async fn main() -> anyhow::Result<()> {
         },
         rate: args.rate,
         plugins: args.plugins,
-        subscriptions: args.subscriptions,
+        subscriptions: endpoints,
+        tenants: args.tenants,
         send_secs,
         accepted,
         ingest_rate: accepted as f64 / send_secs,

@@ -10,6 +10,8 @@ pub struct Report {
     pub rate: u64,
     pub plugins: bool,
     pub subscriptions: usize,
+    /// Tenants the events were spread over (0: none).
+    pub tenants: usize,
     pub send_secs: f64,
     pub accepted: u64,
     pub ingest_rate: f64,
@@ -55,6 +57,7 @@ impl Report {
             "target_rate": self.rate,
             "plugins": self.plugins,
             "subscriptions": self.subscriptions,
+            "tenants": self.tenants,
             "send_seconds": self.send_secs,
             "accepted": self.accepted,
             "ingest_rate": self.ingest_rate,
@@ -81,13 +84,18 @@ impl fmt::Display for Report {
         };
         writeln!(
             f,
-            "dispatch-bench: {} backend, {}, {rate}{}",
+            "dispatch-bench: {} backend, {}, {rate}{}{}",
             self.backend,
             self.mode,
             if self.plugins {
                 ", plugin chain on"
             } else {
                 ""
+            },
+            if self.tenants > 0 {
+                format!(", spread over {} tenants", self.tenants)
+            } else {
+                String::new()
             }
         )?;
         writeln!(f, "  sent for           {:.1} s", self.send_secs)?;
