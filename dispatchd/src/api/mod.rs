@@ -22,10 +22,11 @@ mod views;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderName, Request};
 use axum::routing::{get, post};
+use axum::{Json, Router};
+use dispatch_wire::ListOut;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
 
@@ -157,6 +158,24 @@ impl PageQuery {
             limit,
         })
     }
+}
+
+/// A page of `rows` as the API lists it: each shown by `view`, and a
+/// `next_cursor` (the last row's `cursor`) when the page is full, since
+/// more may follow.
+pub fn paged<T, V>(
+    rows: &[T],
+    limit: u32,
+    cursor: impl Fn(&T) -> String,
+    view: impl Fn(&T) -> V,
+) -> Json<ListOut<V>> {
+    let next_cursor = (rows.len() == limit as usize)
+        .then(|| rows.last().map(&cursor))
+        .flatten();
+    Json(ListOut {
+        data: rows.iter().map(view).collect(),
+        next_cursor,
+    })
 }
 
 /// Query-string extraction with our JSON error on bad input.

@@ -12,7 +12,7 @@ use super::auth::Scope;
 use super::error::{ApiError, ApiResult};
 use super::events::new_id;
 use super::extract::JsonBody;
-use super::{AppState, PageQuery, PathId, Query, views};
+use super::{AppState, PageQuery, PathId, Query, paged, views};
 use crate::model::{RetryPolicy, Subscription, now_ms};
 use crate::{matching, sign, validate};
 
@@ -103,13 +103,12 @@ pub async fn list(
 ) -> ApiResult<Json<ListOut<SubscriptionView>>> {
     let page = q.page()?;
     let subs = st.store.list_subscriptions(&page, scope.tenant()).await?;
-    let next_cursor = (subs.len() == page.limit as usize)
-        .then(|| subs.last().map(|s| s.id.clone()))
-        .flatten();
-    Ok(Json(ListOut {
-        data: subs.iter().map(|s| views::subscription(s, false)).collect(),
-        next_cursor,
-    }))
+    Ok(paged(
+        &subs,
+        page.limit,
+        |s| s.id.clone(),
+        |s| views::subscription(s, false),
+    ))
 }
 
 #[utoipa::path(

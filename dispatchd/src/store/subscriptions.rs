@@ -5,6 +5,7 @@
 
 use async_trait::async_trait;
 
+use super::db::Tx;
 use super::rows::{self, SubscriptionRow};
 use super::sql::{self, SubscriptionJson};
 use super::{Backend, Page, Result, SubscriptionSnapshot};
@@ -91,37 +92,7 @@ pub trait SubscriptionStore: Backend {
             .execute(&mut **c)
             .await?
             .rows_affected());
-        on!(
-            tx,
-            pg => |c| {
-                // Two statements, each matching one partial index: no index
-                // covers all three states.
-                for statement in [
-                    delete_with_attempts!(
-                        "DELETE FROM deliveries d WHERE d.subscription_id = $1 \
-                         AND d.state IN ('pending', 'scheduled')"
-                    ),
-                    delete_with_attempts!(
-                        "DELETE FROM deliveries d WHERE d.subscription_id = $1 \
-                         AND d.state = 'paused'"
-                    ),
-                ] {
-                    sqlx::query_scalar::<_, i64>(statement)
-                        .bind(id)
-                        .fetch_one(&mut **c)
-                        .await?;
-                }
-            },
-            sqlite => |c| {
-                sqlx::query(
-                    "DELETE FROM deliveries WHERE subscription_id = $1 \
-                     AND state IN ('pending', 'scheduled', 'paused')",
-                )
-                .bind(id)
-                .execute(&mut **c)
-                .await?;
-            },
-        );
+        delete_undelivered(&mut tx, &[id.to_string()]).await?;
         tx.commit().await?;
         self.cache().invalidate();
         Ok(n == 1)
@@ -182,4 +153,47 @@ async fn write<S: Backend + ?Sized>(
     tx.commit().await?;
     store.cache().invalidate();
     Ok(n == 1)
+}
+
+/// Deletes the deliveries not yet sent (pending, scheduled, parked) of
+/// these subscriptions, in the caller's transaction, after it deleted or
+/// locked their rows; returns how many.
+pub(super) async fn delete_undelivered(tx: &mut Tx, subscriptions: &[String]) -> Result<u64> {
+    let n: i64 = on!(
+        tx,
+        pg => |c| {
+            // Two statements, each matching one partial index: no index
+            // covers all three states.
+            let mut n = 0;
+            for statement in [
+                delete_with_attempts!(
+                    "DELETE FROM deliveries d WHERE d.subscription_id = ANY($1) \
+                     AND d.state IN ('pending', 'scheduled')"
+                ),
+                delete_with_attempts!(
+                    "DELETE FROM deliveries d WHERE d.subscription_id = ANY($1) \
+                     AND d.state = 'paused'"
+                ),
+            ] {
+                n += sqlx::query_scalar::<_, i64>(statement)
+                    .bind(subscriptions)
+                    .fetch_one(&mut **c)
+                    .await?;
+            }
+            n
+        },
+        sqlite => |c|
+            sqlx::query(
+                "DELETE FROM deliveries WHERE subscription_id IN \
+                 (SELECT value FROM json_each($1)) \
+                 AND state IN ('pending', 'scheduled', 'paused')",
+            )
+            .bind(rows::to_json(subscriptions))
+            .execute(&mut **c)
+            .await?
+            .rows_affected()
+            .try_into()
+            .unwrap_or(i64::MAX),
+    );
+    Ok(u64::try_from(n).unwrap_or_default())
 }

@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 
 use super::rows::{self, TenantRow, TokenRow};
+use super::subscriptions::delete_undelivered;
 use super::{Backend, Page, Result};
 use crate::model::{Millis, Tenant, TenantRemoval, TenantToken};
 
@@ -72,43 +73,10 @@ pub trait TenantStore: Backend {
         .bind(id)
         .fetch_all(&mut **c)
         .await?);
-        let deliveries: i64 = if subs.is_empty() {
+        let deliveries = if subs.is_empty() {
             0
         } else {
-            on!(
-                tx,
-                pg => |c| {
-                    let mut n = 0;
-                    for statement in [
-                        delete_with_attempts!(
-                            "DELETE FROM deliveries d WHERE d.subscription_id = ANY($1) \
-                             AND d.state IN ('pending', 'scheduled')"
-                        ),
-                        delete_with_attempts!(
-                            "DELETE FROM deliveries d WHERE d.subscription_id = ANY($1) \
-                             AND d.state = 'paused'"
-                        ),
-                    ] {
-                        n += sqlx::query_scalar::<_, i64>(statement)
-                            .bind(&subs)
-                            .fetch_one(&mut **c)
-                            .await?;
-                    }
-                    n
-                },
-                sqlite => |c|
-                    sqlx::query(
-                        "DELETE FROM deliveries WHERE subscription_id IN \
-                         (SELECT value FROM json_each($1)) \
-                         AND state IN ('pending', 'scheduled', 'paused')",
-                    )
-                    .bind(rows::to_json(&subs))
-                    .execute(&mut **c)
-                    .await?
-                    .rows_affected()
-                    .try_into()
-                    .unwrap_or(i64::MAX),
-            )
+            delete_undelivered(&mut tx, &subs).await?
         };
         let tokens = on!(tx, |c| sqlx::query(
             "DELETE FROM tenant_tokens WHERE tenant_id = $1"
@@ -131,7 +99,7 @@ pub trait TenantStore: Backend {
         Ok(Some(TenantRemoval {
             subscriptions: subs.len() as u64,
             tokens,
-            deliveries: u64::try_from(deliveries).unwrap_or_default(),
+            deliveries,
         }))
     }
 

@@ -196,6 +196,41 @@ async fn a_tenant_token_sees_only_its_tenant(backend: Backend) {
         0
     );
 
+    // Operators see the tenants: in the admin figures and filters.
+    let (_, stats) = d.get("/admin/stats").await;
+    let owners: BTreeSet<(String, String)> = stats["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["subscription_id"].as_str().unwrap().to_string(),
+                e["tenant_id"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        owners,
+        BTreeSet::from([
+            ("sub-acme".to_string(), "acme".to_string()),
+            ("sub-globex".to_string(), "globex".to_string()),
+        ])
+    );
+    for (tenant, n) in [("globex", 1), ("acme", 0)] {
+        let (s, b) = d
+            .get(&format!("/admin/dead-letters?tenant_id={tenant}"))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        assert_eq!(b["data"].as_array().unwrap().len(), n, "{tenant}: {b}");
+    }
+    let (s, b) = d
+        .post(
+            "/admin/dead-letters/purge",
+            json!({"filter": {"tenant_id": "acme"}}),
+        )
+        .await;
+    assert_eq!((s, b["count"].clone()), (StatusCode::OK, json!(0)), "{b}");
+
     d.finish().await;
 }
 

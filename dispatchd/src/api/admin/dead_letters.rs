@@ -11,7 +11,7 @@ use dispatch_wire::{
 use super::MAX_IDS;
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::extract::JsonBody;
-use crate::api::{AppState, PathId, Query, views};
+use crate::api::{AppState, PathId, Query, paged, views};
 use crate::model::{DeadFilter, DeadSelection, Millis};
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -82,13 +82,12 @@ pub(crate) async fn list_within(
     )
     .map_err(ApiError::BadRequest)?;
     let rows = st.store.dead_letters(&filter, q.after, limit).await?;
-    let next_cursor = (rows.len() == limit as usize)
-        .then(|| rows.last().map(|r| r.delivery.id.to_string()))
-        .flatten();
-    Ok(Json(ListOut {
-        data: rows.iter().map(views::dead_letter).collect(),
-        next_cursor,
-    }))
+    Ok(paged(
+        &rows,
+        limit,
+        |r| r.delivery.id.to_string(),
+        views::dead_letter,
+    ))
 }
 
 #[utoipa::path(

@@ -20,7 +20,7 @@ pub use tokens::*;
 use super::error::{ApiError, ApiResult};
 use super::events::new_id;
 use super::extract::JsonBody;
-use super::{AppState, PageQuery, PathId, Query, views};
+use super::{AppState, PageQuery, PathId, Query, paged, views};
 use crate::model::{Tenant, now_ms};
 use crate::validate;
 
@@ -94,13 +94,7 @@ pub async fn list(
 ) -> ApiResult<Json<ListOut<TenantView>>> {
     let page = q.page()?;
     let found = st.store.list_tenants(&page).await?;
-    let next_cursor = (found.len() == page.limit as usize)
-        .then(|| found.last().map(|t| t.id.clone()))
-        .flatten();
-    Ok(Json(ListOut {
-        data: found.iter().map(views::tenant).collect(),
-        next_cursor,
-    }))
+    Ok(paged(&found, page.limit, |t| t.id.clone(), views::tenant))
 }
 
 #[utoipa::path(

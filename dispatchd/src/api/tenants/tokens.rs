@@ -10,7 +10,7 @@ use crate::api::auth::{new_token, token_hash};
 use crate::api::error::{ApiError, ApiResult};
 use crate::api::events::new_id;
 use crate::api::extract::JsonBody;
-use crate::api::{AppState, PageQuery, PathId, Query, TwoIds, views};
+use crate::api::{AppState, PageQuery, PathId, Query, TwoIds, paged, views};
 use crate::model::{TenantToken, now_ms, rfc3339};
 
 #[utoipa::path(
@@ -100,13 +100,7 @@ pub async fn list_tokens(
     let page = q.page()?;
     find(&st, &id).await?;
     let found = st.store.list_tokens(&id, &page).await?;
-    let next_cursor = (found.len() == page.limit as usize)
-        .then(|| found.last().map(|t| t.id.clone()))
-        .flatten();
-    Ok(Json(ListOut {
-        data: found.iter().map(views::token).collect(),
-        next_cursor,
-    }))
+    Ok(paged(&found, page.limit, |t| t.id.clone(), views::token))
 }
 
 #[utoipa::path(
