@@ -58,7 +58,13 @@ pub(crate) struct EndpointBefore {
     pub id: String,
     pub circuit: CircuitRow,
     pub status: SubscriptionStatus,
+    pub last_success_at: Option<Millis>,
 }
+
+/// How fresh `last_success_at` is kept: a batch that only succeeds again
+/// within this long of the recorded success writes nothing, so an
+/// endpoint's row is not rewritten by every batch.
+pub(crate) const SUCCESS_RESOLUTION_MS: Millis = 1000;
 
 /// The new circuit columns of one endpoint.
 #[derive(Debug, Clone, PartialEq)]
@@ -120,6 +126,13 @@ pub(crate) fn plan_endpoints(
             plan.unpark.push(b.id.clone());
         }
         plan.status_changed |= gone;
+        let unchanged = t.row == b.circuit && status == b.status;
+        let success_known = !tally.succeeded
+            || b.last_success_at
+                .is_some_and(|at| now - at < SUCCESS_RESOLUTION_MS);
+        if unchanged && success_known {
+            continue;
+        }
         plan.updates.push(EndpointUpdate {
             id: b.id,
             circuit: t.row,
@@ -224,6 +237,16 @@ pub(crate) fn channels_json(channels: &[String]) -> Option<String> {
     (!channels.is_empty()).then(|| super::rows::to_json(channels))
 }
 
+/// What one lane may offer a fair claim of `limit` over `lanes` lanes:
+/// twice its even part (at most `limit`), so the picks fill the claim even
+/// when some lanes have fewer due, and stay few enough to sort cheaply.
+/// PostgreSQL's claim computes the same in SQL.
+pub(crate) fn fair_share(limit: u32, lanes: usize) -> i64 {
+    let n = i64::try_from(lanes).unwrap_or(i64::MAX).max(1);
+    let limit = i64::from(limit);
+    ((2 * limit + n - 1) / n).min(limit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,7 +298,24 @@ mod tests {
                 next_probe_at: None,
             },
             status: SubscriptionStatus::Active,
+            last_success_at: None,
         }
+    }
+
+    #[test]
+    fn a_batch_that_changes_nothing_writes_nothing() {
+        let ok = [done("a", true, 200)];
+        let t = tallies(&ok);
+        let mut a = before("a", CircuitState::Closed, 0);
+        a.last_success_at = Some(100 - SUCCESS_RESOLUTION_MS + 1);
+        let plan = plan_endpoints(vec![a.clone()], &t, &P, 100);
+        assert!(plan.updates.is_empty(), "a recent success is known");
+        a.last_success_at = Some(100 - SUCCESS_RESOLUTION_MS);
+        let plan = plan_endpoints(vec![a.clone()], &t, &P, 100);
+        assert_eq!(plan.updates.len(), 1, "an older one is refreshed");
+        let failed = [done("a", false, 500)];
+        let plan = plan_endpoints(vec![a], &tallies(&failed), &P, 100);
+        assert_eq!(plan.updates.len(), 1, "a failure counts");
     }
 
     #[test]

@@ -25,34 +25,15 @@ pub trait QueueStore: Backend {
     /// up to `limit` lanes with waiting deliveries, starting after the
     /// last lane the previous claim reached (round robin, so every lane
     /// is visited however many there are), takes at most its share,
-    /// `limit / lanes`, from each (the tasks count as one lane), and
-    /// orders the picks round by round. A backlog on one endpoint then
+    /// `2 × limit / lanes`, from each (and from the tasks), and orders the
+    /// picks round by round. A backlog on one endpoint then
     /// delays the others by at most one claim.
     async fn claim(&self, node: &str, limit: u32, lease: Duration) -> Result<Vec<ClaimedDelivery>> {
         let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX);
-        let want = limit as usize;
-        let after = self.lanes().get();
-        let mut lanes = walk_lanes(self, after.as_deref(), want).await?;
-        if after.is_some() && lanes.len() < want {
-            // The end came first: go on from the first lane.
-            for lane in walk_lanes(self, None, want - lanes.len()).await? {
-                if !lanes.contains(&lane) {
-                    lanes.push(lane);
-                }
-            }
-        }
-        // Short of `limit`: every lane was reached, start from the first
-        // next time; else after the last one reached.
-        let next = (lanes.len() >= want)
-            .then(|| lanes.last().cloned())
-            .flatten();
-        self.lanes().set(next);
-        let n = i64::try_from(lanes.len()).unwrap_or(i64::MAX);
-        let share = (i64::from(limit) + n) / (n + 1);
         let found = on!(
             self.writes(),
-            pg => |p| postgres::queue::claim(p, node, limit, lease, &lanes, share).await?,
-            sqlite => |p| sqlite::queue::claim(p, node, limit, lease, &lanes, share).await?,
+            pg => |p| claim_postgres(self, p, node, limit, lease).await?,
+            sqlite => |p| claim_sqlite(self, p, node, limit, lease).await?,
         );
         let mut claimed = Vec::with_capacity(found.len());
         let mut corrupt = Vec::new();
@@ -136,12 +117,15 @@ pub trait QueueStore: Backend {
             })
             .collect();
         let endpoints = plan::plan_endpoints(before, &tallies, policy, now);
-        for u in &endpoints.updates {
-            on!(tx, |c| {
-                bind_circuit!(sqlx::query(sql::UPDATE_CIRCUIT), u, now)
-                    .execute(&mut **c)
-                    .await?;
-            });
+        // Every endpoint of the batch in one statement: a batch spread over
+        // many endpoints (one per tenant) costs no more round trips.
+        if !endpoints.updates.is_empty() {
+            let u = &endpoints.updates;
+            on!(
+                tx,
+                pg => |c| postgres::queue::update_circuits(c, u, now).await?,
+                sqlite => |c| sqlite::queue::update_circuits(c, u, now).await?,
+            );
         }
         let parked = &endpoints.parked;
         let changed = on!(
@@ -202,6 +186,71 @@ pub trait QueueStore: Backend {
                     .map(|at| at - crate::model::now_ms()),
         ))
     }
+}
+
+/// PostgreSQL: the walk and the claim are one statement, which also says
+/// how far the walk went. Only when nothing was due in the lanes it
+/// visited does a separate walk look further (after them, then from the
+/// first lane), so lanes past many idle ones are reached all the same.
+async fn claim_postgres<S: Backend + ?Sized>(
+    store: &S,
+    pool: &sqlx::PgPool,
+    node: &str,
+    limit: u32,
+    lease: i64,
+) -> Result<Vec<rows::ClaimRow>> {
+    let want = limit as usize;
+    let mut after = store.lanes().get();
+    let mut wrapped = after.is_none();
+    loop {
+        let (found, walked, last) =
+            postgres::queue::claim(pool, node, limit, lease, after.as_deref()).await?;
+        if !found.is_empty() {
+            store
+                .lanes()
+                .set((walked >= i64::from(limit)).then_some(last).flatten());
+            return Ok(found);
+        }
+        let lanes = walk_lanes(store, after.as_deref(), want).await?;
+        if lanes.len() >= want {
+            after = lanes.last().cloned();
+        } else if !wrapped {
+            after = None;
+            wrapped = true;
+        } else {
+            store.lanes().set(None);
+            return Ok(found);
+        }
+    }
+}
+
+/// SQLite: walk the lanes (after the cursor, then from the first if the
+/// end came first), then claim from them.
+async fn claim_sqlite<S: Backend + ?Sized>(
+    store: &S,
+    pool: &sqlx::SqlitePool,
+    node: &str,
+    limit: u32,
+    lease: i64,
+) -> Result<Vec<rows::ClaimRow>> {
+    let want = limit as usize;
+    let after = store.lanes().get();
+    let mut lanes = walk_lanes(store, after.as_deref(), want).await?;
+    if after.is_some() && lanes.len() < want {
+        for lane in walk_lanes(store, None, want - lanes.len()).await? {
+            if !lanes.contains(&lane) {
+                lanes.push(lane);
+            }
+        }
+    }
+    // Short of `limit`: every lane was reached, start from the first next
+    // time; else after the last one reached.
+    let next = (lanes.len() >= want)
+        .then(|| lanes.last().cloned())
+        .flatten();
+    store.lanes().set(next);
+    let share = plan::fair_share(limit, lanes.len());
+    sqlite::queue::claim(pool, node, limit, lease, &lanes, share).await
 }
 
 /// Up to `n` endpoints with waiting deliveries, in id order, after `after`.

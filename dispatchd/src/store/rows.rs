@@ -256,6 +256,7 @@ pub(crate) struct EndpointRow {
     pub circuit_opened_at: Option<i64>,
     pub circuit_next_probe_at: Option<i64>,
     pub status: String,
+    pub last_success_at: Option<i64>,
 }
 
 impl TryFrom<EndpointRow> for EndpointBefore {
@@ -270,6 +271,7 @@ impl TryFrom<EndpointRow> for EndpointBefore {
                 next_probe_at: r.circuit_next_probe_at,
             },
             status: parse(T, &r.id, "status", &r.status)?,
+            last_success_at: r.last_success_at,
             id: r.id,
         })
     }

@@ -103,26 +103,8 @@ macro_rules! replay_set {
 macro_rules! endpoint_columns {
     () => {
         "SELECT id, circuit_state, consecutive_failures, circuit_opened_at, \
-         circuit_next_probe_at, status"
+         circuit_next_probe_at, status, last_success_at"
     };
-}
-
-/// Binds `UPDATE_CIRCUIT`'s parameters from a `plan::EndpointUpdate`.
-macro_rules! bind_circuit {
-    ($query:expr, $u:expr, $now:expr) => {{
-        let u: &$crate::store::plan::EndpointUpdate = $u;
-        $query
-            .bind(u.circuit.state.as_str())
-            .bind(u.circuit.consecutive_failures)
-            .bind(u.circuit.opened_at)
-            .bind(u.circuit.next_probe_at)
-            .bind(u.succeeded)
-            .bind($now)
-            .bind(u.status.as_str())
-            .bind(u.gone)
-            .bind($crate::store::plan::GONE)
-            .bind(&u.id)
-    }};
 }
 
 /// PostgreSQL only: wraps `DELETE FROM deliveries d WHERE ...` so the deleted deliveries'
@@ -262,14 +244,6 @@ pub(crate) const UNPARK: &str = "UPDATE deliveries \
      SET state = CASE WHEN attempts = 0 THEN 'pending' ELSE 'scheduled' END, \
      next_attempt_at = $2, updated_at = $2 \
      WHERE subscription_id = $1 AND state = 'paused'";
-
-/// $1 circuit state, $2 failures, $3 opened at, $4 next probe at, $5 whether
-/// it succeeded, $6 now, $7 status, $8 whether a 410 disabled it, $9 reason
-/// for that, $10 id.
-pub(crate) const UPDATE_CIRCUIT: &str = "UPDATE subscriptions SET circuit_state = $1, \
-     consecutive_failures = $2, circuit_opened_at = $3, circuit_next_probe_at = $4, \
-     last_success_at = CASE WHEN $5 THEN $6 ELSE last_success_at END, status = $7, \
-     disabled_reason = CASE WHEN $8 THEN $9 ELSE disabled_reason END WHERE id = $10";
 
 /// Disables active subscriptions whose circuit opened before $1; $2 is the
 /// reason.

@@ -1,6 +1,6 @@
-//! PostgreSQL: the hot path of the queue. A claim is one statement (pick
-//! each lane's share, lock with `SKIP LOCKED`, lease on the database's
-//! clock, increment the attempt, join event and subscription); a batch's outcomes are one
+//! PostgreSQL: the hot path of the queue. A claim is one statement (walk
+//! the lanes, pick each one's share, lock with `SKIP LOCKED`, lease on the
+//! database's clock, increment the attempt, join event and subscription); a batch's outcomes are one
 //! `unnest` update of the deliveries, fenced by `(id, run, attempt, claim,
 //! in_flight)`, and one `unnest` insert of the attempts.
 
@@ -12,31 +12,46 @@ use crate::model::{ClaimToken, Completion};
 use crate::store::rows::{ClaimRow, to_json};
 use crate::store::{Result, plan};
 
-/// Claims up to `limit` due deliveries for `node`, leased for `lease` ms:
-/// at most `share` from each of `lanes` (endpoints, in turn) and from the
-/// tasks, each lane's oldest first, then round by round (every lane's
-/// first, then every lane's second...).
+/// Claims up to `limit` due deliveries for `node`, leased for `lease` ms,
+/// fairly, in one statement: it walks up to `limit` lanes (endpoints with
+/// waiting deliveries) after `after` (`sql::LANES`' skip scan), takes at
+/// most each one's share (`plan::fair_share`, here in SQL) and as much
+/// from the tasks, oldest first, then round by round. Returns the claimed
+/// rows, how many lanes the walk visited and the last one.
 pub(crate) async fn claim(
     pool: &PgPool,
     node: &str,
     limit: u32,
     lease: i64,
-    lanes: &[String],
-    share: i64,
-) -> Result<Vec<ClaimRow>> {
-    Ok(sqlx::query_as(concat!(
-        "WITH picks AS ( \
-            SELECT p.id, p.rn, p.at FROM unnest($4::text[]) AS l(sid) CROSS JOIN LATERAL ( \
+    after: Option<&str>,
+) -> Result<(Vec<ClaimRow>, i64, Option<String>)> {
+    let found: Vec<FairRow> = sqlx::query_as(concat!(
+        "WITH RECURSIVE lanes(sid, n) AS ( \
+            SELECT (SELECT MIN(subscription_id) FROM deliveries \
+                    WHERE state IN ('pending', 'scheduled') \
+                    AND subscription_id > COALESCE($4::text, '')), 1 \
+            UNION ALL \
+            SELECT (SELECT MIN(d.subscription_id) FROM deliveries d \
+                    WHERE d.state IN ('pending', 'scheduled') AND d.subscription_id > l.sid), \
+                l.n + 1 \
+            FROM lanes l WHERE l.sid IS NOT NULL AND l.n < $1 \
+         ), walked AS ( \
+            SELECT COUNT(sid) AS c, MAX(sid) AS last, \
+                LEAST($1, (2 * $1 + GREATEST(COUNT(sid), 1) - 1) / GREATEST(COUNT(sid), 1)) AS k \
+            FROM lanes \
+         ), picks AS ( \
+            SELECT p.id, p.rn, p.at FROM lanes l CROSS JOIN LATERAL ( \
                 SELECT d.id, d.next_attempt_at AS at, \
                     row_number() OVER (ORDER BY d.next_attempt_at) AS rn \
                 FROM deliveries d WHERE d.subscription_id = l.sid \
                 AND d.state IN ('pending', 'scheduled') AND d.next_attempt_at <= dispatch_now_ms() \
-                ORDER BY d.next_attempt_at LIMIT $5) p \
+                ORDER BY d.next_attempt_at LIMIT (SELECT k FROM walked)) p \
+            WHERE l.sid IS NOT NULL \
             UNION ALL SELECT t.id, row_number() OVER (ORDER BY t.at), t.at FROM ( \
                 SELECT d.id, d.next_attempt_at AS at FROM deliveries d \
                 WHERE d.subscription_id IS NULL AND d.state IN ('pending', 'scheduled') \
                 AND d.next_attempt_at <= dispatch_now_ms() \
-                ORDER BY d.next_attempt_at LIMIT $5) t \
+                ORDER BY d.next_attempt_at LIMIT (SELECT k FROM walked)) t \
          ), due AS ( \
             SELECT d.id FROM deliveries d JOIN picks p ON p.id = d.id \
             WHERE d.state IN ('pending', 'scheduled') \
@@ -49,16 +64,30 @@ pub(crate) async fn claim(
             FROM due WHERE d.id = due.id RETURNING d.* \
          ) SELECT ",
         claim_columns!(),
-        " FROM claimed d JOIN events e ON e.id = d.event_id \
-          LEFT JOIN subscriptions s ON s.id = d.subscription_id ORDER BY d.id"
+        ", w.c AS walked, w.last AS last_lane \
+          FROM claimed d JOIN events e ON e.id = d.event_id \
+          LEFT JOIN subscriptions s ON s.id = d.subscription_id CROSS JOIN walked w \
+          ORDER BY d.id"
     ))
     .bind(i64::from(limit))
     .bind(lease)
     .bind(node)
-    .bind(lanes)
-    .bind(share)
+    .bind(after)
     .fetch_all(pool)
-    .await?)
+    .await?;
+    let (walked, last) = found
+        .first()
+        .map_or((0, None), |r| (r.walked, r.last_lane.clone()));
+    Ok((found.into_iter().map(|r| r.claim).collect(), walked, last))
+}
+
+/// A claimed row with how far the claim's walk went.
+#[derive(sqlx::FromRow)]
+struct FairRow {
+    #[sqlx(flatten)]
+    claim: ClaimRow,
+    walked: i64,
+    last_lane: Option<String>,
 }
 
 /// Writes a batch's outcomes and attempts; returns how many deliveries
@@ -143,6 +172,50 @@ pub(crate) async fn write_outcomes(
     .execute(&mut **tx)
     .await?;
     Ok(changed)
+}
+
+/// Writes the circuits (and a 410's status) of a completion batch's
+/// endpoints, whose rows the caller holds locked: one `unnest` update.
+pub(crate) async fn update_circuits(
+    tx: &mut Transaction<'static, Postgres>,
+    updates: &[plan::EndpointUpdate],
+    now: i64,
+) -> Result<()> {
+    let ids: Vec<&str> = updates.iter().map(|u| u.id.as_str()).collect();
+    let states: Vec<&str> = updates.iter().map(|u| u.circuit.state.as_str()).collect();
+    let failures: Vec<i32> = updates
+        .iter()
+        .map(|u| u.circuit.consecutive_failures)
+        .collect();
+    let opened: Vec<Option<i64>> = updates.iter().map(|u| u.circuit.opened_at).collect();
+    let probe: Vec<Option<i64>> = updates.iter().map(|u| u.circuit.next_probe_at).collect();
+    let ok: Vec<bool> = updates.iter().map(|u| u.succeeded).collect();
+    let status: Vec<&str> = updates.iter().map(|u| u.status.as_str()).collect();
+    let gone: Vec<bool> = updates.iter().map(|u| u.gone).collect();
+    sqlx::query(
+        "UPDATE subscriptions s SET circuit_state = v.state, consecutive_failures = v.failures, \
+            circuit_opened_at = v.opened, circuit_next_probe_at = v.probe, \
+            last_success_at = CASE WHEN v.ok THEN $9 ELSE s.last_success_at END, \
+            status = v.status, \
+            disabled_reason = CASE WHEN v.gone THEN $10 ELSE s.disabled_reason END \
+         FROM unnest($1::text[], $2::text[], $3::int4[], $4::int8[], $5::int8[], $6::bool[], \
+                     $7::text[], $8::bool[]) \
+            AS v(id, state, failures, opened, probe, ok, status, gone) \
+         WHERE s.id = v.id",
+    )
+    .bind(&ids)
+    .bind(&states)
+    .bind(&failures)
+    .bind(&opened)
+    .bind(&probe)
+    .bind(&ok)
+    .bind(&status)
+    .bind(&gone)
+    .bind(now)
+    .bind(plan::GONE)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 /// Hands claims back unattempted, each due after its delay.

@@ -82,6 +82,47 @@ pub(crate) async fn claim(
     Ok(found)
 }
 
+/// Writes the circuits (and a 410's status) of a completion batch's
+/// endpoints: one update, the rows bound as one JSON array.
+pub(crate) async fn update_circuits(
+    tx: &mut Transaction<'static, Sqlite>,
+    updates: &[plan::EndpointUpdate],
+    now: i64,
+) -> Result<()> {
+    let rows: Vec<_> = updates
+        .iter()
+        .map(|u| {
+            (
+                &u.id,
+                u.circuit.state.as_str(),
+                u.circuit.consecutive_failures,
+                u.circuit.opened_at,
+                u.circuit.next_probe_at,
+                u.succeeded,
+                u.status.as_str(),
+                u.gone,
+            )
+        })
+        .collect();
+    sqlx::query(
+        "UPDATE subscriptions SET circuit_state = v.state, consecutive_failures = v.failures, \
+            circuit_opened_at = v.opened, circuit_next_probe_at = v.probe, \
+            last_success_at = CASE WHEN v.ok THEN $2 ELSE last_success_at END, \
+            status = v.status, \
+            disabled_reason = CASE WHEN v.gone THEN $3 ELSE disabled_reason END \
+         FROM (SELECT value->>0 AS id, value->>1 AS state, value->>2 AS failures, \
+                      value->>3 AS opened, value->>4 AS probe, value->>5 AS ok, \
+                      value->>6 AS status, value->>7 AS gone FROM json_each($1)) AS v \
+         WHERE subscriptions.id = v.id",
+    )
+    .bind(to_json(&rows))
+    .bind(now)
+    .bind(plan::GONE)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 /// Writes a batch's outcomes and attempts; returns how many deliveries
 /// changed state (the others' tokens were stale).
 pub(crate) async fn write_outcomes(
