@@ -237,6 +237,14 @@ pub(crate) fn channels_json(channels: &[String]) -> Option<String> {
     (!channels.is_empty()).then(|| super::rows::to_json(channels))
 }
 
+/// How many lanes one fair claim of `limit` walks: a quarter of `limit`,
+/// so each lane visited can offer a few deliveries and a claim spread over
+/// many endpoints probes a quarter as many; lanes beyond wait their turn
+/// in the next claims (round robin).
+pub(crate) fn lanes_per_claim(limit: u32) -> usize {
+    (limit as usize).div_ceil(4).max(1)
+}
+
 /// What one lane may offer a fair claim of `limit` over `lanes` lanes:
 /// twice its even part (at most `limit`), so the picks fill the claim even
 /// when some lanes have fewer due, and stay few enough to sort cheaply.

@@ -22,7 +22,8 @@ pub trait QueueStore: Backend {
     /// and the rest of the batch goes on.
     ///
     /// Claims are fair: each endpoint (lane) gets its turn. A claim walks
-    /// up to `limit` lanes with waiting deliveries, starting after the
+    /// up to a quarter of `limit` lanes with waiting deliveries
+    /// (`plan::lanes_per_claim`), starting after the
     /// last lane the previous claim reached (round robin, so every lane
     /// is visited however many there are), takes at most its share,
     /// `2 × limit / lanes`, from each (and from the tasks), and orders the
@@ -199,16 +200,15 @@ async fn claim_postgres<S: Backend + ?Sized>(
     limit: u32,
     lease: i64,
 ) -> Result<Vec<rows::ClaimRow>> {
-    let want = limit as usize;
+    let want = plan::lanes_per_claim(limit);
     let mut after = store.lanes().get();
     let mut wrapped = after.is_none();
     loop {
         let (found, walked, last) =
-            postgres::queue::claim(pool, node, limit, lease, after.as_deref()).await?;
+            postgres::queue::claim(pool, node, limit, want, lease, after.as_deref()).await?;
         if !found.is_empty() {
-            store
-                .lanes()
-                .set((walked >= i64::from(limit)).then_some(last).flatten());
+            let capped = usize::try_from(walked).unwrap_or(usize::MAX) >= want;
+            store.lanes().set(capped.then_some(last).flatten());
             return Ok(found);
         }
         let lanes = walk_lanes(store, after.as_deref(), want).await?;
@@ -233,7 +233,7 @@ async fn claim_sqlite<S: Backend + ?Sized>(
     limit: u32,
     lease: i64,
 ) -> Result<Vec<rows::ClaimRow>> {
-    let want = limit as usize;
+    let want = plan::lanes_per_claim(limit);
     let after = store.lanes().get();
     let mut lanes = walk_lanes(store, after.as_deref(), want).await?;
     if after.is_some() && lanes.len() < want {

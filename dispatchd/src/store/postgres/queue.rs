@@ -13,7 +13,7 @@ use crate::store::rows::{ClaimRow, to_json};
 use crate::store::{Result, plan};
 
 /// Claims up to `limit` due deliveries for `node`, leased for `lease` ms,
-/// fairly, in one statement: it walks up to `limit` lanes (endpoints with
+/// fairly, in one statement: it walks up to `lanes` lanes (endpoints with
 /// waiting deliveries) after `after` (`sql::LANES`' skip scan), takes at
 /// most each one's share (`plan::fair_share`, here in SQL) and as much
 /// from the tasks, oldest first, then round by round. Returns the claimed
@@ -22,6 +22,7 @@ pub(crate) async fn claim(
     pool: &PgPool,
     node: &str,
     limit: u32,
+    lanes: usize,
     lease: i64,
     after: Option<&str>,
 ) -> Result<(Vec<ClaimRow>, i64, Option<String>)> {
@@ -34,7 +35,7 @@ pub(crate) async fn claim(
             SELECT (SELECT MIN(d.subscription_id) FROM deliveries d \
                     WHERE d.state IN ('pending', 'scheduled') AND d.subscription_id > l.sid), \
                 l.n + 1 \
-            FROM lanes l WHERE l.sid IS NOT NULL AND l.n < $1 \
+            FROM lanes l WHERE l.sid IS NOT NULL AND l.n < $5 \
          ), walked AS ( \
             SELECT COUNT(sid) AS c, MAX(sid) AS last, \
                 LEAST($1, (2 * $1 + GREATEST(COUNT(sid), 1) - 1) / GREATEST(COUNT(sid), 1)) AS k \
@@ -73,6 +74,7 @@ pub(crate) async fn claim(
     .bind(lease)
     .bind(node)
     .bind(after)
+    .bind(i64::try_from(lanes).unwrap_or(i64::MAX))
     .fetch_all(pool)
     .await?;
     let (walked, last) = found
