@@ -47,7 +47,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
     let event = to_event(input, key)?;
-    admit(&st, &st.store.subscriptions().await?, &event).await?;
+    admit(&st, &mut None, &event).await?;
     let items = vec![Submission {
         event: event.clone(),
         fixed: None,
@@ -111,10 +111,10 @@ pub async fn create_batch(
     }
     let mut results: Vec<EventBatchResult> = Vec::with_capacity(input.events.len());
     let mut accepted: Vec<(usize, Submission)> = Vec::new();
-    let snap = st.store.subscriptions().await?;
+    let mut snap = None;
     for (index, raw) in input.events.iter().enumerate() {
         let parsed = match parse::<EventIn>(raw.get().as_bytes()).and_then(|e| to_event(e, None)) {
-            Ok(e) => admit(&st, &snap, &e).await.map(|()| e),
+            Ok(e) => admit(&st, &mut snap, &e).await.map(|()| e),
             Err(e) => Err(e),
         };
         match parsed {
@@ -235,9 +235,22 @@ fn no_tenant(id: &str) -> ApiError {
 /// The limit allows a burst of one second's worth; over it, the answer
 /// says when to retry. Each node counts its own share: `rate_limit`
 /// divided by the nodes alive.
-async fn admit(st: &AppState, snap: &SubscriptionSnapshot, e: &Event) -> ApiResult<()> {
+///
+/// Only an event with a tenant reads the snapshot (into `snap`, once per
+/// request), and not while the database is away: then the answer is the
+/// gate's fast 503, as for any ingest.
+async fn admit(st: &AppState, snap: &mut Option<SubscriptionSnapshot>, e: &Event) -> ApiResult<()> {
     let Some(tenant) = &e.tenant_id else {
         return Ok(());
+    };
+    let snap = match snap {
+        Some(s) => s,
+        None => {
+            if st.ingest.gate().is_down() {
+                return Err(ApiError::Unavailable("database unreachable".into()));
+            }
+            snap.insert(st.store.subscriptions().await?)
+        }
     };
     // The snapshot may predate a tenant another node just created: look
     // it up before refusing.
