@@ -297,13 +297,7 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
 }
 
 fn to_event(input: EventIn, idempotency_key: Option<String>) -> ApiResult<Event> {
-    let id = match input.id {
-        Some(id) => {
-            validate::id("id", &id).map_err(ApiError::Validation)?;
-            id
-        }
-        None => new_id("evt"),
-    };
+    let id = id_or_new(input.id, "evt")?;
     validate::event_type(&input.event_type).map_err(ApiError::Validation)?;
     if let Some(src) = &input.source {
         validate::source(src).map_err(ApiError::Validation)?;
@@ -324,6 +318,17 @@ fn to_event(input: EventIn, idempotency_key: Option<String>) -> ApiResult<Event>
         idempotency_key,
         created_at: now_ms(),
     })
+}
+
+/// The caller's id, checked, or a new one with `prefix`.
+pub fn id_or_new(given: Option<String>, prefix: &str) -> ApiResult<String> {
+    match given {
+        Some(id) => {
+            validate::id("id", &id).map_err(ApiError::Validation)?;
+            Ok(id)
+        }
+        None => Ok(new_id(prefix)),
+    }
 }
 
 /// `evt_0190…`: time-ordered (UUIDv7), so ids sort by creation.

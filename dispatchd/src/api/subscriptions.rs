@@ -10,7 +10,7 @@ use dispatch_wire::{ErrorResponse, ListOut, SubscriptionIn, SubscriptionPatch, S
 
 use super::auth::Scope;
 use super::error::{ApiError, ApiResult};
-use super::events::new_id;
+use super::events::id_or_new;
 use super::extract::JsonBody;
 use super::{AppState, PageQuery, PathId, Query, paged, views};
 use crate::model::{RetryPolicy, Subscription, now_ms};
@@ -39,13 +39,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<SubscriptionView>)> {
     let now = now_ms();
     let tenant_id = owner(&st, &scope, input.tenant_id).await?;
-    let id = match input.id {
-        Some(id) => {
-            validate::id("id", &id).map_err(ApiError::Validation)?;
-            id
-        }
-        None => new_id("sub"),
-    };
+    let id = id_or_new(input.id, "sub")?;
     let sub = Subscription {
         id,
         url: input.url,

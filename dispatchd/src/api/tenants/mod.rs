@@ -18,11 +18,10 @@ pub use dead_letters::*;
 pub use tokens::*;
 
 use super::error::{ApiError, ApiResult};
-use super::events::new_id;
+use super::events::id_or_new;
 use super::extract::JsonBody;
 use super::{AppState, PageQuery, PathId, Query, paged, views};
 use crate::model::{Tenant, now_ms};
-use crate::validate;
 
 /// Most bytes of a tenant's metadata, as JSON.
 const MAX_METADATA_BYTES: usize = 16 * 1024;
@@ -49,13 +48,7 @@ pub async fn create(
     JsonBody(input): JsonBody<TenantIn>,
 ) -> ApiResult<(StatusCode, Json<TenantView>)> {
     let now = now_ms();
-    let id = match input.id {
-        Some(id) => {
-            validate::id("id", &id).map_err(ApiError::Validation)?;
-            id
-        }
-        None => new_id("ten"),
-    };
+    let id = id_or_new(input.id, "ten")?;
     let tenant = Tenant {
         id,
         name: input.name,
