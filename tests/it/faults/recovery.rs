@@ -13,7 +13,7 @@ use dispatch_tests::{Backend, Binary, Receiver, Reply, TestDb, free_port};
 use serde_json::json;
 
 use super::{
-    MAX_IN_FLIGHT, Producer, all_delivered, counts, duplicates, private_postgres, subscribe,
+    MAX_UNWRITTEN, Producer, all_delivered, counts, duplicates, private_postgres, subscribe,
 };
 
 /// The default lease (90 s), so only node liveness can explain a recovery
@@ -162,7 +162,10 @@ async fn postgres_survivor_takes_a_dead_nodes_work_within_the_node_timeout() {
         took < Duration::from_secs(3 + 5 + 8),
         "took {took:?} (node timeout 3 s)"
     );
-    assert!(duplicates(&c) <= MAX_IN_FLIGHT);
+    // At most what the killed node held unwritten is sent twice (its
+    // answered sends whose outcomes the completer had not written yet
+    // count too: 274 were seen once with 256 in flight).
+    assert!(duplicates(&c) <= MAX_UNWRITTEN, "{} duplicates", duplicates(&c));
     a.terminate();
 }
 
