@@ -49,6 +49,14 @@ pub struct EventIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<crate::ChannelName>>, max_items = 10))]
     pub channels: Option<Vec<String>>,
+    /// Events with one key go to a `per_key` subscription one at a time,
+    /// in the order they were accepted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._~:-]+$")
+    )]
+    pub ordering_key: Option<String>,
 }
 
 /// `202` answer to a new event.
@@ -119,6 +127,9 @@ pub struct EventView {
     /// The channels it carries.
     #[serde(default)]
     pub channels: Vec<String>,
+    /// Its ordering key, if the producer gave one.
+    #[serde(default)]
+    pub ordering_key: Option<String>,
     /// `queued` while any delivery is unfinished, `failed` when a delivery is
     /// dead, `delivered` when all are, `no_subscribers` when nothing matched.
     pub status: String,

@@ -64,6 +64,9 @@ named_enum! {
     DeliveryState, "delivery state" {
         /// Waiting for its first attempt.
         Pending = "pending",
+        /// Ordered (`per_key`): waiting for the delivery before it, of the
+        /// same subscription and ordering key, to finish.
+        Held = "held",
         /// Claimed by a worker under a lease.
         InFlight = "in_flight",
         /// Failed; waiting for its next attempt.
@@ -109,6 +112,43 @@ named_enum! {
         Open = "open",
         /// Cooldown over: one probe delivery decides.
         HalfOpen = "half_open",
+    }
+}
+
+named_enum! {
+    /// Whether a subscription's deliveries of one ordering key go one at a
+    /// time, in order.
+    Ordering, "ordering" {
+        /// Deliveries go as they come, retries included (the default).
+        None = "none",
+        /// One delivery per ordering key at a time, in the order the events
+        /// were accepted.
+        PerKey = "per_key",
+    }
+}
+
+named_enum! {
+    /// What an ordered key does when its head delivery dies.
+    OnDead, "ordering_on_dead" {
+        /// The next delivery goes; the dead one stays a dead letter.
+        Skip = "skip",
+        /// The key waits until the dead head is replayed and delivered, or
+        /// purged.
+        Block = "block",
+    }
+}
+
+impl Ordering {
+    /// For serde: views written before ordering existed read as `none`.
+    pub fn default_none() -> Self {
+        Self::None
+    }
+}
+
+impl OnDead {
+    /// For serde: views written before ordering existed read as `skip`.
+    pub fn default_skip() -> Self {
+        Self::Skip
     }
 }
 

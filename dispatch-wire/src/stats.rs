@@ -30,6 +30,10 @@ pub struct AdminStats {
     pub plugins: Vec<PluginStats>,
     /// The nodes sharing the database.
     pub nodes: Vec<NodeView>,
+    /// Ordered keys (`ordering_on_dead: block`) stopped by a dead head
+    /// until it is replayed or purged.
+    #[serde(default)]
+    pub blocked_keys: i64,
 }
 
 /// Deliveries per state.
@@ -50,6 +54,9 @@ pub struct DeliveryCounts {
     pub paused: i64,
     /// Dropped by a plugin.
     pub dropped: i64,
+    /// Ordered: waiting for the delivery before them in their key.
+    #[serde(default)]
+    pub held: i64,
 }
 
 /// Events ingested, and attempts that delivered or failed, per second.

@@ -98,6 +98,16 @@ pub struct SubscriptionIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<ChannelName>>, min_items = 1, max_items = 10))]
     pub channels: Option<Vec<String>>,
+    /// `per_key`: the deliveries of one ordering key go one at a time, in
+    /// the order their events were accepted. `none` (the default): as
+    /// they come.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering: Option<crate::Ordering>,
+    /// For `per_key`: whether a dead head lets the next delivery of its key
+    /// go (`skip`, the default) or stops the key until it is replayed or
+    /// purged (`block`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering_on_dead: Option<crate::OnDead>,
 }
 
 /// `PATCH /subscriptions/{id}`: every field optional; a new `secret` rotates
@@ -169,6 +179,12 @@ pub struct SubscriptionPatch {
     )]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Vec<ChannelName>>, min_items = 1, max_items = 10))]
     pub channels: Option<Option<Vec<String>>>,
+    /// A new ordering; it applies to the deliveries not yet sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering: Option<crate::Ordering>,
+    /// A new rule for a dead head; `skip` releases keys it blocked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordering_on_dead: Option<crate::OnDead>,
 }
 
 /// A subscription as the API shows it. `secret` is the full secret only in
@@ -202,6 +218,12 @@ pub struct SubscriptionView {
     /// The channels it is limited to; absent when it receives every channel.
     #[serde(default)]
     pub channels: Option<Vec<String>>,
+    /// Whether deliveries of one ordering key go one at a time, in order.
+    #[serde(default = "crate::Ordering::default_none")]
+    pub ordering: crate::Ordering,
+    /// What a dead head does to its key (for `per_key`).
+    #[serde(default = "crate::OnDead::default_skip")]
+    pub ordering_on_dead: crate::OnDead,
     /// Whether it receives deliveries.
     pub status: crate::SubscriptionStatus,
     /// Why it is disabled (an operator, a 410 Gone, a long outage).

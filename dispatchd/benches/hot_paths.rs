@@ -32,6 +32,7 @@ fn event() -> Event {
         created_at: 1_764_000_000_000,
         tenant_id: None,
         channels: Vec::new(),
+        ordering_key: None,
     }
 }
 
@@ -55,6 +56,8 @@ fn subscription(id: usize, types: &[&str], plugins: &[&str]) -> Subscription {
         plugins: plugins.iter().map(|s| s.to_string()).collect(),
         tenant_id: None,
         channels: None,
+        ordering: dispatchd::model::Ordering::None,
+        ordering_on_dead: dispatchd::model::OnDead::Skip,
         status: dispatchd::model::SubscriptionStatus::Active,
         created_at: 0,
         updated_at: 0,
@@ -105,6 +108,7 @@ fn claimed(plugins: Vec<&str>) -> ClaimedDelivery {
         subscription: Some(subscription(1, &["order.*"], &plugins)),
         subscription_id: Some("sub_1".into()),
         inline: InlineDestination::default(),
+        ordered: false,
     }
 }
 

@@ -25,6 +25,10 @@ pub fn rfc3339(ms: Millis) -> String {
 /// shows exactly the names the store writes.
 pub use dispatch_wire::{CircuitState, DeliveryState, SubscriptionStatus};
 
+/// How a subscription orders the deliveries of one key, and what a dead
+/// head does: also defined once in `dispatch_wire`.
+pub use dispatch_wire::{OnDead, Ordering};
+
 /// Exponential backoff with jitter and a cap.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RetryPolicy {
@@ -54,6 +58,9 @@ pub struct Subscription {
     pub tenant_id: Option<String>,
     /// When set, it receives only events carrying one of these channels.
     pub channels: Option<Vec<String>>,
+    /// `PerKey`: the deliveries of one ordering key go one at a time.
+    pub ordering: Ordering,
+    pub ordering_on_dead: OnDead,
     /// Paused by an operator; disabled by an operator, a 410 Gone, or a
     /// sustained failure window.
     pub status: SubscriptionStatus,
@@ -62,6 +69,17 @@ pub struct Subscription {
     /// Circuit breaker and disable reason: read-only here, written by the
     /// store as attempts complete.
     pub health: Health,
+}
+
+impl Subscription {
+    /// The ordering key its delivery of an event carries: the event's,
+    /// when this subscription orders per key.
+    pub fn ordering_key_for(&self, event: &Event) -> Option<String> {
+        match self.ordering {
+            Ordering::PerKey => event.ordering_key.clone(),
+            Ordering::None => None,
+        }
+    }
 }
 
 /// An endpoint's health as the store last recorded it.
@@ -118,6 +136,9 @@ pub struct Event {
     pub tenant_id: Option<String>,
     /// The channels it carries (empty: none).
     pub channels: Vec<String>,
+    /// Its deliveries to a `per_key` subscription go in order with the
+    /// other events of this key.
+    pub ordering_key: Option<String>,
 }
 
 /// A tenant: one of the producer's customers.
@@ -175,6 +196,9 @@ pub struct NewDelivery {
     pub subscription_id: Option<String>,
     pub inline: InlineDestination,
     pub max_attempts: u32,
+    /// Set for a `per_key` subscription and a keyed event: the delivery
+    /// waits its turn behind the key's earlier ones.
+    pub ordering_key: Option<String>,
 }
 
 /// An event and the deliveries fan-out chose for it, ready to insert.
@@ -182,6 +206,9 @@ pub struct NewDelivery {
 pub struct RoutedEvent {
     pub event: Event,
     pub deliveries: Vec<NewDelivery>,
+    /// Its place in the group's arrival order (a batch's items in their
+    /// order): ordered deliveries of one key are sequenced by it.
+    pub arrival: usize,
 }
 
 /// What the store did with one routed event.
@@ -190,7 +217,7 @@ pub enum InsertOutcome {
     /// Stored with its deliveries.
     Inserted,
     /// An event with this id (or idempotency key) already exists: this one.
-    Duplicate(Event),
+    Duplicate(Box<Event>),
     /// Not stored: its tenant does not exist in the snapshot the insert
     /// was checked against (decided by the committer, never the store).
     NoTenant,
@@ -249,6 +276,8 @@ pub struct ClaimedDelivery {
     pub subscription: Option<Subscription>,
     pub subscription_id: Option<String>,
     pub inline: InlineDestination,
+    /// It has an ordering key: its completion lets the key's next go.
+    pub ordered: bool,
 }
 
 /// The fencing token of a claim: a completion only applies while the row
@@ -259,6 +288,8 @@ pub struct ClaimToken {
     pub run: i32,
     pub attempt: i32,
     pub claim: i32,
+    /// The delivery is ordered (see `ClaimedDelivery::ordered`).
+    pub ordered: bool,
 }
 
 impl ClaimedDelivery {
@@ -268,6 +299,7 @@ impl ClaimedDelivery {
             run: self.run,
             attempt: self.attempt,
             claim: self.claim,
+            ordered: self.ordered,
         }
     }
 }

@@ -43,8 +43,9 @@ async fn stats_reflect_deliveries_dead_letters_and_endpoints(backend: Backend) {
     assert_eq!(
         s["deliveries"],
         json!({"pending": 0, "in_flight": 0, "scheduled": 0, "delivered": 20,
-               "dead": 3, "paused": 0, "dropped": 0})
+               "dead": 3, "paused": 0, "dropped": 0, "held": 0})
     );
+    assert_eq!(s["blocked_keys"], 0);
     assert_eq!(s["oldest_pending_age_ms"], Value::Null);
     let backend_name = match backend {
         Backend::Sqlite => "sqlite",

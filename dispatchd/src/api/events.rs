@@ -307,7 +307,11 @@ fn to_event(input: EventIn, idempotency_key: Option<String>) -> ApiResult<Event>
     }
     let channels = input.channels.unwrap_or_default();
     validate::channels(&channels, 0).map_err(ApiError::Validation)?;
+    if let Some(k) = &input.ordering_key {
+        validate::id("ordering_key", k).map_err(ApiError::Validation)?;
+    }
     Ok(Event {
+        ordering_key: input.ordering_key,
         id,
         kind: EventKind::Event,
         tenant_id: input.tenant_id,

@@ -58,6 +58,8 @@ pub async fn create(
         plugins: input.plugins.unwrap_or_default(),
         tenant_id,
         channels: input.channels,
+        ordering: input.ordering.unwrap_or(crate::model::Ordering::None),
+        ordering_on_dead: input.ordering_on_dead.unwrap_or(crate::model::OnDead::Skip),
         status: crate::model::SubscriptionStatus::Active,
         created_at: now,
         updated_at: now,
@@ -183,6 +185,12 @@ pub async fn update(
     }
     if let Some(c) = patch.channels {
         sub.channels = c;
+    }
+    if let Some(o) = patch.ordering {
+        sub.ordering = o;
+    }
+    if let Some(o) = patch.ordering_on_dead {
+        sub.ordering_on_dead = o;
     }
     sub.updated_at = now;
     check(&sub, &st)?;

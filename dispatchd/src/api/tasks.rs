@@ -71,6 +71,7 @@ pub async fn create(
         created_at: now_ms(),
         tenant_id: None,
         channels: Vec::new(),
+        ordering_key: None,
     };
     let delivery = NewDelivery {
         subscription_id: None,
@@ -83,6 +84,7 @@ pub async fn create(
             event_type: None,
         },
         max_attempts: max_retries + 1,
+        ordering_key: None,
     };
     let outcome = st
         .ingest
@@ -131,7 +133,11 @@ pub async fn get(State(st): State<AppState>, PathId(id): PathId) -> ApiResult<Js
         .ok_or_else(|| ApiError::NotFound(format!("no task with id {id:?}")))?;
     let attempts = st.store.event_attempts(&id).await?;
     let status = match d.state {
-        DeliveryState::Pending | DeliveryState::Scheduled | DeliveryState::Paused => "pending",
+        // A task is never ordered; held reads as waiting all the same.
+        DeliveryState::Pending
+        | DeliveryState::Scheduled
+        | DeliveryState::Paused
+        | DeliveryState::Held => "pending",
         DeliveryState::InFlight => "processing",
         DeliveryState::Delivered => "completed",
         DeliveryState::Dead | DeliveryState::Dropped => "failed",

@@ -87,6 +87,7 @@ pub fn event(e: &Event, deliveries: &[DeliveryRecord]) -> EventView {
         created_at: rfc3339(e.created_at),
         tenant_id: e.tenant_id.clone(),
         channels: e.channels.clone(),
+        ordering_key: e.ordering_key.clone(),
         status: event_status(deliveries).to_string(),
         deliveries: deliveries.iter().map(delivery).collect(),
     }
@@ -128,6 +129,8 @@ pub fn subscription(s: &Subscription, reveal_secret: bool) -> SubscriptionView {
         plugins: s.plugins.clone(),
         tenant_id: s.tenant_id.clone(),
         channels: s.channels.clone(),
+        ordering: s.ordering,
+        ordering_on_dead: s.ordering_on_dead,
         status: s.status,
         disabled_reason: s.health.disabled_reason.clone(),
         circuit: CircuitView {

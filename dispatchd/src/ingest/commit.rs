@@ -95,6 +95,7 @@ async fn commit(
             .map(|(&i, _)| {
                 let s = items[i];
                 RoutedEvent {
+                    arrival: i,
                     event: s.event.clone(),
                     deliveries: match &s.fixed {
                         Some(fixed) => fixed.clone(),
@@ -151,6 +152,7 @@ pub fn route(snap: &SubscriptionSnapshot, event: &Event) -> Vec<NewDelivery> {
             subscription_id: Some(s.id.clone()),
             inline: Default::default(),
             max_attempts: s.max_attempts,
+            ordering_key: s.ordering_key_for(event),
         })
         .collect()
 }

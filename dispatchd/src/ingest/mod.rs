@@ -44,7 +44,7 @@ pub enum Outcome {
     /// Stored with its deliveries.
     Inserted,
     /// An event with this id (or idempotency key) exists: this one.
-    Duplicate(Event),
+    Duplicate(Box<Event>),
     /// A router plugin refused it; nothing was stored.
     Refused(PluginFailure),
     /// Its tenant does not exist (deleted since the request was checked);

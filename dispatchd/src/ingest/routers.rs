@@ -47,7 +47,7 @@ impl Ingestor {
             // one tenant's event to another tenant's subscription.
             let lane = snap.lane(items[i].event.tenant_id.as_deref());
             match answer.and_then(|dests| {
-                stage::deliveries_from(lane, dests).map_err(|m| PluginFailure {
+                stage::deliveries_from(lane, &items[i].event, dests).map_err(|m| PluginFailure {
                     plugin: self.plugins.last_router().to_string(),
                     message: m,
                 })

@@ -128,6 +128,7 @@ pub fn inline_of(event: &crate::model::Event, r: Request) -> Result<InlineDestin
 /// the delivery's own destination.
 pub fn deliveries_from(
     subscriptions: &[Subscription],
+    event: &crate::model::Event,
     destinations: Vec<Destination>,
 ) -> Result<Vec<NewDelivery>, String> {
     let mut seen = HashSet::new();
@@ -155,6 +156,8 @@ pub fn deliveries_from(
                 ..Default::default()
             },
             max_attempts: sub.max_attempts,
+            // Each destination keeps its own order of the key.
+            ordering_key: sub.ordering_key_for(event),
         });
     }
     Ok(out)
@@ -179,6 +182,7 @@ pub fn dry_run_input(raw: &str, url: &str) -> Result<(crate::model::Event, Reque
         created_at: crate::model::now_ms(),
         tenant_id: v["tenant_id"].as_str().map(String::from),
         channels: Vec::new(),
+        ordering_key: v["ordering_key"].as_str().map(String::from),
     };
     let request = Request {
         event_type,
@@ -252,6 +256,7 @@ mod tests {
             created_at: 0,
             tenant_id: None,
             channels: Vec::new(),
+            ordering_key: None,
         }
     }
 
@@ -289,6 +294,8 @@ mod tests {
             plugins: vec![],
             tenant_id: None,
             channels: None,
+            ordering: crate::model::Ordering::None,
+            ordering_on_dead: crate::model::OnDead::Skip,
             status: crate::model::SubscriptionStatus::Active,
             created_at: 0,
             updated_at: 0,
@@ -326,10 +333,16 @@ mod tests {
 
     #[test]
     fn router_answers_name_real_subscriptions_once() {
-        let subs = [sub("s1"), sub("s2")];
+        let mut subs = [sub("s1"), sub("s2")];
+        subs[1].ordering = crate::model::Ordering::PerKey;
+        let mut keyed = event();
+        keyed.ordering_key = Some("acct-1".into());
         let mut moved = destination_of(&subs[0]);
         moved.url = "https://eu.example.com/hook".into();
-        let out = deliveries_from(&subs, vec![moved, destination_of(&subs[1])]).unwrap();
+        let out = deliveries_from(&subs, &keyed, vec![moved, destination_of(&subs[1])]).unwrap();
+        // Only the per_key subscription's delivery waits its key's turn.
+        assert_eq!(out[0].ordering_key, None);
+        assert_eq!(out[1].ordering_key.as_deref(), Some("acct-1"));
         assert_eq!(
             out[0].inline.url.as_deref(),
             Some("https://eu.example.com/hook")
@@ -341,6 +354,7 @@ mod tests {
         );
         let e = deliveries_from(
             &subs,
+            &keyed,
             vec![destination_of(&subs[0]), destination_of(&subs[0])],
         )
         .unwrap_err();
@@ -348,7 +362,7 @@ mod tests {
         let mut ghost = destination_of(&subs[0]);
         ghost.subscription_id = "nope".into();
         assert!(
-            deliveries_from(&subs, vec![ghost])
+            deliveries_from(&subs, &keyed, vec![ghost])
                 .unwrap_err()
                 .contains("does not exist")
         );

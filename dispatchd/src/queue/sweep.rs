@@ -51,6 +51,13 @@ pub async fn sweep(store: Arc<dyn Store>, cfg: Arc<Config>, shutdown: Cancellati
                 Ok(n) => tracing::info!(count = n, "pruned delivered deliveries past retention"),
                 Err(e) => tracing::warn!(error = %e, "retention pruning failed"),
             }
+            match store.settle_stuck_lines().await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::warn!(count = n, "let ordered deliveries go whose key had stalled")
+                }
+                Err(e) => tracing::warn!(error = %e, "settling ordered keys failed"),
+            }
         }
         tick += 1;
     }

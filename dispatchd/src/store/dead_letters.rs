@@ -7,7 +7,7 @@
 use async_trait::async_trait;
 
 use super::rows::{self, DeadRow};
-use super::{Backend, Result, sql};
+use super::{Backend, Result, ordering, sql};
 use crate::model::{DeadFilter, DeadLetter, DeadSelection};
 
 /// Dead letters: list, replay, purge.
@@ -38,45 +38,51 @@ pub trait DeadLetterStore: Backend {
     async fn replay_dead(&self, selection: &DeadSelection) -> Result<u64> {
         let mut tx = self.writes().begin(self.work()).await?;
         let now = tx.now().await?;
-        let n = match selection {
+        let replayed: Vec<Option<i64>> = match selection {
             DeadSelection::Ids(ids, tenant) => on!(
                 tx,
                 pg => |c|
-                    sqlx::query(concat!(
+                    sqlx::query_scalar(concat!(
                         replay_set!("$2"),
                         "d.state = 'dead' AND d.id = ANY($1) AND ",
-                        of_tenant!("$3")
+                        of_tenant!("$3"),
+                        replayed!()
                     ))
                     .bind(ids)
                     .bind(now)
                     .bind(tenant)
-                    .execute(&mut **c)
-                    .await?
-                    .rows_affected(),
+                    .fetch_all(&mut **c)
+                    .await?,
                 sqlite => |c|
-                    sqlx::query(concat!(
+                    sqlx::query_scalar(concat!(
                         replay_set!("$2"),
                         "d.state = 'dead' AND d.id IN (SELECT value FROM json_each($1)) AND ",
-                        of_tenant!("$3")
+                        of_tenant!("$3"),
+                        replayed!()
                     ))
                     .bind(rows::to_json(ids))
                     .bind(now)
                     .bind(tenant)
-                    .execute(&mut **c)
-                    .await?
-                    .rows_affected(),
+                    .fetch_all(&mut **c)
+                    .await?,
             ),
-            DeadSelection::Filter(f) => on!(tx, |c| sqlx::query(sql::REPLAY_FILTER)
+            DeadSelection::Filter(f) => on!(tx, |c| sqlx::query_scalar(sql::REPLAY_FILTER)
                 .bind(&f.subscription_id)
                 .bind(&f.event_type)
                 .bind(f.since)
                 .bind(f.until)
                 .bind(&f.tenant_id)
                 .bind(now)
-                .execute(&mut **c)
-                .await?
-                .rows_affected()),
+                .fetch_all(&mut **c)
+                .await?),
         };
+        let n = replayed.len() as u64;
+        // An ordered dead letter rejoins its key's line (see
+        // `ordering::requeue`).
+        let ordered: Vec<i64> = replayed.into_iter().flatten().collect();
+        if !ordered.is_empty() {
+            ordering::requeue(&mut tx, &ordered).await?;
+        }
         if n > 0 {
             tx.wake().await?;
         }
@@ -86,19 +92,20 @@ pub trait DeadLetterStore: Backend {
 
     /// Deletes dead letters and their attempts. Returns how many.
     async fn purge_dead(&self, selection: &DeadSelection) -> Result<u64> {
+        let mut tx = self.writes().begin(self.work()).await?;
         let n: i64 = match selection {
             DeadSelection::Ids(ids, tenant) => on!(
-                self.writes(),
-                pg => |p|
+                tx,
+                pg => |c|
                     sqlx::query_scalar(delete_with_attempts!(
                         "DELETE FROM deliveries d WHERE d.state = 'dead' AND d.id = ANY($1) AND ",
                         of_tenant!("$2")
                     ))
                     .bind(ids)
                     .bind(tenant)
-                    .fetch_one(p)
+                    .fetch_one(&mut **c)
                     .await?,
-                sqlite => |p|
+                sqlite => |c|
                     sqlx::query(concat!(
                         "DELETE FROM deliveries AS d WHERE d.state = 'dead' \
                          AND d.id IN (SELECT value FROM json_each($1)) AND ",
@@ -106,15 +113,15 @@ pub trait DeadLetterStore: Backend {
                     ))
                     .bind(rows::to_json(ids))
                     .bind(tenant)
-                    .execute(p)
+                    .execute(&mut **c)
                     .await?
                     .rows_affected()
                     .try_into()
                     .unwrap_or(i64::MAX),
             ),
             DeadSelection::Filter(f) => on!(
-                self.writes(),
-                pg => |p|
+                tx,
+                pg => |c|
                     sqlx::query_scalar(delete_with_attempts!(
                         "DELETE FROM deliveries d WHERE ",
                         dead_filter!()
@@ -124,9 +131,9 @@ pub trait DeadLetterStore: Backend {
                     .bind(f.since)
                     .bind(f.until)
                     .bind(&f.tenant_id)
-                    .fetch_one(p)
+                    .fetch_one(&mut **c)
                     .await?,
-                sqlite => |p|
+                sqlite => |c|
                     sqlx::query(concat!(
                         "DELETE FROM deliveries AS d WHERE ",
                         dead_filter!()
@@ -136,13 +143,18 @@ pub trait DeadLetterStore: Backend {
                     .bind(f.since)
                     .bind(f.until)
                     .bind(&f.tenant_id)
-                    .execute(p)
+                    .execute(&mut **c)
                     .await?
                     .rows_affected()
                     .try_into()
                     .unwrap_or(i64::MAX),
             ),
         };
+        // A key stopped by a dead head that is gone goes on.
+        if n > 0 {
+            ordering::after_purge(&mut tx).await?;
+        }
+        tx.commit().await?;
         Ok(u64::try_from(n).unwrap_or_default())
     }
 }

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::rows::{self, AttemptRow, DeliveryRow, EventRow};
-use super::{Backend, Result, plan, postgres, sql, sqlite};
+use super::{Backend, Result, ordering, plan, postgres, sql, sqlite};
 use crate::model::{AttemptRecord, DeliveryRecord, Event, EventKind, InsertOutcome, RoutedEvent};
 
 /// Events, tasks and what happened to them.
@@ -25,10 +25,10 @@ pub trait EventStore: Backend {
         let mut tx = self.writes().begin(self.work()).await?;
         let result = on!(
             tx,
-            pg => |c| postgres::ingest::insert(c, events, routed_at_version).await,
-            sqlite => |c| sqlite::ingest::insert(c, events, routed_at_version).await,
+            pg => |c| postgres::ingest::insert_events(c, events, routed_at_version).await,
+            sqlite => |c| sqlite::ingest::insert_events(c, events, routed_at_version).await,
         );
-        let (fresh, wake) = match result {
+        let fresh = match result {
             Ok(x) => x,
             Err(e) => {
                 // The version moved (or the insert failed): nothing is
@@ -38,6 +38,25 @@ pub trait EventStore: Backend {
                 return Err(e);
             }
         };
+        // Ordered deliveries take their numbers under their key rows'
+        // locks, held to the commit: the group's place in each line is
+        // the order of the commits.
+        let lines = plan::lines(events, &fresh);
+        let counts = lines
+            .iter()
+            .map(|(line, picks)| (line.clone(), i64::try_from(picks.len()).unwrap_or(i64::MAX)))
+            .collect();
+        let first = ordering::reserve(&mut tx, &counts).await?;
+        let seqs = plan::sequence(&lines, &first);
+        let wake = on!(
+            tx,
+            pg => |c| postgres::ingest::insert_deliveries(c, events, &fresh, &seqs).await?,
+            sqlite => |c| sqlite::ingest::insert_deliveries(c, events, &fresh, &seqs).await?,
+        );
+        if !lines.is_empty() {
+            let lines: Vec<_> = lines.into_keys().collect();
+            ordering::admit(&mut tx, &lines).await?;
+        }
         // The events not inserted: their stored copies, by id or key.
         let (ids, keys) = plan::duplicates(events, &fresh);
         let existing: Vec<EventRow> = if ids.is_empty() {

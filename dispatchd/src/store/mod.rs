@@ -31,6 +31,7 @@ mod db;
 mod dead_letters;
 mod error;
 mod events;
+mod ordering;
 mod plan;
 mod postgres;
 mod queue;

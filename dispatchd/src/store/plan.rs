@@ -163,6 +163,51 @@ pub(crate) fn final_state(c: &Completion, parked: &HashSet<String>) -> (Delivery
     }
 }
 
+/// The ordered deliveries of a group's inserted events, by line, each
+/// line's in arrival order: `(event index, delivery index)`. A line's
+/// deliveries get consecutive sequence numbers in this order.
+pub(crate) fn lines(events: &[RoutedEvent], fresh: &[bool]) -> Lines {
+    // (line, arrival, event index, delivery index), sorted: by line, then
+    // in arrival order.
+    let mut picks = Vec::new();
+    for (ei, r) in events.iter().enumerate() {
+        if !fresh.get(ei).copied().unwrap_or(false) {
+            continue;
+        }
+        for (di, d) in r.deliveries.iter().enumerate() {
+            if let (Some(sub), Some(key)) = (&d.subscription_id, &d.ordering_key) {
+                picks.push(((sub.clone(), key.clone()), r.arrival, ei, di));
+            }
+        }
+    }
+    picks.sort_unstable();
+    let mut out = Lines::new();
+    for (line, _, ei, di) in picks {
+        out.entry(line).or_default().push((ei, di));
+    }
+    out
+}
+
+/// Ordered deliveries by line: `(event index, delivery index)` in the
+/// order they are numbered.
+pub(crate) type Lines = BTreeMap<(String, String), Vec<(usize, usize)>>;
+
+/// Each ordered delivery's sequence number, from the first number
+/// `ordering::reserve` gave each line.
+pub(crate) fn sequence(
+    lines: &Lines,
+    first: &BTreeMap<(String, String), i64>,
+) -> std::collections::HashMap<(usize, usize), i64> {
+    let mut out = std::collections::HashMap::new();
+    for (line, picks) in lines {
+        let start = first.get(line).copied().unwrap_or(1);
+        for (offset, pick) in (0i64..).zip(picks) {
+            out.insert(*pick, start + offset);
+        }
+    }
+    out
+}
+
 /// Which of `events` were inserted, given the `(id, idempotency_key)` of
 /// each row the database inserted. Matching on both matters: a row skipped
 /// for its idempotency key may share its id with a later row that was
@@ -205,7 +250,7 @@ pub(crate) fn outcomes(
                         .find(|x| x.idempotency_key.as_deref() == Some(key))
                 })
                 .cloned()
-                .map(InsertOutcome::Duplicate)
+                .map(|e| InsertOutcome::Duplicate(Box::new(e)))
                 .ok_or_else(|| {
                     StoreError::Conflict(format!(
                         "event {} conflicts with a stored event",
@@ -272,6 +317,7 @@ mod tests {
                 run: 0,
                 attempt: 1,
                 claim: 1,
+                ordered: false,
             },
             next: if ok {
                 NextState::Delivered

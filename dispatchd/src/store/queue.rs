@@ -8,7 +8,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::rows::{self, EndpointRow};
-use super::{Backend, Result, plan, postgres, sql, sqlite};
+use super::{Backend, Result, ordering, plan, postgres, sql, sqlite};
 use crate::circuit::CircuitPolicy;
 use crate::model::{ClaimToken, ClaimedDelivery, Completion, DeliveryState};
 
@@ -59,6 +59,8 @@ pub trait QueueStore: Backend {
                         .await?;
                 });
             }
+            let ids: Vec<i64> = corrupt.iter().map(|(id, _)| *id).collect();
+            ordering::after_exit(&mut tx, &ids).await?;
             tx.commit().await?;
         }
         Ok(claimed)
@@ -136,6 +138,16 @@ pub trait QueueStore: Backend {
         );
         tx.park(&endpoints.park, false).await?;
         tx.park(&endpoints.unpark, true).await?;
+        // An ordered delivery that finished lets the next of its key go.
+        // Unordered batches skip this: no statement is added for them.
+        let exits: Vec<i64> = completions
+            .iter()
+            .filter(|c| c.token.ordered && plan::final_state(c, parked).0.is_final())
+            .map(|c| c.token.id)
+            .collect();
+        if !exits.is_empty() {
+            ordering::after_exit(&mut tx, &exits).await?;
+        }
         let retries = completions
             .iter()
             .any(|c| plan::final_state(c, parked).0 == DeliveryState::Scheduled);

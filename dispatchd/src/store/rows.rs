@@ -29,7 +29,7 @@ pub(crate) fn corrupt(
 }
 
 /// Parses a state name stored in `column`.
-fn parse<T: std::str::FromStr>(table: &str, id: &str, column: &str, v: &str) -> Result<T>
+pub(crate) fn parse<T: std::str::FromStr>(table: &str, id: &str, column: &str, v: &str) -> Result<T>
 where
     T::Err: std::fmt::Display,
 {
@@ -83,6 +83,8 @@ pub(crate) struct SubscriptionRow {
     pub updated_at: i64,
     pub tenant_id: Option<String>,
     pub channels: Option<String>,
+    pub ordering: String,
+    pub ordering_on_dead: String,
     #[sqlx(flatten)]
     pub health: HealthRow,
 }
@@ -114,6 +116,8 @@ impl TryFrom<SubscriptionRow> for Subscription {
                 .map(|c| json(T, id, "channels", c))
                 .transpose()?,
             tenant_id: r.tenant_id,
+            ordering: parse(T, id, "ordering", &r.ordering)?,
+            ordering_on_dead: parse(T, id, "ordering_on_dead", &r.ordering_on_dead)?,
             status: parse(T, id, "status", &r.status)?,
             rate_limit: r
                 .rate_limit
@@ -170,6 +174,7 @@ pub(crate) struct EventRow {
     pub created_at: i64,
     pub tenant_id: Option<String>,
     pub channels: Option<String>,
+    pub ordering_key: Option<String>,
 }
 
 impl TryFrom<EventRow> for Event {
@@ -194,6 +199,7 @@ impl TryFrom<EventRow> for Event {
         Ok(Event {
             channels,
             tenant_id: r.tenant_id,
+            ordering_key: r.ordering_key,
             id: r.id,
             kind,
             event_type: r.event_type,
@@ -409,6 +415,9 @@ pub(crate) struct ClaimRow {
     pub e_created_at: i64,
     pub e_tenant_id: Option<String>,
     pub e_channels: Option<String>,
+    pub e_ordering_key: Option<String>,
+    /// The delivery's own key: set when it is ordered.
+    pub ordering_key: Option<String>,
     pub s_id: Option<String>,
     pub s_url: Option<String>,
     pub s_event_types: Option<String>,
@@ -441,6 +450,7 @@ impl TryFrom<ClaimRow> for ClaimedDelivery {
             created_at: r.e_created_at,
             tenant_id: r.e_tenant_id,
             channels: r.e_channels,
+            ordering_key: r.e_ordering_key,
         })?;
         // The LEFT JOIN's columns are all set when `s_id` is: a NULL among
         // them is as corrupt as a bad value.
@@ -471,9 +481,12 @@ impl TryFrom<ClaimRow> for ClaimedDelivery {
                     status: r.s_status.ok_or_else(|| missing("status"))?,
                     created_at: r.s_created_at.ok_or_else(|| missing("created_at"))?,
                     updated_at: r.s_updated_at.ok_or_else(|| missing("updated_at"))?,
-                    // Routing is done: the claim needs neither.
+                    // Routing is done, and the completion reads how the
+                    // key goes on: the claim needs none of these.
                     tenant_id: None,
                     channels: None,
+                    ordering: "none".into(),
+                    ordering_on_dead: "skip".into(),
                     // A claim does not need the endpoint's health: the
                     // completion reads it under lock.
                     health: HealthRow {
@@ -509,6 +522,7 @@ impl TryFrom<ClaimRow> for ClaimedDelivery {
             event,
             subscription,
             subscription_id: r.subscription_id,
+            ordered: r.ordering_key.is_some(),
             inline: InlineDestination {
                 url: r.dest_url,
                 method: r.dest_method,

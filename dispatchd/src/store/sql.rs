@@ -34,6 +34,7 @@ macro_rules! claim_columns {
          e.id AS e_id, e.kind AS e_kind, e.type AS e_type, e.source AS e_source, e.data AS e_data, \
          e.idempotency_key AS e_idempotency_key, e.created_at AS e_created_at, \
          e.tenant_id AS e_tenant_id, e.channels AS e_channels, \
+         e.ordering_key AS e_ordering_key, d.ordering_key, \
          s.id AS s_id, s.url AS s_url, s.event_types AS s_event_types, s.secret AS s_secret, \
          s.previous_secret AS s_previous_secret, \
          s.previous_secret_expires_at AS s_previous_secret_expires_at, s.headers AS s_headers, \
@@ -98,6 +99,14 @@ macro_rules! replay_set {
     };
 }
 
+/// What a replay returns: per row, its id when it is ordered (its key's
+/// line must take it back), NULL otherwise.
+macro_rules! replayed {
+    () => {
+        " RETURNING CASE WHEN ordering_key IS NOT NULL THEN id END"
+    };
+}
+
 /// The circuit columns `rows::EndpointRow` reads (the caller adds FROM and
 /// WHERE).
 macro_rules! endpoint_columns {
@@ -122,7 +131,7 @@ macro_rules! delete_with_attempts {
     };
 }
 
-/// Binds a subscription's columns as $1..$19 in `INSERT_SUBSCRIPTION`'s
+/// Binds a subscription's columns as $1..$21 in `INSERT_SUBSCRIPTION`'s
 /// order (`UPDATE_SUBSCRIPTION` uses the same numbers).
 macro_rules! bind_subscription {
     ($query:expr, $s:expr, $json:expr) => {{
@@ -152,6 +161,8 @@ macro_rules! bind_subscription {
             .bind(s.updated_at)
             .bind(&s.tenant_id)
             .bind(&j.channels)
+            .bind(s.ordering.as_str())
+            .bind(s.ordering_on_dead.as_str())
     }};
 }
 
@@ -191,9 +202,9 @@ impl SubscriptionJson {
 pub(crate) const INSERT_SUBSCRIPTION: &str = "INSERT INTO subscriptions (id, url, event_types, \
      secret, previous_secret, previous_secret_expires_at, headers, rate_limit, max_attempts, \
      retry_initial_delay_ms, retry_multiplier, retry_max_delay_ms, timeout_ms, plugins, status, \
-     created_at, updated_at, tenant_id, channels) \
+     created_at, updated_at, tenant_id, channels, ordering, ordering_on_dead) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19)";
+     $19, $20, $21)";
 
 /// `created_at` ($16) never changes; it is compared with itself so both
 /// statements bind the same list.
@@ -201,7 +212,8 @@ pub(crate) const UPDATE_SUBSCRIPTION: &str = "UPDATE subscriptions SET url = $2,
      event_types = $3, secret = $4, previous_secret = $5, previous_secret_expires_at = $6, \
      headers = $7, rate_limit = $8, max_attempts = $9, retry_initial_delay_ms = $10, \
      retry_multiplier = $11, retry_max_delay_ms = $12, timeout_ms = $13, plugins = $14, \
-     status = $15, updated_at = $17, tenant_id = $18, channels = $19 \
+     status = $15, updated_at = $17, tenant_id = $18, channels = $19, ordering = $20, \
+     ordering_on_dead = $21 \
      WHERE id = $1 AND $16 = $16";
 
 pub(crate) const DELETE_SUBSCRIPTION: &str = "DELETE FROM subscriptions WHERE id = $1";
@@ -269,7 +281,8 @@ pub(crate) const REAP_EXPIRED: &str = "UPDATE deliveries SET \
      state = CASE WHEN attempts >= max_attempts THEN 'dead' ELSE 'scheduled' END, \
      last_error = $2, lease_expires_at = NULL, leased_by = NULL, \
      next_attempt_at = $1, updated_at = $1 \
-     WHERE state = 'in_flight' AND lease_expires_at < $1";
+     WHERE state = 'in_flight' AND lease_expires_at < $1 \
+     RETURNING CASE WHEN state = 'dead' AND ordering_key IS NOT NULL THEN id END";
 
 /// Hands back the in-flight deliveries of dead nodes ($1 = this node, $2 =
 /// now, $3 = the oldest heartbeat still alive, $4 = the newest claim that
@@ -288,7 +301,8 @@ pub(crate) const RETURN_ORPHANED: &str = "UPDATE deliveries \
      handbacks = handbacks + 1, \
      lease_expires_at = NULL, leased_by = NULL, next_attempt_at = $2, updated_at = $2 \
      WHERE state = 'in_flight' AND updated_at < $4 AND leased_by <> $1 \
-        AND leased_by NOT IN (SELECT id FROM nodes WHERE last_seen >= $3)";
+        AND leased_by NOT IN (SELECT id FROM nodes WHERE last_seen >= $3) \
+     RETURNING CASE WHEN state = 'dead' AND ordering_key IS NOT NULL THEN id END";
 
 /// Dead-letters claimed delivery $1 that cannot be read ($2 = why, $3 = now).
 pub(crate) const DEAD_CORRUPT: &str = "UPDATE deliveries SET state = 'dead', last_error = $2, \
@@ -348,7 +362,7 @@ pub(crate) const DEAD_LETTERS: &str = concat!(
 );
 
 /// Replays the dead letters a filter selects ($1..$5, $6 = now).
-pub(crate) const REPLAY_FILTER: &str = concat!(replay_set!("$6"), dead_filter!());
+pub(crate) const REPLAY_FILTER: &str = concat!(replay_set!("$6"), dead_filter!(), replayed!());
 
 /// Upserts one node's counters for one plugin.
 pub(crate) const PLUGIN_COUNTERS: &str = "INSERT INTO plugin_stats \

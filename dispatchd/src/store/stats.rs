@@ -32,6 +32,8 @@ pub struct StatsSnapshot {
     pub plugins: Vec<(String, i64, i64, i64)>,
     /// (node, started_at, last_seen).
     pub nodes: Vec<(String, Millis, Millis)>,
+    /// Ordered keys stopped by a dead head (`ordering_on_dead: block`).
+    pub blocked_keys: i64,
 }
 
 /// One endpoint's health, as the snapshot lists it.
@@ -142,6 +144,10 @@ pub const MAX_ENDPOINTS: i64 = 500;
 /// Most latency samples one snapshot reads.
 pub const MAX_LATENCY_SAMPLES: i64 = 10_000;
 
+/// Ordered keys stopped by a dead head.
+pub(crate) const BLOCKED_KEYS: &str =
+    "SELECT COUNT(*) FROM ordering_keys WHERE blocked_by IS NOT NULL";
+
 /// Deliveries per state, on either store. Each branch repeats one partial
 /// index's condition word for word (SQLite uses a partial index only
 /// then), so counting never reads the table itself, which holds every
@@ -155,7 +161,10 @@ pub(crate) const COUNT_BY_STATE: &str = "SELECT state, COUNT(*) FROM deliveries 
      UNION ALL SELECT state, COUNT(*) FROM deliveries \
         WHERE state = 'dead' GROUP BY state \
      UNION ALL SELECT state, COUNT(*) FROM deliveries \
-        WHERE state IN ('delivered', 'dropped') GROUP BY state";
+        WHERE state IN ('delivered', 'dropped') GROUP BY state \
+     UNION ALL SELECT state, COUNT(*) FROM deliveries WHERE ordering_key IS NOT NULL \
+        AND state IN ('held', 'pending', 'scheduled', 'in_flight', 'paused') \
+        AND state = 'held' GROUP BY state";
 
 /// Runs the stats queries on `$pool` (a `&Pool` of either store).
 macro_rules! read_stats {
@@ -219,7 +228,11 @@ macro_rules! read_stats {
                 GROUP BY subscription_id, state \
              UNION ALL SELECT subscription_id, state, COUNT(*) FROM deliveries \
                 WHERE state = 'dead' AND subscription_id IS NOT NULL \
-                GROUP BY subscription_id, state",
+                GROUP BY subscription_id, state \
+             UNION ALL SELECT subscription_id, state, COUNT(*) FROM deliveries \
+                WHERE ordering_key IS NOT NULL \
+                AND state IN ('held', 'pending', 'scheduled', 'in_flight', 'paused') \
+                AND state = 'held' GROUP BY subscription_id, state",
         )
         .fetch_all(pool)
         .await?;
@@ -241,6 +254,9 @@ macro_rules! read_stats {
         )
         .fetch_all(pool)
         .await?;
+        let blocked_keys: i64 = sqlx::query_scalar(st::BLOCKED_KEYS)
+            .fetch_one(pool)
+            .await?;
         let nodes: Vec<(String, i64, i64)> =
             sqlx::query_as("SELECT id, started_at, last_seen FROM nodes ORDER BY id")
                 .fetch_all(pool)
@@ -256,6 +272,7 @@ macro_rules! read_stats {
             recent,
             plugins,
             nodes,
+            blocked_keys,
         })
     }};
 }

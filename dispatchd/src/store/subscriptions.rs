@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use super::db::Tx;
 use super::rows::{self, SubscriptionRow};
 use super::sql::{self, SubscriptionJson};
-use super::{Backend, Page, Result, SubscriptionSnapshot};
+use super::{Backend, Page, Result, SubscriptionSnapshot, ordering};
 use crate::model::{Subscription, SubscriptionStatus};
 
 /// Subscriptions and their status. Every change bumps
@@ -75,9 +75,35 @@ pub trait SubscriptionStore: Backend {
         rows::all(found)
     }
 
-    /// Replaces a subscription's fields; false when it does not exist.
+    /// Replaces a subscription's fields; false when it does not exist. A
+    /// change of ordering applies to the deliveries not yet sent, in the
+    /// same transaction (`ordering::reorder`).
     async fn update_subscription(&self, s: &Subscription) -> Result<bool> {
-        write(self, s, sql::UPDATE_SUBSCRIPTION).await
+        let j = SubscriptionJson::of(s)?;
+        let mut tx = self.writes().begin(self.work()).await?;
+        tx.bump_version().await?;
+        let before: Option<(String, String)> = on!(tx, |c| sqlx::query_as(
+            "SELECT ordering, ordering_on_dead FROM subscriptions WHERE id = $1"
+        )
+        .bind(&s.id)
+        .fetch_optional(&mut **c)
+        .await?);
+        let Some((ordering, on_dead)) = before else {
+            return Ok(false);
+        };
+        on!(tx, |c| {
+            bind_subscription!(sqlx::query(sql::UPDATE_SUBSCRIPTION), s, &j)
+                .execute(&mut **c)
+                .await?;
+        });
+        let before = (
+            rows::parse("subscriptions", &s.id, "ordering", &ordering)?,
+            rows::parse("subscriptions", &s.id, "ordering_on_dead", &on_dead)?,
+        );
+        ordering::reorder(&mut tx, &s.id, before, (s.ordering, s.ordering_on_dead)).await?;
+        tx.commit().await?;
+        self.cache().invalidate();
+        Ok(true)
     }
 
     /// Deletes it and its deliveries not yet sent (history — delivered,
@@ -174,6 +200,10 @@ pub(super) async fn delete_undelivered(tx: &mut Tx, subscriptions: &[String]) ->
                     "DELETE FROM deliveries d WHERE d.subscription_id = ANY($1) \
                      AND d.state = 'paused'"
                 ),
+                delete_with_attempts!(
+                    "DELETE FROM deliveries d WHERE d.subscription_id = ANY($1) \
+                     AND d.ordering_key IS NOT NULL AND d.state = 'held'"
+                ),
             ] {
                 n += sqlx::query_scalar::<_, i64>(statement)
                     .bind(subscriptions)
@@ -186,7 +216,7 @@ pub(super) async fn delete_undelivered(tx: &mut Tx, subscriptions: &[String]) ->
             sqlx::query(
                 "DELETE FROM deliveries WHERE subscription_id IN \
                  (SELECT value FROM json_each($1)) \
-                 AND state IN ('pending', 'scheduled', 'paused')",
+                 AND state IN ('pending', 'scheduled', 'paused', 'held')",
             )
             .bind(rows::to_json(subscriptions))
             .execute(&mut **c)
@@ -195,5 +225,6 @@ pub(super) async fn delete_undelivered(tx: &mut Tx, subscriptions: &[String]) ->
             .try_into()
             .unwrap_or(i64::MAX),
     );
+    ordering::forget(tx, subscriptions).await?;
     Ok(u64::try_from(n).unwrap_or_default())
 }

@@ -8,8 +8,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::{Backend, Result, plan, postgres, sql};
+use super::{Backend, Result, ordering, plan, postgres, sql};
 use crate::model::Millis;
+
+/// How many stuck ordered lines one sweep settles at most.
+const STUCK_LINES_PER_SWEEP: i64 = 1000;
 
 /// What the sweeper and the upkeep task do: liveness, leases, circuits,
 /// retention, vacuum.
@@ -74,19 +77,35 @@ pub trait UpkeepStore: Backend {
             super::db::Db::Pg(_) => alive_since,
             super::db::Db::Sqlite(_) => now.saturating_add(1),
         };
-        let n = on!(tx, |c| sqlx::query(sql::RETURN_ORPHANED)
+        let moved: Vec<Option<i64>> = on!(tx, |c| sqlx::query_scalar(sql::RETURN_ORPHANED)
             .bind(node)
             .bind(now)
             .bind(alive_since)
             .bind(claimed_before)
             .bind(plan::FREE_HANDBACKS)
             .bind(plan::HANDED_BACK)
-            .execute(&mut **c)
-            .await?
-            .rows_affected());
+            .fetch_all(&mut **c)
+            .await?);
+        let n = moved.len() as u64;
+        // An ordered one that died lets its key go on (or blocks it).
+        let dead: Vec<i64> = moved.into_iter().flatten().collect();
+        if !dead.is_empty() {
+            ordering::after_exit(&mut tx, &dead).await?;
+        }
         if n > 0 {
             tx.wake().await?;
         }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    /// The safety net of ordered keys: lines whose held deliveries have
+    /// waited a minute with none of the line out and no dead head blocking
+    /// it (a head that left by a path that did not let the next go) are
+    /// settled. Returns how many deliveries went.
+    async fn settle_stuck_lines(&self) -> Result<u64> {
+        let mut tx = self.writes().begin(self.work()).await?;
+        let n = ordering::settle_stuck(&mut tx, STUCK_LINES_PER_SWEEP).await?;
         tx.commit().await?;
         Ok(n)
     }
@@ -96,12 +115,16 @@ pub trait UpkeepStore: Backend {
     async fn reap_expired_leases(&self) -> Result<u64> {
         let mut tx = self.writes().begin(self.work()).await?;
         let now = tx.now().await?;
-        let n = on!(tx, |c| sqlx::query(sql::REAP_EXPIRED)
+        let moved: Vec<Option<i64>> = on!(tx, |c| sqlx::query_scalar(sql::REAP_EXPIRED)
             .bind(now)
             .bind(plan::LEASE_EXPIRED)
-            .execute(&mut **c)
-            .await?
-            .rows_affected());
+            .fetch_all(&mut **c)
+            .await?);
+        let n = moved.len() as u64;
+        let dead: Vec<i64> = moved.into_iter().flatten().collect();
+        if !dead.is_empty() {
+            ordering::after_exit(&mut tx, &dead).await?;
+        }
         if n > 0 {
             tx.wake().await?;
         }

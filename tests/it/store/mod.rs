@@ -65,6 +65,8 @@ pub(super) fn subscription(id: &str, types: &[&str], max_attempts: u32) -> Subsc
         plugins: Vec::new(),
         tenant_id: None,
         channels: None,
+        ordering: dispatchd::model::Ordering::None,
+        ordering_on_dead: dispatchd::model::OnDead::Skip,
         status: dispatchd::model::SubscriptionStatus::Active,
         created_at: now,
         updated_at: now,
@@ -83,6 +85,7 @@ pub(super) fn event(id: &str, event_type: &str, key: Option<&str>) -> Event {
         created_at: now_ms(),
         tenant_id: None,
         channels: Vec::new(),
+        ordering_key: None,
     }
 }
 
@@ -91,9 +94,11 @@ pub(super) async fn ingest(store: &dyn Store, events: Vec<Event>) -> Vec<InsertO
     let snap = store.subscriptions().await.expect("snapshot");
     let routed: Vec<RoutedEvent> = events
         .into_iter()
-        .map(|e| RoutedEvent {
+        .enumerate()
+        .map(|(arrival, e)| RoutedEvent {
             deliveries: route(&snap, &e),
             event: e,
+            arrival,
         })
         .collect();
     store
@@ -229,6 +234,7 @@ async fn stale_snapshot_writes_nothing(backend: Backend) {
     let routed = vec![RoutedEvent {
         event: event("e1", "t.x", None),
         deliveries: Vec::new(),
+        arrival: 0,
     }];
     let err = store
         .insert_events(&routed, before.version)

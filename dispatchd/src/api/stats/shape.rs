@@ -25,6 +25,7 @@ pub fn shape(raw: StatsSnapshot, now: Millis, backend: &str, live_ms: i64) -> Ad
             DeliveryState::Dead => &mut deliveries.dead,
             DeliveryState::Paused => &mut deliveries.paused,
             DeliveryState::Dropped => &mut deliveries.dropped,
+            DeliveryState::Held => &mut deliveries.held,
         };
         *slot += n;
     }
@@ -147,6 +148,7 @@ pub fn shape(raw: StatsSnapshot, now: Millis, backend: &str, live_ms: i64) -> Ad
                 live: now - last_seen <= live_ms,
             })
             .collect(),
+        blocked_keys: raw.blocked_keys,
     }
 }
 

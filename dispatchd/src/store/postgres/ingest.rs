@@ -1,6 +1,8 @@
 //! PostgreSQL: a group commit's events and deliveries, one `unnest`
 //! statement per table, in the transaction `EventStore::insert_events`
-//! opened.
+//! opened (which sequences the ordered deliveries in between).
+
+use std::collections::HashMap;
 
 use sqlx::{Postgres, Transaction};
 
@@ -8,14 +10,13 @@ use crate::model::{Event, NewDelivery, RoutedEvent, Secret};
 use crate::store::rows::{int, to_json};
 use crate::store::{Result, StoreError, plan};
 
-/// Inserts the group; returns which events were inserted (the first copy
-/// of each; `EventStore::insert_events` looks the others up) and whether any
-/// delivery was created (the workers must wake).
-pub(crate) async fn insert(
+/// Inserts the group's events; returns which were inserted (the first
+/// copy of each; `EventStore::insert_events` looks the others up).
+pub(crate) async fn insert_events(
     tx: &mut Transaction<'static, Postgres>,
     events: &[RoutedEvent],
     routed_at_version: i64,
-) -> Result<(Vec<bool>, bool)> {
+) -> Result<Vec<bool>> {
     // FOR SHARE: a subscription change (which updates this row first)
     // waits for in-flight ingests, and ingests wait for it, so fan-out
     // and subscription changes are ordered, never interleaved.
@@ -35,9 +36,9 @@ pub(crate) async fn insert(
     // take unique-index locks in the same order and do not deadlock.
     let inserted: Vec<(String, Option<String>)> = sqlx::query_as(
         "INSERT INTO events (id, kind, type, source, data, idempotency_key, created_at, \
-         tenant_id, channels) \
+         tenant_id, channels, ordering_key) \
          SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                              $6::text[], $7::int8[], $8::text[], $9::text[]) \
+                              $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[]) \
          ON CONFLICT DO NOTHING RETURNING id, idempotency_key",
     )
     .bind(&e.id)
@@ -49,30 +50,48 @@ pub(crate) async fn insert(
     .bind(&e.created_at)
     .bind(&e.tenant_id)
     .bind(&e.channels)
+    .bind(&e.ordering_key)
     .fetch_all(&mut **tx)
     .await?;
+    Ok(plan::first_occurrences(events, &inserted))
+}
 
-    let fresh = plan::first_occurrences(events, &inserted);
+/// Inserts the deliveries of the fresh events (`fresh`), the ordered ones
+/// `held` with their sequence number from `seqs` (by event and delivery
+/// index); returns whether any was created (the workers must wake).
+pub(crate) async fn insert_deliveries(
+    tx: &mut Transaction<'static, Postgres>,
+    events: &[RoutedEvent],
+    fresh: &[bool],
+    seqs: &HashMap<(usize, usize), i64>,
+) -> Result<bool> {
     let mut d = DeliveryColumns::default();
-    for (r, _) in events.iter().zip(&fresh).filter(|(_, f)| **f) {
-        for nd in &r.deliveries {
-            d.push(&r.event.id, nd)?;
+    for (ei, (r, _)) in events
+        .iter()
+        .zip(fresh)
+        .enumerate()
+        .filter(|(_, (_, f))| **f)
+    {
+        for (di, nd) in r.deliveries.iter().enumerate() {
+            d.push(&r.event.id, nd, seqs.get(&(ei, di)).copied())?;
         }
     }
     if !d.event_id.is_empty() {
         // A delivery to a parked endpoint (paused, disabled, circuit
-        // not closed) is created parked.
+        // not closed) is created parked; an ordered one waits its turn.
         sqlx::query(
             "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
-             dest_headers, dest_secret, body, max_attempts, state, next_attempt_at, \
-             created_at, updated_at) \
+             dest_headers, dest_secret, body, max_attempts, ordering_key, order_seq, state, \
+             next_attempt_at, created_at, updated_at) \
              SELECT t.*, \
-                CASE WHEN s.status <> 'active' OR s.circuit_state <> 'closed' \
+                CASE WHEN t.ordering_key IS NOT NULL THEN 'held' \
+                    WHEN s.status <> 'active' OR s.circuit_state <> 'closed' \
                     THEN 'paused' ELSE 'pending' END, \
                 dispatch_now_ms(), dispatch_now_ms(), dispatch_now_ms() \
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                         $6::text[], $7::text[], $8::int4[]) \
-                AS t(event_id, subscription_id, url, method, headers, secret, body, max_attempts) \
+                         $6::text[], $7::text[], $8::int4[], $9::text[], $10::int8[]) \
+                AS t(event_id, subscription_id, url, method, headers, secret, body, max_attempts, \
+                     ordering_key, order_seq) \
              LEFT JOIN subscriptions s ON s.id = t.subscription_id",
         )
         .bind(&d.event_id)
@@ -83,12 +102,12 @@ pub(crate) async fn insert(
         .bind(&d.secret)
         .bind(&d.body)
         .bind(&d.max_attempts)
+        .bind(&d.ordering_key)
+        .bind(&d.order_seq)
         .execute(&mut **tx)
         .await?;
     }
-
-    let wake = !d.event_id.is_empty();
-    Ok((fresh, wake))
+    Ok(!d.event_id.is_empty())
 }
 
 /// Events to insert, as parallel arrays for `unnest`.
@@ -103,6 +122,7 @@ struct EventColumns<'a> {
     created_at: Vec<i64>,
     tenant_id: Vec<Option<&'a str>>,
     channels: Vec<Option<String>>,
+    ordering_key: Vec<Option<&'a str>>,
 }
 
 impl<'a> EventColumns<'a> {
@@ -116,6 +136,7 @@ impl<'a> EventColumns<'a> {
         self.created_at.push(e.created_at);
         self.tenant_id.push(e.tenant_id.as_deref());
         self.channels.push(plan::channels_json(&e.channels));
+        self.ordering_key.push(e.ordering_key.as_deref());
     }
 }
 
@@ -130,10 +151,12 @@ struct DeliveryColumns<'a> {
     secret: Vec<Option<&'a str>>,
     body: Vec<Option<&'a str>>,
     max_attempts: Vec<i32>,
+    ordering_key: Vec<Option<&'a str>>,
+    order_seq: Vec<Option<i64>>,
 }
 
 impl<'a> DeliveryColumns<'a> {
-    fn push(&mut self, event_id: &'a str, d: &'a NewDelivery) -> Result<()> {
+    fn push(&mut self, event_id: &'a str, d: &'a NewDelivery, seq: Option<i64>) -> Result<()> {
         self.event_id.push(event_id);
         self.subscription_id.push(d.subscription_id.as_deref());
         self.url.push(d.inline.url.as_deref());
@@ -143,6 +166,10 @@ impl<'a> DeliveryColumns<'a> {
             .push(d.inline.secret.as_ref().map(Secret::expose));
         self.body.push(d.inline.body.as_deref());
         self.max_attempts.push(int(d.max_attempts, "max_attempts")?);
+        // Ordered only with its sequence number (a line of one).
+        let key = seq.and(d.ordering_key.as_deref());
+        self.ordering_key.push(key);
+        self.order_seq.push(key.and(seq));
         Ok(())
     }
 }

@@ -3,27 +3,27 @@
 //! array order, so the first copy of an id wins), in the transaction
 //! `EventStore::insert_events` opened.
 
+use std::collections::HashMap;
+
 use sqlx::{Sqlite, Transaction};
 
 use crate::model::{RoutedEvent, now_ms};
 use crate::store::rows::to_json;
 use crate::store::{Result, StoreError, plan, sql};
 
-/// Inserts the group; returns which events were inserted (the first copy
-/// of each; `EventStore::insert_events` looks the others up) and whether any
-/// delivery was created (the workers must wake).
-pub(crate) async fn insert(
+/// Inserts the group's events; returns which were inserted (the first
+/// copy of each; `EventStore::insert_events` looks the others up).
+pub(crate) async fn insert_events(
     tx: &mut Transaction<'static, Sqlite>,
     events: &[RoutedEvent],
     routed_at_version: i64,
-) -> Result<(Vec<bool>, bool)> {
+) -> Result<Vec<bool>> {
     let version: i64 = sqlx::query_scalar(sql::VERSION)
         .fetch_one(&mut **tx)
         .await?;
     if version != routed_at_version {
         return Err(StoreError::StaleSubscriptions);
     }
-    let now = now_ms();
     let event_rows: Vec<_> = events
         .iter()
         .map(|r| {
@@ -38,28 +38,48 @@ pub(crate) async fn insert(
                 e.created_at,
                 &e.tenant_id,
                 plan::channels_json(&e.channels),
+                &e.ordering_key,
             )
         })
         .collect();
     let inserted: Vec<(String, Option<String>)> = sqlx::query_as(
         "INSERT INTO events (id, kind, type, source, data, idempotency_key, created_at, \
-         tenant_id, channels) \
+         tenant_id, channels, ordering_key) \
          SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, \
-            value->>7, value->>8 \
+            value->>7, value->>8, value->>9 \
          FROM json_each($1) WHERE true ORDER BY key \
          ON CONFLICT DO NOTHING RETURNING id, idempotency_key",
     )
     .bind(to_json(&event_rows))
     .fetch_all(&mut **tx)
     .await?;
-    let fresh = plan::first_occurrences(events, &inserted);
+    Ok(plan::first_occurrences(events, &inserted))
+}
+
+/// Inserts the deliveries of the fresh events (`fresh`), the ordered ones
+/// `held` with their sequence number from `seqs` (by event and delivery
+/// index); returns whether any was created (the workers must wake).
+pub(crate) async fn insert_deliveries(
+    tx: &mut Transaction<'static, Sqlite>,
+    events: &[RoutedEvent],
+    fresh: &[bool],
+    seqs: &HashMap<(usize, usize), i64>,
+) -> Result<bool> {
+    let now = now_ms();
     let deliveries: Vec<_> = events
         .iter()
-        .zip(&fresh)
+        .enumerate()
+        .zip(fresh)
         .filter(|(_, f)| **f)
-        .flat_map(|(r, _)| r.deliveries.iter().map(move |d| (&r.event.id, d)))
-        .map(|(event_id, d)| {
+        .flat_map(|((ei, r), _)| {
+            r.deliveries
+                .iter()
+                .enumerate()
+                .map(move |(di, d)| (ei, di, &r.event.id, d))
+        })
+        .map(|(ei, di, event_id, d)| {
             let i = &d.inline;
+            let seq = seqs.get(&(ei, di)).copied();
             (
                 event_id,
                 &d.subscription_id,
@@ -69,21 +89,23 @@ pub(crate) async fn insert(
                 &i.secret,
                 &i.body,
                 d.max_attempts,
+                seq.and(d.ordering_key.as_deref()),
+                seq,
             )
         })
         .collect();
     if !deliveries.is_empty() {
         // A delivery to a parked endpoint (paused, disabled, circuit
-        // not closed) is created parked.
+        // not closed) is created parked; an ordered one waits its turn.
         sqlx::query(
             "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
-             dest_headers, dest_secret, body, max_attempts, state, next_attempt_at, \
-             created_at, updated_at) \
+             dest_headers, dest_secret, body, max_attempts, ordering_key, order_seq, state, \
+             next_attempt_at, created_at, updated_at) \
              SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, \
-                j.value->>5, j.value->>6, j.value->>7, \
-                COALESCE((SELECT CASE WHEN s.status <> 'active' OR s.circuit_state <> 'closed' \
+                j.value->>5, j.value->>6, j.value->>7, j.value->>8, j.value->>9, \
+                CASE WHEN j.value->>8 IS NOT NULL THEN 'held' ELSE COALESCE((SELECT CASE WHEN s.status <> 'active' OR s.circuit_state <> 'closed' \
                     THEN 'paused' ELSE 'pending' END FROM subscriptions s \
-                    WHERE s.id = j.value->>1), 'pending'), \
+                    WHERE s.id = j.value->>1), 'pending') END, \
                 $2, $2, $2 \
              FROM json_each($1) AS j ORDER BY j.key",
         )
@@ -92,6 +114,5 @@ pub(crate) async fn insert(
         .execute(&mut **tx)
         .await?;
     }
-    let wake = !deliveries.is_empty();
-    Ok((fresh, wake))
+    Ok(!deliveries.is_empty())
 }
