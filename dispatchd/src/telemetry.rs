@@ -102,9 +102,15 @@ pub fn render(handle: &PrometheusHandle, snapshot: Option<&AdminStats>) -> Strin
         (DeliveryState::Dead, d.dead),
         (DeliveryState::Paused, d.paused),
         (DeliveryState::Dropped, d.dropped),
+        (DeliveryState::Held, d.held),
     ] {
         let _ = writeln!(out, "dispatch_queue_depth{{state=\"{state}\"}} {n}");
     }
+    out.push_str(
+        "# HELP dispatch_blocked_keys Ordered keys stopped by a dead head (ordering_on_dead: block).\n\
+         # TYPE dispatch_blocked_keys gauge\n",
+    );
+    let _ = writeln!(out, "dispatch_blocked_keys {}", s.blocked_keys);
     out.push_str(
         "# HELP dispatch_circuit_state Circuit of each endpoint: 0 closed, 1 half-open, 2 open.\n\
          # TYPE dispatch_circuit_state gauge\n",

@@ -238,7 +238,7 @@ impl App {
             Msg::Stats(Ok(stats)) => {
                 let d = &stats.deliveries;
                 self.depth
-                    .push_back((d.pending + d.scheduled + d.in_flight).max(0) as u64);
+                    .push_back((d.pending + d.scheduled + d.in_flight + d.held).max(0) as u64);
                 while self.depth.len() > DEPTH_HISTORY {
                     self.depth.pop_front();
                 }

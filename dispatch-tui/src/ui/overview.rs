@@ -34,6 +34,12 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
         row("dead", d.dead.to_string()),
         row("paused", d.paused.to_string()),
         row("dropped", d.dropped.to_string()),
+        row("held (ordered)", d.held.to_string()),
+        row("blocked keys", s.blocked_keys.to_string()).style(if s.blocked_keys > 0 {
+            Style::default().fg(Color::Red)
+        } else {
+            Style::default()
+        }),
         row(
             "oldest pending",
             s.oldest_pending_age_ms
