@@ -15,6 +15,7 @@ mod delivery;
 mod faults;
 mod hostile;
 mod metrics;
+mod ordering;
 mod plugins;
 mod process;
 mod resilience;

@@ -21,6 +21,8 @@ pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
+    /// The status it was answered with.
+    pub status: u16,
 }
 
 impl Received {
@@ -71,11 +73,15 @@ impl Reply {
     }
 }
 
+/// Decides the reply to each request from the request itself.
+type Responder = Arc<dyn Fn(&Received) -> Reply + Send + Sync>;
+
 #[derive(Default)]
 struct ReceiverState {
     got: Vec<Received>,
     script: VecDeque<Reply>,
     fallback: Option<Reply>,
+    responder: Option<Responder>,
 }
 
 /// An HTTP receiver on 127.0.0.1 that records requests and answers from a
@@ -96,19 +102,29 @@ impl Receiver {
             move |method: Method, uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
                 let st = st.clone();
                 async move {
+                    // Decided and recorded under the lock: the log's order
+                    // is the order requests arrived and were answered in.
                     let reply = {
                         let mut s = st.lock().expect("receiver lock");
-                        s.got.push(Received {
+                        let mut got = Received {
                             method,
                             path: uri.path().to_string(),
                             headers,
                             body,
                             at: Instant::now(),
-                        });
-                        s.script
-                            .pop_front()
-                            .or_else(|| s.fallback.clone())
-                            .unwrap_or_else(|| Reply::status(200))
+                            status: 0,
+                        };
+                        let reply = match &s.responder {
+                            Some(f) => f(&got),
+                            None => s
+                                .script
+                                .pop_front()
+                                .or_else(|| s.fallback.clone())
+                                .unwrap_or_else(|| Reply::status(200)),
+                        };
+                        got.status = reply.status;
+                        s.got.push(got);
+                        reply
                     };
                     tokio::time::sleep(reply.delay).await;
                     let mut resp = axum::http::Response::builder().status(reply.status);
@@ -137,6 +153,12 @@ impl Receiver {
             .expect("receiver lock")
             .script
             .extend(replies);
+    }
+
+    /// Answers every request with what `f` decides for it (the script and
+    /// fallback are then unused).
+    pub fn respond_with(&self, f: impl Fn(&Received) -> Reply + Send + Sync + 'static) {
+        self.state.lock().expect("receiver lock").responder = Some(Arc::new(f));
     }
 
     /// Answers every unscripted request with this.

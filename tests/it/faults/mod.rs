@@ -370,7 +370,11 @@ async fn two_nodes_share_one_postgres() {
         killed.elapsed(),
         duplicates(&q)
     );
-    assert!(duplicates(&q) <= MAX_UNWRITTEN, "{} duplicates", duplicates(&q));
+    assert!(
+        duplicates(&q) <= MAX_UNWRITTEN,
+        "{} duplicates",
+        duplicates(&q)
+    );
     a.terminate();
 }
 

@@ -165,7 +165,11 @@ async fn postgres_survivor_takes_a_dead_nodes_work_within_the_node_timeout() {
     // At most what the killed node held unwritten is sent twice (its
     // answered sends whose outcomes the completer had not written yet
     // count too: 274 were seen once with 256 in flight).
-    assert!(duplicates(&c) <= MAX_UNWRITTEN, "{} duplicates", duplicates(&c));
+    assert!(
+        duplicates(&c) <= MAX_UNWRITTEN,
+        "{} duplicates",
+        duplicates(&c)
+    );
     a.terminate();
 }
 
