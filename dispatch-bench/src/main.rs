@@ -67,6 +67,11 @@ struct Args {
     /// every event still reaches exactly one endpoint. 0: no tenants.
     #[arg(long, default_value_t = 0)]
     tenants: usize,
+    /// Give the events this many ordering keys (round robin) and the
+    /// subscriptions `"ordering": "per_key"`: each key's deliveries go
+    /// one at a time. 0: unordered.
+    #[arg(long, default_value_t = 0)]
+    ordering_keys: usize,
     /// Run each delivery through the example plugin chain (redact-fields
     /// from plugins/dist/; run scripts/build-plugins.sh first).
     #[arg(long)]
@@ -134,6 +139,9 @@ async fn main() -> anyhow::Result<()> {
         if args.plugins {
             body["plugins"] = json!(["redact"]);
         }
+        if args.ordering_keys > 0 {
+            body["ordering"] = json!("per_key");
+        }
         let r = http
             .post(format!("{}/subscriptions", daemon.base))
             .json(&body)
@@ -161,6 +169,7 @@ async fn main() -> anyhow::Result<()> {
         let padding = padding.clone();
         let (batch, rate, conns) = (args.batch, args.rate, args.connections);
         let tenants = args.tenants as u64;
+        let keys = args.ordering_keys as u64;
         tasks.push(tokio::spawn(async move {
             let mut latencies = Vec::new();
             // Each connection's share of a fixed rate, as requests per second.
@@ -179,6 +188,9 @@ async fn main() -> anyhow::Result<()> {
                            "data": {"t": now_us(), "n": k, "pad": padding}});
                     if tenants > 0 {
                         e["tenant_id"] = json!(format!("t{}", k % tenants));
+                    }
+                    if keys > 0 {
+                        e["ordering_key"] = json!(format!("k{}", k % keys));
                     }
                     e
                 };
@@ -288,6 +300,7 @@ async fn main() -> anyhow::Result<()> {
         plugins: args.plugins,
         subscriptions: endpoints,
         tenants: args.tenants,
+        ordering_keys: args.ordering_keys,
         send_secs,
         accepted,
         ingest_rate: accepted as f64 / send_secs,

@@ -12,6 +12,7 @@ pub struct Report {
     pub subscriptions: usize,
     /// Tenants the events were spread over (0: none).
     pub tenants: usize,
+    pub ordering_keys: usize,
     pub send_secs: f64,
     pub accepted: u64,
     pub ingest_rate: f64,
@@ -58,6 +59,7 @@ impl Report {
             "plugins": self.plugins,
             "subscriptions": self.subscriptions,
             "tenants": self.tenants,
+            "ordering_keys": self.ordering_keys,
             "send_seconds": self.send_secs,
             "accepted": self.accepted,
             "ingest_rate": self.ingest_rate,
@@ -84,7 +86,7 @@ impl fmt::Display for Report {
         };
         writeln!(
             f,
-            "dispatch-bench: {} backend, {}, {rate}{}{}",
+            "dispatch-bench: {} backend, {}, {rate}{}{}{}",
             self.backend,
             self.mode,
             if self.plugins {
@@ -94,6 +96,11 @@ impl fmt::Display for Report {
             },
             if self.tenants > 0 {
                 format!(", spread over {} tenants", self.tenants)
+            } else {
+                String::new()
+            },
+            if self.ordering_keys > 0 {
+                format!(", ordered over {} keys", self.ordering_keys)
             } else {
                 String::new()
             }
