@@ -11,7 +11,7 @@
 -- state 'held', which no claim reads. When the head leaves the line
 -- (delivered, dropped, dead), the transaction that moved it locks the key
 -- row and lets the next held delivery go. Unordered deliveries never enter
--- ordering_keys or the index below: their claims and completions are as
+-- ordering_keys or the indexes below: their claims and completions are as
 -- before.
 ALTER TABLE subscriptions ADD COLUMN ordering TEXT NOT NULL DEFAULT 'none';
 ALTER TABLE subscriptions ADD COLUMN ordering_on_dead TEXT NOT NULL DEFAULT 'skip';
@@ -30,8 +30,12 @@ CREATE TABLE ordering_keys (
 CREATE INDEX ordering_keys_blocked ON ordering_keys (blocked_by)
     WHERE blocked_by IS NOT NULL;
 
--- A key's line: its held deliveries in sequence, and whether one of it is
--- out (pending, scheduled, in flight or parked). Finished rows leave it.
-CREATE INDEX deliveries_keys ON deliveries (subscription_id, ordering_key, order_seq)
+-- A key's line: its held deliveries in sequence (the next to go is the
+-- first entry), and whether one of it is out (pending, scheduled, in
+-- flight or parked): two partial indexes, so each check is one probe
+-- however long the line. Finished rows leave both.
+CREATE INDEX deliveries_held ON deliveries (subscription_id, ordering_key, order_seq)
+    WHERE ordering_key IS NOT NULL AND state = 'held';
+CREATE INDEX deliveries_out ON deliveries (subscription_id, ordering_key)
     WHERE ordering_key IS NOT NULL
-      AND state IN ('held', 'pending', 'scheduled', 'in_flight', 'paused');
+      AND state IN ('pending', 'scheduled', 'in_flight', 'paused');

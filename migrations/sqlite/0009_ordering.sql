@@ -15,6 +15,8 @@ CREATE TABLE ordering_keys (
 CREATE INDEX ordering_keys_blocked ON ordering_keys (blocked_by)
     WHERE blocked_by IS NOT NULL;
 
-CREATE INDEX deliveries_keys ON deliveries (subscription_id, ordering_key, order_seq)
+CREATE INDEX deliveries_held ON deliveries (subscription_id, ordering_key, order_seq)
+    WHERE ordering_key IS NOT NULL AND state = 'held';
+CREATE INDEX deliveries_out ON deliveries (subscription_id, ordering_key)
     WHERE ordering_key IS NOT NULL
-      AND state IN ('held', 'pending', 'scheduled', 'in_flight', 'paused');
+      AND state IN ('pending', 'scheduled', 'in_flight', 'paused');

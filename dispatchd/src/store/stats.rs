@@ -163,7 +163,6 @@ pub(crate) const COUNT_BY_STATE: &str = "SELECT state, COUNT(*) FROM deliveries 
      UNION ALL SELECT state, COUNT(*) FROM deliveries \
         WHERE state IN ('delivered', 'dropped') GROUP BY state \
      UNION ALL SELECT state, COUNT(*) FROM deliveries WHERE ordering_key IS NOT NULL \
-        AND state IN ('held', 'pending', 'scheduled', 'in_flight', 'paused') \
         AND state = 'held' GROUP BY state";
 
 /// Runs the stats queries on `$pool` (a `&Pool` of either store).
@@ -230,9 +229,8 @@ macro_rules! read_stats {
                 WHERE state = 'dead' AND subscription_id IS NOT NULL \
                 GROUP BY subscription_id, state \
              UNION ALL SELECT subscription_id, state, COUNT(*) FROM deliveries \
-                WHERE ordering_key IS NOT NULL \
-                AND state IN ('held', 'pending', 'scheduled', 'in_flight', 'paused') \
-                AND state = 'held' GROUP BY subscription_id, state",
+                WHERE ordering_key IS NOT NULL AND state = 'held' \
+                GROUP BY subscription_id, state",
         )
         .fetch_all(pool)
         .await?;

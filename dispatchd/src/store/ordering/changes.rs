@@ -64,7 +64,8 @@ pub(crate) async fn reorder(
                          SELECT subscription_id, ordering_key, MAX(order_seq) FROM deliveries \
                          WHERE subscription_id = $1 AND ",
                         in_line!("deliveries"),
-                        " GROUP BY subscription_id, ordering_key ORDER BY 1, 2 \
+                        " GROUP BY subscription_id, ordering_key \
+                         ORDER BY subscription_id COLLATE \"C\", ordering_key COLLATE \"C\" \
                          ON CONFLICT (subscription_id, ordering_key) DO UPDATE \
                          SET last_seq = GREATEST(ordering_keys.last_seq, excluded.last_seq) \
                          RETURNING subscription_id, ordering_key"
@@ -133,16 +134,16 @@ pub(crate) async fn settle_stuck(tx: &mut Tx, limit: i64) -> Result<u64> {
     let mut lines: Vec<Line> = on!(tx, |c| sqlx::query_as(concat!(
         "SELECT DISTINCT h.subscription_id, h.ordering_key FROM deliveries h \
          WHERE ",
-        in_line!("h"),
-        " AND h.state = 'held' AND h.updated_at < $2 \
+        held!("h"),
+        " AND h.updated_at < $2 \
          AND NOT EXISTS (SELECT 1 FROM ordering_keys k \
             WHERE k.subscription_id = h.subscription_id AND k.ordering_key = h.ordering_key \
             AND k.blocked_by IS NOT NULL) \
          AND NOT EXISTS (SELECT 1 FROM deliveries a \
             WHERE a.subscription_id = h.subscription_id AND a.ordering_key = h.ordering_key \
             AND ",
-        in_line!("a"),
-        " AND a.state <> 'held') LIMIT $1"
+        out!("a"),
+        ") LIMIT $1"
     ))
     .bind(limit)
     .bind(before)

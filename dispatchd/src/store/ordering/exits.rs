@@ -50,14 +50,29 @@ pub(crate) async fn after_exit(tx: &mut Tx, ids: &[i64]) -> Result<u64> {
 /// gone (purged), and lets the lines of the purged ones go on. The
 /// update locks the rows it changes.
 pub(super) async fn unblock_vanished(tx: &mut Tx) -> Result<Vec<Line>> {
-    Ok(on!(tx, |c| sqlx::query_as(
-        "UPDATE ordering_keys SET blocked_by = NULL \
-         WHERE blocked_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deliveries d \
-            WHERE d.id = ordering_keys.blocked_by AND d.state = 'dead') \
-         RETURNING subscription_id, ordering_key"
-    )
-    .fetch_all(&mut **c)
-    .await?))
+    Ok(on!(
+        tx,
+        // The rows locked in `lock`'s order first.
+        pg => |c| sqlx::query_as(
+            "UPDATE ordering_keys k SET blocked_by = NULL FROM ( \
+                SELECT subscription_id, ordering_key FROM ordering_keys o \
+                WHERE o.blocked_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deliveries d \
+                    WHERE d.id = o.blocked_by AND d.state = 'dead') \
+                ORDER BY o.subscription_id COLLATE \"C\", o.ordering_key COLLATE \"C\" FOR UPDATE) v \
+             WHERE k.subscription_id = v.subscription_id AND k.ordering_key = v.ordering_key \
+             RETURNING k.subscription_id, k.ordering_key"
+        )
+        .fetch_all(&mut **c)
+        .await?,
+        sqlite => |c| sqlx::query_as(
+            "UPDATE ordering_keys SET blocked_by = NULL \
+             WHERE blocked_by IS NOT NULL AND NOT EXISTS (SELECT 1 FROM deliveries d \
+                WHERE d.id = ordering_keys.blocked_by AND d.state = 'dead') \
+             RETURNING subscription_id, ordering_key"
+        )
+        .fetch_all(&mut **c)
+        .await?,
+    ))
 }
 
 /// After a purge of dead letters: a key whose dead head went is released.

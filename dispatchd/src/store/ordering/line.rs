@@ -27,16 +27,16 @@ macro_rules! promote_sql {
             " WHERE id IN (SELECT (SELECT h.id FROM deliveries h \
                     WHERE h.subscription_id = k.subscription_id \
                     AND h.ordering_key = k.ordering_key AND ",
-            in_line!("h"),
-            " AND h.state = 'held' ORDER BY h.order_seq LIMIT 1) \
+            held!("h"),
+            " ORDER BY h.order_seq LIMIT 1) \
                 FROM ordering_keys k JOIN ",
             $lines,
             " ON k.subscription_id = l.sid AND k.ordering_key = l.okey \
                 WHERE k.blocked_by IS NULL AND NOT EXISTS (SELECT 1 FROM deliveries a \
                     WHERE a.subscription_id = k.subscription_id \
                     AND a.ordering_key = k.ordering_key AND ",
-            in_line!("a"),
-            " AND a.state <> 'held'))"
+            out!("a"),
+            "))"
         )
     };
 }
@@ -47,7 +47,9 @@ pub(super) fn columns(lines: &[Line]) -> (Vec<&str>, Vec<&str>) {
     lines.iter().map(|(s, k)| (s.as_str(), k.as_str())).unzip()
 }
 
-/// Locks the key rows of `lines` (PostgreSQL), in order.
+/// Locks the key rows of `lines` (PostgreSQL), in byte order: the order
+/// `reserve` inserts them in (a `BTreeMap`'s), whatever the database's
+/// collation, so two writers never lock two keys in opposite orders.
 pub(super) async fn lock(tx: &mut Tx, lines: &[Line]) -> Result<()> {
     if let crate::store::db::Conn::Pg(c) = tx.conn() {
         let (sids, keys) = columns(lines);
@@ -55,7 +57,8 @@ pub(super) async fn lock(tx: &mut Tx, lines: &[Line]) -> Result<()> {
             "SELECT 1 FROM ordering_keys k \
              JOIN unnest($1::text[], $2::text[]) AS l(sid, okey) \
                 ON k.subscription_id = l.sid AND k.ordering_key = l.okey \
-             ORDER BY k.subscription_id, k.ordering_key FOR UPDATE OF k",
+             ORDER BY k.subscription_id COLLATE \"C\", k.ordering_key COLLATE \"C\" \
+             FOR UPDATE OF k",
         )
         .bind(&sids)
         .bind(&keys)

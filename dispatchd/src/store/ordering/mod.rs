@@ -30,16 +30,33 @@ use super::rows::to_json;
 /// A line: (subscription id, ordering key).
 pub(crate) type Line = (String, String);
 
-/// The partial index `deliveries_keys` covers: a query names it in full so
-/// SQLite, which only matches an index predicate term by term, uses it.
-macro_rules! in_line {
+/// Delivery `$d` is held: the predicate of the partial index
+/// `deliveries_held` (its line's waiting ones, in sequence). Queries name
+/// it in full so SQLite, which matches an index predicate term by term,
+/// uses the index.
+macro_rules! held {
+    ($d:literal) => {
+        concat!($d, ".ordering_key IS NOT NULL AND ", $d, ".state = 'held'")
+    };
+}
+
+/// Delivery `$d` is its line's one out: the predicate of
+/// `deliveries_out`.
+macro_rules! out {
     ($d:literal) => {
         concat!(
             $d,
             ".ordering_key IS NOT NULL AND ",
             $d,
-            ".state IN ('held', 'pending', 'scheduled', 'in_flight', 'paused')"
+            ".state IN ('pending', 'scheduled', 'in_flight', 'paused')"
         )
+    };
+}
+
+/// Delivery `$d` is in its line, held or out.
+macro_rules! in_line {
+    ($d:literal) => {
+        concat!("((", held!($d), ") OR (", out!($d), "))")
     };
 }
 

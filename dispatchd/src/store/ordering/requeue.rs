@@ -9,6 +9,22 @@ use crate::store::Result;
 use crate::store::db::Tx;
 use crate::store::rows::to_json;
 
+/// Delivery `d`'s line has another delivery, held or out: one probe of
+/// each partial index.
+macro_rules! other_in_line {
+    () => {
+        concat!(
+            "(EXISTS (SELECT 1 FROM deliveries o WHERE o.subscription_id = d.subscription_id \
+                AND o.ordering_key = d.ordering_key AND o.id <> d.id AND ",
+            held!("o"),
+            ") OR EXISTS (SELECT 1 FROM deliveries o WHERE o.subscription_id = d.subscription_id \
+                AND o.ordering_key = d.ordering_key AND o.id <> d.id AND ",
+            out!("o"),
+            "))"
+        )
+    };
+}
+
 /// After a replay: a replayed head that blocked its key is the head again
 /// (the key waits for it); any other replayed ordered delivery goes to the
 /// back of its line, so it never overtakes a newer event of its key.
@@ -48,11 +64,9 @@ pub(crate) async fn requeue(tx: &mut Tx, ids: &[i64]) -> Result<u64> {
             pg => |c|
                 sqlx::query_as(concat!(
                     "SELECT d.id, d.subscription_id, d.ordering_key FROM deliveries d \
-                     WHERE d.id = ANY($1) AND d.ordering_key IS NOT NULL AND EXISTS ( \
-                        SELECT 1 FROM deliveries o WHERE o.subscription_id = d.subscription_id \
-                        AND o.ordering_key = d.ordering_key AND o.id <> d.id AND ",
-                    in_line!("o"),
-                    ") ORDER BY d.id"
+                     WHERE d.id = ANY($1) AND d.ordering_key IS NOT NULL AND ",
+                    other_in_line!(),
+                    " ORDER BY d.id"
                 ))
                 .bind(&others)
                 .fetch_all(&mut **c)
@@ -61,11 +75,9 @@ pub(crate) async fn requeue(tx: &mut Tx, ids: &[i64]) -> Result<u64> {
                 sqlx::query_as(concat!(
                     "SELECT d.id, d.subscription_id, d.ordering_key FROM deliveries d \
                      WHERE d.id IN (SELECT value FROM json_each($1)) \
-                     AND d.ordering_key IS NOT NULL AND EXISTS (SELECT 1 FROM deliveries o \
-                        WHERE o.subscription_id = d.subscription_id \
-                        AND o.ordering_key = d.ordering_key AND o.id <> d.id AND ",
-                    in_line!("o"),
-                    ") ORDER BY d.id"
+                     AND d.ordering_key IS NOT NULL AND ",
+                    other_in_line!(),
+                    " ORDER BY d.id"
                 ))
                 .bind(to_json(&others))
                 .fetch_all(&mut **c)

@@ -79,20 +79,25 @@ pub(crate) async fn insert_deliveries(
     if !d.event_id.is_empty() {
         // A delivery to a parked endpoint (paused, disabled, circuit
         // not closed) is created parked; an ordered one waits its turn.
+        // Ids follow the group's order (the join may not keep it), as on
+        // SQLite: a subscription switched to per_key later lines up its
+        // waiting deliveries by id.
         sqlx::query(
             "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
              dest_headers, dest_secret, body, max_attempts, ordering_key, order_seq, state, \
              next_attempt_at, created_at, updated_at) \
-             SELECT t.*, \
+             SELECT t.event_id, t.subscription_id, t.url, t.method, t.headers, t.secret, \
+                t.body, t.max_attempts, t.ordering_key, t.order_seq, \
                 CASE WHEN t.ordering_key IS NOT NULL THEN 'held' \
                     WHEN s.status <> 'active' OR s.circuit_state <> 'closed' \
                     THEN 'paused' ELSE 'pending' END, \
                 dispatch_now_ms(), dispatch_now_ms(), dispatch_now_ms() \
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
                          $6::text[], $7::text[], $8::int4[], $9::text[], $10::int8[]) \
+                WITH ORDINALITY \
                 AS t(event_id, subscription_id, url, method, headers, secret, body, max_attempts, \
-                     ordering_key, order_seq) \
-             LEFT JOIN subscriptions s ON s.id = t.subscription_id",
+                     ordering_key, order_seq, ord) \
+             LEFT JOIN subscriptions s ON s.id = t.subscription_id ORDER BY t.ord",
         )
         .bind(&d.event_id)
         .bind(&d.subscription_id)
