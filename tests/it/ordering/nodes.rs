@@ -12,6 +12,9 @@ use super::{assert_in_order, flaky, ordered, post_keyed, wait_delivered};
 const NODES: &[(&str, &str)] = &[
     ("DISPATCH_QUEUE__NODE_TIMEOUT_SECS", "3"),
     ("DISPATCH_RETENTION__SWEEP_INTERVAL_SECS", "1"),
+    // A third failing at random now and then fails ten in a row, which
+    // would open the circuit for its cooldown.
+    ("DISPATCH_CIRCUIT__FAILURE_THRESHOLD", "1000"),
     ("RUST_LOG", "warn"),
 ];
 
