@@ -100,7 +100,48 @@ async fn a_retrying_head_holds_only_its_key(backend: Backend) {
     d.finish().await;
 }
 
+/// An open circuit parks the whole endpoint: each key waits behind its
+/// parked head (no attempt used by the ones behind), and after the probe
+/// every key goes on, in order.
+async fn an_open_circuit_holds_every_key_in_order(backend: Backend) {
+    let rx = Receiver::start().await;
+    // The first four requests fail: the circuit opens at the second.
+    let n = std::sync::atomic::AtomicUsize::new(0);
+    rx.respond_with(move |_| {
+        let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        dispatch_tests::Reply::status(if i < 4 { 500 } else { 200 })
+    });
+    let d = Daemon::start_with(backend, |c| {
+        c.circuit.failure_threshold = 2;
+        c.circuit.cooldown_secs = 1;
+    })
+    .await;
+    d.subscribe(
+        &rx.url("/o"),
+        &["account.*"],
+        ordered(json!({"id": "sub-o"})),
+    )
+    .await;
+    post_keyed(&d.base, 0..40, 4).await;
+    let opened = eventually(Duration::from_secs(5), || async {
+        d.get("/subscriptions/sub-o").await.1["circuit"]["state"] != "closed"
+    })
+    .await;
+    assert!(opened, "the circuit never opened");
+    wait_delivered(&rx, 4, 10, Duration::from_secs(30)).await;
+    let (_, sub) = d.get("/subscriptions/sub-o").await;
+    assert_eq!(sub["circuit"]["state"], "closed", "{sub}");
+    // Only heads were ever tried while it failed: the last of each key
+    // was attempted once.
+    for key in 0..4 {
+        let (_, ev) = d.get(&format!("/events/e{}", 36 + key)).await;
+        assert_eq!(ev["deliveries"][0]["attempts"], 1, "{ev}");
+    }
+    d.finish().await;
+}
+
 both_backends!(
     keys_arrive_in_order_through_failures,
-    a_retrying_head_holds_only_its_key
+    a_retrying_head_holds_only_its_key,
+    an_open_circuit_holds_every_key_in_order
 );
