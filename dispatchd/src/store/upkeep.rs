@@ -86,12 +86,7 @@ pub trait UpkeepStore: Backend {
             .bind(plan::HANDED_BACK)
             .fetch_all(&mut **c)
             .await?);
-        let n = moved.len() as u64;
-        // An ordered one that died lets its key go on (or blocks it).
-        let dead: Vec<i64> = moved.into_iter().flatten().collect();
-        if !dead.is_empty() {
-            ordering::after_exit(&mut tx, &dead).await?;
-        }
+        let n = moved_on(&mut tx, moved).await?;
         if n > 0 {
             tx.wake().await?;
         }
@@ -120,11 +115,7 @@ pub trait UpkeepStore: Backend {
             .bind(plan::LEASE_EXPIRED)
             .fetch_all(&mut **c)
             .await?);
-        let n = moved.len() as u64;
-        let dead: Vec<i64> = moved.into_iter().flatten().collect();
-        if !dead.is_empty() {
-            ordering::after_exit(&mut tx, &dead).await?;
-        }
+        let n = moved_on(&mut tx, moved).await?;
         if n > 0 {
             tx.wake().await?;
         }
@@ -262,4 +253,16 @@ pub trait UpkeepStore: Backend {
             sqlite => |_p| Vec::new(),
         ))
     }
+}
+
+/// What a sweep statement moved (a row each: the id of an ordered one that
+/// died, else NULL): a dead ordered one lets its key go on, or blocks it.
+/// Returns how many moved.
+async fn moved_on(tx: &mut super::db::Tx, moved: Vec<Option<i64>>) -> Result<u64> {
+    let n = moved.len() as u64;
+    let dead: Vec<i64> = moved.into_iter().flatten().collect();
+    if !dead.is_empty() {
+        ordering::after_exit(tx, &dead).await?;
+    }
+    Ok(n)
 }

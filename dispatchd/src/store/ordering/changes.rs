@@ -8,6 +8,24 @@ use crate::store::Result;
 use crate::store::db::Tx;
 use crate::store::rows::to_json;
 
+/// Upserts the key rows of subscription `$1`'s lines from their deliveries
+/// (`$order` sorts them, `$max` keeps the higher number), returning them.
+macro_rules! key_rows {
+    ($order:literal, $max:literal) => {
+        concat!(
+            "INSERT INTO ordering_keys (subscription_id, ordering_key, last_seq) \
+             SELECT subscription_id, ordering_key, MAX(order_seq) FROM deliveries \
+             WHERE subscription_id = $1 AND ",
+            in_line!("deliveries"),
+            " GROUP BY subscription_id, ordering_key",
+            $order,
+            " ON CONFLICT (subscription_id, ordering_key) DO UPDATE SET last_seq = ",
+            $max,
+            " RETURNING subscription_id, ordering_key"
+        )
+    };
+}
+
 /// A subscription's ordering changed: `None` releases every held
 /// delivery and forgets its keys; `PerKey` lines up the deliveries not
 /// yet sent, by id (the order they were stored in); a change from `block`
@@ -46,59 +64,33 @@ pub(crate) async fn reorder(
             tx.wake().await?;
         }
         (Ordering::None, Ordering::PerKey) => {
+            on!(tx, |c| {
+                sqlx::query(
+                    "UPDATE deliveries AS d SET ordering_key = e.ordering_key, order_seq = d.id, \
+                        state = CASE WHEN d.state = 'in_flight' THEN d.state ELSE 'held' END \
+                     FROM events e WHERE e.id = d.event_id AND d.subscription_id = $1 \
+                     AND d.state IN ('pending', 'scheduled', 'in_flight', 'paused') \
+                     AND e.ordering_key IS NOT NULL",
+                )
+                .bind(sub)
+                .execute(&mut **c)
+                .await?;
+            });
+            // The key rows, each numbered past its deliveries' ids (on
+            // PostgreSQL in `lock`'s order).
             let lines: Vec<Line> = on!(
                 tx,
-                pg => |c| {
-                    sqlx::query(
-                        "UPDATE deliveries d SET ordering_key = e.ordering_key, order_seq = d.id, \
-                            state = CASE WHEN d.state = 'in_flight' THEN d.state ELSE 'held' END \
-                         FROM events e WHERE e.id = d.event_id AND d.subscription_id = $1 \
-                         AND d.state IN ('pending', 'scheduled', 'in_flight', 'paused') \
-                         AND e.ordering_key IS NOT NULL",
-                    )
-                    .bind(sub)
-                    .execute(&mut **c)
-                    .await?;
-                    sqlx::query_as(concat!(
-                        "INSERT INTO ordering_keys (subscription_id, ordering_key, last_seq) \
-                         SELECT subscription_id, ordering_key, MAX(order_seq) FROM deliveries \
-                         WHERE subscription_id = $1 AND ",
-                        in_line!("deliveries"),
-                        " GROUP BY subscription_id, ordering_key \
-                         ORDER BY subscription_id COLLATE \"C\", ordering_key COLLATE \"C\" \
-                         ON CONFLICT (subscription_id, ordering_key) DO UPDATE \
-                         SET last_seq = GREATEST(ordering_keys.last_seq, excluded.last_seq) \
-                         RETURNING subscription_id, ordering_key"
-                    ))
+                pg => |c| sqlx::query_as(key_rows!(
+                    " ORDER BY subscription_id COLLATE \"C\", ordering_key COLLATE \"C\"",
+                    "GREATEST(ordering_keys.last_seq, excluded.last_seq)"
+                ))
+                .bind(sub)
+                .fetch_all(&mut **c)
+                .await?,
+                sqlite => |c| sqlx::query_as(key_rows!("", "MAX(last_seq, excluded.last_seq)"))
                     .bind(sub)
                     .fetch_all(&mut **c)
-                    .await?
-                },
-                sqlite => |c| {
-                    sqlx::query(
-                        "UPDATE deliveries AS d SET ordering_key = e.ordering_key, order_seq = d.id, \
-                            state = CASE WHEN d.state = 'in_flight' THEN d.state ELSE 'held' END \
-                         FROM events e WHERE e.id = d.event_id AND d.subscription_id = $1 \
-                         AND d.state IN ('pending', 'scheduled', 'in_flight', 'paused') \
-                         AND e.ordering_key IS NOT NULL",
-                    )
-                    .bind(sub)
-                    .execute(&mut **c)
-                    .await?;
-                    sqlx::query_as(concat!(
-                        "INSERT INTO ordering_keys (subscription_id, ordering_key, last_seq) \
-                         SELECT subscription_id, ordering_key, MAX(order_seq) FROM deliveries \
-                         WHERE subscription_id = $1 AND ",
-                        in_line!("deliveries"),
-                        " GROUP BY subscription_id, ordering_key \
-                         ON CONFLICT (subscription_id, ordering_key) DO UPDATE \
-                         SET last_seq = MAX(last_seq, excluded.last_seq) \
-                         RETURNING subscription_id, ordering_key"
-                    ))
-                    .bind(sub)
-                    .fetch_all(&mut **c)
-                    .await?
-                },
+                    .await?,
             );
             let mut lines = lines;
             lines.sort();
