@@ -108,7 +108,6 @@ fn claimed(plugins: Vec<&str>) -> ClaimedDelivery {
         subscription: Some(subscription(1, &["order.*"], &plugins)),
         subscription_id: Some("sub_1".into()),
         inline: InlineDestination::default(),
-        ordered: false,
     }
 }
 

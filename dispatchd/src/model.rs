@@ -276,8 +276,6 @@ pub struct ClaimedDelivery {
     pub subscription: Option<Subscription>,
     pub subscription_id: Option<String>,
     pub inline: InlineDestination,
-    /// It has an ordering key: its completion lets the key's next go.
-    pub ordered: bool,
 }
 
 /// The fencing token of a claim: a completion only applies while the row
@@ -288,8 +286,6 @@ pub struct ClaimToken {
     pub run: i32,
     pub attempt: i32,
     pub claim: i32,
-    /// The delivery is ordered (see `ClaimedDelivery::ordered`).
-    pub ordered: bool,
 }
 
 impl ClaimedDelivery {
@@ -299,7 +295,6 @@ impl ClaimedDelivery {
             run: self.run,
             attempt: self.attempt,
             claim: self.claim,
-            ordered: self.ordered,
         }
     }
 }

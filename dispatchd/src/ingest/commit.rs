@@ -98,7 +98,7 @@ async fn commit(
                     arrival: i,
                     event: s.event.clone(),
                     deliveries: match &s.fixed {
-                        Some(fixed) => fixed.clone(),
+                        Some(fixed) => rekeyed(&snap, &s.event, fixed),
                         None => route(&snap, &s.event),
                     },
                 }
@@ -140,6 +140,27 @@ async fn commit(
         outcomes[pos] = outcome;
     }
     Ok(outcomes)
+}
+
+/// A router's (or a task's) deliveries, each ordering key decided again
+/// against the snapshot this commit is checked against: the router ran on
+/// an older one, and a subscription switched to or from `per_key` since
+/// must be honoured.
+fn rekeyed(snap: &SubscriptionSnapshot, event: &Event, fixed: &[NewDelivery]) -> Vec<NewDelivery> {
+    let lane = snap.lane(event.tenant_id.as_deref());
+    fixed
+        .iter()
+        .map(|d| {
+            let mut d = d.clone();
+            if let Some(id) = &d.subscription_id {
+                d.ordering_key = lane
+                    .iter()
+                    .find(|s| &s.id == id)
+                    .and_then(|s| s.ordering_key_for(event));
+            }
+            d
+        })
+        .collect()
 }
 
 /// One delivery per subscription of the event's tenant (or, for an event

@@ -51,6 +51,10 @@ pub async fn sweep(store: Arc<dyn Store>, cfg: Arc<Config>, shutdown: Cancellati
                 Ok(n) => tracing::info!(count = n, "pruned delivered deliveries past retention"),
                 Err(e) => tracing::warn!(error = %e, "retention pruning failed"),
             }
+        }
+        // The ordered keys' safety net (a stalled line is a bug, never the
+        // normal path): every ten minutes at the default interval.
+        if tick.is_multiple_of(60) {
             match store.settle_stuck_lines().await {
                 Ok(0) => {}
                 Ok(n) => {

@@ -208,6 +208,21 @@ pub(crate) fn sequence(
     out
 }
 
+/// A completion batch's changed rows, `(id, ordered and finished)`: how
+/// many changed, and the ordered ones that left their key's line (the
+/// rows say so, not the claims: a subscription may have switched to
+/// `per_key` while they were in flight).
+pub(crate) fn split_exits(rows: Vec<(i64, bool)>) -> (u64, Vec<i64>) {
+    let n = rows.len() as u64;
+    (
+        n,
+        rows.into_iter()
+            .filter(|(_, e)| *e)
+            .map(|(id, _)| id)
+            .collect(),
+    )
+}
+
 /// Which of `events` were inserted, given the `(id, idempotency_key)` of
 /// each row the database inserted. Matching on both matters: a row skipped
 /// for its idempotency key may share its id with a later row that was
@@ -317,7 +332,6 @@ mod tests {
                 run: 0,
                 attempt: 1,
                 claim: 1,
-                ordered: false,
             },
             next: if ok {
                 NextState::Delivered

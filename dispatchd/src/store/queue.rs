@@ -131,7 +131,7 @@ pub trait QueueStore: Backend {
             );
         }
         let parked = &endpoints.parked;
-        let changed = on!(
+        let (changed, exits) = on!(
             tx,
             pg => |c| postgres::queue::write_outcomes(c, completions, parked, now).await?,
             sqlite => |c| sqlite::queue::write_outcomes(c, completions, parked, now).await?,
@@ -140,11 +140,6 @@ pub trait QueueStore: Backend {
         tx.park(&endpoints.unpark, true).await?;
         // An ordered delivery that finished lets the next of its key go.
         // Unordered batches skip this: no statement is added for them.
-        let exits: Vec<i64> = completions
-            .iter()
-            .filter(|c| c.token.ordered && plan::final_state(c, parked).0.is_final())
-            .map(|c| c.token.id)
-            .collect();
         if !exits.is_empty() {
             ordering::after_exit(&mut tx, &exits).await?;
         }

@@ -416,8 +416,6 @@ pub(crate) struct ClaimRow {
     pub e_tenant_id: Option<String>,
     pub e_channels: Option<String>,
     pub e_ordering_key: Option<String>,
-    /// The delivery's own key: set when it is ordered.
-    pub ordering_key: Option<String>,
     pub s_id: Option<String>,
     pub s_url: Option<String>,
     pub s_event_types: Option<String>,
@@ -522,7 +520,6 @@ impl TryFrom<ClaimRow> for ClaimedDelivery {
             event,
             subscription,
             subscription_id: r.subscription_id,
-            ordered: r.ordering_key.is_some(),
             inline: InlineDestination {
                 url: r.dest_url,
                 method: r.dest_method,

@@ -34,7 +34,7 @@ macro_rules! claim_columns {
          e.id AS e_id, e.kind AS e_kind, e.type AS e_type, e.source AS e_source, e.data AS e_data, \
          e.idempotency_key AS e_idempotency_key, e.created_at AS e_created_at, \
          e.tenant_id AS e_tenant_id, e.channels AS e_channels, \
-         e.ordering_key AS e_ordering_key, d.ordering_key, \
+         e.ordering_key AS e_ordering_key, \
          s.id AS s_id, s.url AS s_url, s.event_types AS s_event_types, s.secret AS s_secret, \
          s.previous_secret AS s_previous_secret, \
          s.previous_secret_expires_at AS s_previous_secret_expires_at, s.headers AS s_headers, \
@@ -95,6 +95,24 @@ macro_rules! replay_set {
             ", updated_at = ",
             $now,
             " WHERE "
+        )
+    };
+}
+
+/// What a completion's update returns per changed row: its id, and
+/// whether it was ordered and is now finished (its line must go on).
+/// `$d` qualifies the columns (PostgreSQL's update joins rows that have
+/// an `id` and a `state` too).
+macro_rules! exited {
+    ($d:literal) => {
+        concat!(
+            " RETURNING ",
+            $d,
+            "id, (",
+            $d,
+            "ordering_key IS NOT NULL AND ",
+            $d,
+            "state IN ('delivered', 'dropped', 'dead')) AS exited"
         )
     };
 }

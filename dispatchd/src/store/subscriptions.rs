@@ -185,6 +185,7 @@ async fn write<S: Backend + ?Sized>(
 /// these subscriptions, in the caller's transaction, after it deleted or
 /// locked their rows; returns how many.
 pub(super) async fn delete_undelivered(tx: &mut Tx, subscriptions: &[String]) -> Result<u64> {
+    ordering::lock_subscriptions(tx, subscriptions).await?;
     let n: i64 = on!(
         tx,
         pg => |c| {

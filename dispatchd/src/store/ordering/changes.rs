@@ -36,6 +36,11 @@ pub(crate) async fn reorder(
     before: (Ordering, OnDead),
     after: (Ordering, OnDead),
 ) -> Result<()> {
+    if before == after {
+        return Ok(());
+    }
+    // Its key rows before any of its deliveries (see `lock_subscriptions`).
+    super::lock_subscriptions(tx, &[sub.to_string()]).await?;
     match (before.0, after.0) {
         (Ordering::PerKey, Ordering::None) => {
             let now = tx.now().await?;
@@ -67,9 +72,10 @@ pub(crate) async fn reorder(
             on!(tx, |c| {
                 sqlx::query(
                     "UPDATE deliveries AS d SET ordering_key = e.ordering_key, order_seq = d.id, \
-                        state = CASE WHEN d.state = 'in_flight' THEN d.state ELSE 'held' END \
+                        state = CASE WHEN d.state IN ('in_flight', 'dead') THEN d.state \
+                            ELSE 'held' END \
                      FROM events e WHERE e.id = d.event_id AND d.subscription_id = $1 \
-                     AND d.state IN ('pending', 'scheduled', 'in_flight', 'paused') \
+                     AND d.state IN ('pending', 'scheduled', 'in_flight', 'paused', 'dead') \
                      AND e.ordering_key IS NOT NULL",
                 )
                 .bind(sub)

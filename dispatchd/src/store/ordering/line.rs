@@ -68,6 +68,23 @@ pub(super) async fn lock(tx: &mut Tx, lines: &[Line]) -> Result<()> {
     Ok(())
 }
 
+/// Locks every key row of these subscriptions (PostgreSQL), in `lock`'s
+/// order. A writer that deletes or releases held deliveries of whole
+/// subscriptions takes it first, as every other writer takes a key row
+/// before the held rows behind it: no lock cycle.
+pub(crate) async fn lock_subscriptions(tx: &mut Tx, subscriptions: &[String]) -> Result<()> {
+    if let crate::store::db::Conn::Pg(c) = tx.conn() {
+        sqlx::query(
+            "SELECT 1 FROM ordering_keys WHERE subscription_id = ANY($1) \
+             ORDER BY subscription_id COLLATE \"C\", ordering_key COLLATE \"C\" FOR UPDATE",
+        )
+        .bind(subscriptions)
+        .execute(&mut **c)
+        .await?;
+    }
+    Ok(())
+}
+
 /// Lets the next delivery of each idle line go; the caller holds the key
 /// rows' locks. Wakes the workers when one went; returns how many.
 pub(super) async fn promote(tx: &mut Tx, lines: &[Line]) -> Result<u64> {

@@ -132,5 +132,6 @@ mod requeue;
 
 pub(crate) use changes::{forget, reorder, settle_stuck};
 pub(crate) use exits::{after_exit, after_purge};
+pub(crate) use line::lock_subscriptions;
 use line::{columns, lines_of, lock, promote};
 pub(crate) use requeue::requeue;

@@ -99,12 +99,12 @@ pub(crate) async fn write_outcomes(
     completions: &[Completion],
     parked: &HashSet<String>,
     now: i64,
-) -> Result<u64> {
+) -> Result<(u64, Vec<i64>)> {
     let mut c = CompletionColumns::default();
     for x in completions {
         c.push(x, parked);
     }
-    let updated: Vec<i64> = sqlx::query_scalar(
+    let updated: Vec<(i64, bool)> = sqlx::query_as(concat!(
         "UPDATE deliveries d SET state = v.state, \
             next_attempt_at = CASE WHEN v.state IN ('scheduled', 'paused') \
                 THEN $14 + v.delay_ms ELSE d.next_attempt_at END, \
@@ -124,9 +124,9 @@ pub(crate) async fn write_outcomes(
              AS v(id, run, attempt, state, delay_ms, status_code, error, \
                   t, t_url, t_method, t_headers, t_body, t_type, claim) \
          WHERE d.id = v.id AND d.run = v.run AND d.attempts = v.attempt \
-           AND d.claims = v.claim AND d.state = 'in_flight' \
-         RETURNING d.id",
-    )
+           AND d.claims = v.claim AND d.state = 'in_flight'",
+        exited!("d.")
+    ))
     .bind(&c.id)
     .bind(&c.run)
     .bind(&c.attempt)
@@ -144,7 +144,7 @@ pub(crate) async fn write_outcomes(
     .bind(&c.claim)
     .fetch_all(&mut **tx)
     .await?;
-    let changed = updated.len() as u64;
+    let changed: Vec<i64> = updated.iter().map(|(id, _)| *id).collect();
     // No attempt without its delivery (the schema has no foreign key):
     // the rows the update changed are locked by it until commit, so
     // nothing deletes them meanwhile; a late completion's delivery (not
@@ -170,10 +170,10 @@ pub(crate) async fn write_outcomes(
     .bind(&c.duration_ms)
     .bind(&c.response_body)
     .bind(&c.created_at)
-    .bind(&updated)
+    .bind(&changed)
     .execute(&mut **tx)
     .await?;
-    Ok(changed)
+    Ok(crate::store::plan::split_exits(updated))
 }
 
 /// Writes the circuits (and a 410's status) of a completion batch's

@@ -130,7 +130,7 @@ pub(crate) async fn write_outcomes(
     completions: &[Completion],
     parked: &HashSet<String>,
     now: i64,
-) -> Result<u64> {
+) -> Result<(u64, Vec<i64>)> {
     let mut updates = Vec::with_capacity(completions.len());
     let mut attempts = Vec::with_capacity(completions.len());
     for c in completions {
@@ -169,7 +169,7 @@ pub(crate) async fn write_outcomes(
             a.created_at,
         ));
     }
-    let changed = sqlx::query(concat!(
+    let changed: Vec<(i64, bool)> = sqlx::query_as(concat!(
         "UPDATE deliveries SET state = v.state, \
             next_attempt_at = COALESCE(v.next_at, deliveries.next_attempt_at), \
             lease_expires_at = NULL, leased_by = NULL, \
@@ -187,13 +187,13 @@ pub(crate) async fn write_outcomes(
                   value->>12 AS t_body, value->>13 AS t_type, value->>14 AS claim \
                FROM json_each($1)) AS v \
          ",
-        fenced!()
+        fenced!(),
+        exited!("deliveries.")
     ))
     .bind(to_json(&updates))
     .bind(now)
-    .execute(&mut **tx)
-    .await?
-    .rows_affected();
+    .fetch_all(&mut **tx)
+    .await?;
     sqlx::query(
         "INSERT INTO attempts (delivery_id, event_id, run, attempt, url, status_code, \
          error, duration_ms, response_body, created_at) \
@@ -207,7 +207,7 @@ pub(crate) async fn write_outcomes(
     .bind(to_json(&attempts))
     .execute(&mut **tx)
     .await?;
-    Ok(changed)
+    Ok(plan::split_exits(changed))
 }
 
 /// Hands claims back unattempted, each due after its delay (one statement
