@@ -106,7 +106,41 @@ async fn ordering_on_lines_up_what_waits(backend: Backend) {
     d.finish().await;
 }
 
+/// A delivery in flight when its subscription switches to `per_key` was
+/// claimed unordered, but it finishes as its line's head: the events held
+/// behind it go on when it is answered, not at the safety net.
+async fn a_switch_mid_flight_lets_the_line_go_on(backend: Backend) {
+    let rx = Receiver::start().await;
+    rx.always(Reply::status(200).delay(Duration::from_millis(300)));
+    // One send at a time: e0 is in flight, the rest wait unclaimed.
+    let d = Daemon::start_with(backend, |c| c.queue.max_in_flight = 1).await;
+    d.subscribe(&rx.url("/h"), &["*"], json!({"id": "sub-1"}))
+        .await;
+    let events: Vec<_> = (0..3)
+        .map(|n| {
+            json!({"id": format!("e{n}"), "type": "a.b", "ordering_key": "k",
+                        "data": {"key": "k", "n": n}})
+        })
+        .collect();
+    let (s, b) = d.post("/events/batch", json!({"events": events})).await;
+    assert!(s.is_success(), "{b}");
+    rx.wait_for(1, Duration::from_secs(10)).await;
+    let (s, b) = d
+        .patch("/subscriptions/sub-1", json!({"ordering": "per_key"}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (_, e2) = d.get("/events/e2").await;
+    assert_eq!(e2["deliveries"][0]["state"], "held", "{e2}");
+    for n in 0..3 {
+        d.wait_event_status(&format!("e{n}"), "delivered", Duration::from_secs(10))
+            .await;
+    }
+    assert_in_order(&rx.received());
+    d.finish().await;
+}
+
 both_backends!(
     ordering_off_releases_what_was_held,
-    ordering_on_lines_up_what_waits
+    ordering_on_lines_up_what_waits,
+    a_switch_mid_flight_lets_the_line_go_on
 );

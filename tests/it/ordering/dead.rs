@@ -23,7 +23,7 @@ fn event(key: &str, n: u64) -> serde_json::Value {
 
 /// Key `a` opens with an event the receiver refuses, then two good ones;
 /// key `b` has three good ones. Two attempts, a second apart.
-async fn start(backend: Backend, on_dead: &str) -> (Daemon, Receiver, Failing) {
+pub(super) async fn start(backend: Backend, on_dead: &str) -> (Daemon, Receiver, Failing) {
     let rx = Receiver::start().await;
     let failing: Failing = Arc::new(Mutex::new(HashSet::from(["a0".to_string()])));
     let f = failing.clone();
@@ -53,7 +53,7 @@ async fn start(backend: Backend, on_dead: &str) -> (Daemon, Receiver, Failing) {
     (d, rx, failing)
 }
 
-fn arrivals(rx: &Receiver, key: &str) -> Vec<(u64, u16)> {
+pub(super) fn arrivals(rx: &Receiver, key: &str) -> Vec<(u64, u16)> {
     rx.received()
         .iter()
         .filter(|r| key_n(r).0 == key)

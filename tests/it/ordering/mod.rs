@@ -1,14 +1,16 @@
 //! Ordered delivery per key: `order` (a key's events arrive one after
 //! another through random failures), `dead` (`skip` and `block` when a
 //! head dies, and replays), `api` (the fields and their errors),
-//! `changes` (a PATCH of ordering on deliveries not yet sent), `nodes`
-//! (two PostgreSQL nodes and a `kill -9`).
+//! `changes` (a PATCH of ordering on deliveries not yet sent), `purged`
+//! (a blocking dead head purged), `nodes` (two PostgreSQL nodes and a
+//! `kill -9`).
 
 mod api;
 mod changes;
 mod dead;
 mod nodes;
 mod order;
+mod purged;
 
 use std::collections::HashMap;
 use std::time::Duration;
