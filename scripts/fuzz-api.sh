@@ -17,7 +17,11 @@ if ! .venv/bin/schemathesis --version >/dev/null 2>&1; then
   .venv/bin/pip install --quiet --disable-pip-version-check 'schemathesis==4.32.5'
 fi
 
-cargo build -p dispatchd --bins
+# The same build as scripts/test.sh's: with -p dispatchd alone, cargo
+# unifies features differently (the console and the load tool add tokio
+# and crossterm features), and CI then compiled tokio, wasmtime and every
+# crate between them twice.
+cargo build --workspace --bins
 dir=$(mktemp -d)
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 DISPATCH_DATABASE__SQLITE_PATH="$dir/fuzz.db" ADDR="127.0.0.1:$port" \
