@@ -12,6 +12,27 @@ use serde_json::json;
 
 use super::{assert_in_order, stats};
 
+/// Posts events e0..e{n-1} of key `k`, in one batch: event i carries
+/// number i.
+async fn post_line(d: &Daemon, n: u64) {
+    let events: Vec<_> = (0..n)
+        .map(|i| {
+            json!({"id": format!("e{i}"), "type": "a.b", "ordering_key": "k",
+                   "data": {"key": "k", "n": i}})
+        })
+        .collect();
+    let (s, b) = d.post("/events/batch", json!({"events": events})).await;
+    assert!(s.is_success(), "{b}");
+}
+
+/// PATCHes sub-1's ordering.
+async fn set_ordering(d: &Daemon, ordering: &str) {
+    let (s, b) = d
+        .patch("/subscriptions/sub-1", json!({"ordering": ordering}))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
+
 /// Switching ordering off lets every held delivery go at once.
 async fn ordering_off_releases_what_was_held(backend: Backend) {
     let rx = Receiver::start().await;
@@ -27,17 +48,10 @@ async fn ordering_off_releases_what_was_held(backend: Backend) {
                "retry": {"initial_delay_ms": 60000, "multiplier": 1.0, "max_delay_ms": 60000}}),
     )
     .await;
-    let events: Vec<_> = (0..5)
-        .map(|n| json!({"id": format!("e{n}"), "type": "a.b", "ordering_key": "k", "data": {"n": n}}))
-        .collect();
-    let (s, b) = d.post("/events/batch", json!({"events": events})).await;
-    assert!(s.is_success(), "{b}");
+    post_line(&d, 5).await;
     rx.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(stats(&d).await["deliveries"]["held"], 4);
-    let (s, b) = d
-        .patch("/subscriptions/sub-1", json!({"ordering": "none"}))
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    set_ordering(&d, "none").await;
     d.wait_event_status("e4", "delivered", Duration::from_secs(10))
         .await;
     // (The snapshot is at most a second old.)
@@ -78,18 +92,8 @@ async fn ordering_on_lines_up_what_waits(backend: Backend) {
     .await;
     let (s, b) = d.post("/admin/subscriptions/sub-1/pause", json!({})).await;
     assert_eq!(s, StatusCode::OK, "{b}");
-    let events: Vec<_> = (0..5)
-        .map(|n| {
-            json!({"id": format!("e{n}"), "type": "a.b", "ordering_key": "k",
-                        "data": {"key": "k", "n": n}})
-        })
-        .collect();
-    let (s, b) = d.post("/events/batch", json!({"events": events})).await;
-    assert!(s.is_success(), "{b}");
-    let (s, b) = d
-        .patch("/subscriptions/sub-1", json!({"ordering": "per_key"}))
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    post_line(&d, 5).await;
+    set_ordering(&d, "per_key").await;
     let (_, e1) = d.get("/events/e1").await;
     assert_eq!(e1["deliveries"][0]["state"], "held", "{e1}");
     let (s, b) = d.post("/admin/subscriptions/sub-1/resume", json!({})).await;
@@ -116,19 +120,9 @@ async fn a_switch_mid_flight_lets_the_line_go_on(backend: Backend) {
     let d = Daemon::start_with(backend, |c| c.queue.max_in_flight = 1).await;
     d.subscribe(&rx.url("/h"), &["*"], json!({"id": "sub-1"}))
         .await;
-    let events: Vec<_> = (0..3)
-        .map(|n| {
-            json!({"id": format!("e{n}"), "type": "a.b", "ordering_key": "k",
-                        "data": {"key": "k", "n": n}})
-        })
-        .collect();
-    let (s, b) = d.post("/events/batch", json!({"events": events})).await;
-    assert!(s.is_success(), "{b}");
+    post_line(&d, 3).await;
     rx.wait_for(1, Duration::from_secs(10)).await;
-    let (s, b) = d
-        .patch("/subscriptions/sub-1", json!({"ordering": "per_key"}))
-        .await;
-    assert_eq!(s, StatusCode::OK, "{b}");
+    set_ordering(&d, "per_key").await;
     let (_, e2) = d.get("/events/e2").await;
     assert_eq!(e2["deliveries"][0]["state"], "held", "{e2}");
     for n in 0..3 {
