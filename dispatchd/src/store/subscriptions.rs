@@ -48,7 +48,17 @@ pub trait SubscriptionStore: Backend {
     }
 
     async fn create_subscription(&self, s: &Subscription) -> Result<()> {
-        write(self, s, sql::INSERT_SUBSCRIPTION).await.map(|_| ())
+        let j = SubscriptionJson::of(s)?;
+        let mut tx = self.writes().begin(self.work()).await?;
+        tx.bump_version().await?;
+        on!(tx, |c| {
+            bind_subscription!(sqlx::query(sql::INSERT_SUBSCRIPTION), s, &j)
+                .execute(&mut **c)
+                .await?;
+        });
+        tx.commit().await?;
+        self.cache().invalidate();
+        Ok(())
     }
 
     async fn get_subscription(&self, id: &str) -> Result<Option<Subscription>> {
@@ -160,25 +170,6 @@ pub trait SubscriptionStore: Backend {
         self.cache().invalidate();
         Subscription::try_from(row).map(Some)
     }
-}
-
-/// Inserts or updates a subscription (`sql::INSERT_SUBSCRIPTION` or
-/// `UPDATE_SUBSCRIPTION`, which bind the same columns).
-async fn write<S: Backend + ?Sized>(
-    store: &S,
-    s: &Subscription,
-    statement: &'static str,
-) -> Result<bool> {
-    let j = SubscriptionJson::of(s)?;
-    let mut tx = store.writes().begin(store.work()).await?;
-    tx.bump_version().await?;
-    let n = on!(tx, |c| bind_subscription!(sqlx::query(statement), s, &j)
-        .execute(&mut **c)
-        .await?
-        .rows_affected());
-    tx.commit().await?;
-    store.cache().invalidate();
-    Ok(n == 1)
 }
 
 /// Deletes the deliveries not yet sent (pending, scheduled, parked) of
