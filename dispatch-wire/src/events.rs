@@ -130,6 +130,9 @@ pub struct EventView {
     /// Its ordering key, if the producer gave one.
     #[serde(default)]
     pub ordering_key: Option<String>,
+    /// Whether its type is marked deprecated in the catalogue.
+    #[serde(default)]
+    pub deprecated: bool,
     /// `queued` while any delivery is unfinished, `failed` when a delivery is
     /// dead, `delivered` when all are, `no_subscribers` when nothing matched.
     pub status: String,

@@ -5,12 +5,14 @@
 //! ARCHITECTURE.md for the codemap and the path of one event.
 
 pub mod api;
+pub mod catalogue;
 pub mod circuit;
 pub mod config;
 pub mod deliver;
 pub mod ingest;
 pub mod matching;
 pub mod model;
+pub mod operational;
 pub mod pipeline;
 pub mod plugins;
 pub mod queue;

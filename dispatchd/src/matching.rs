@@ -3,11 +3,18 @@
 //! A pattern is an exact type (`order.created`), a prefix wildcard over
 //! whole segments (`order.*` matches `order.created` and
 //! `order.item.added`, not `order` or `orders.created`), or `*` for all.
+//! dispatchd's operational events (`dispatch.*`) reach only patterns that
+//! name them: `*` and every pattern outside `dispatch.` skip them, so a
+//! subscription opts in.
 
 use crate::model::{Event, Subscription};
 
 /// Whether `event_type` matches `pattern`.
 pub fn matches(pattern: &str, event_type: &str) -> bool {
+    let operational = crate::catalogue::builtin::PREFIX;
+    if event_type.starts_with(operational) && !pattern.starts_with(operational) {
+        return false;
+    }
     if pattern == "*" {
         return true;
     }
@@ -75,6 +82,14 @@ mod tests {
         assert!(matches("*", "anything"));
         assert!(matches("invoice.paid", "invoice.paid"));
         assert!(!matches("invoice.paid", "invoice.paid.late"));
+    }
+
+    #[test]
+    fn operational_events_reach_only_patterns_that_name_them() {
+        assert!(!matches("*", "dispatch.delivery.dead"));
+        assert!(matches("dispatch.*", "dispatch.delivery.dead"));
+        assert!(matches("dispatch.endpoint.*", "dispatch.endpoint.disabled"));
+        assert!(!matches("dispatch.endpoint.*", "dispatch.delivery.dead"));
     }
 
     #[test]

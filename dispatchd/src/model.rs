@@ -154,6 +154,39 @@ pub struct Tenant {
     pub updated_at: Millis,
 }
 
+/// An entry of the event-type catalogue. `schema` and `example` are JSON
+/// text, as the producer gave them (checked by the API when written).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct EventType {
+    pub name: String,
+    pub description: Option<String>,
+    pub schema: Option<String>,
+    pub deprecated: bool,
+    pub example: Option<String>,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+/// Something dispatchd must tell the subscribers of `dispatch.*` about,
+/// as the outbox holds it until the emitter turns it into an event.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct OutboxEntry {
+    /// Its place in the outbox; the emitted event's id derives from it.
+    pub seq: i64,
+    /// The operational event type (`dispatch.delivery.dead`, …).
+    pub kind: String,
+    pub subscription_id: String,
+    pub tenant_id: Option<String>,
+    /// The dead delivery's event and its type.
+    pub event_id: Option<String>,
+    pub event_type: Option<String>,
+    /// A dead delivery's attempts, or the failures that opened a circuit.
+    pub attempts: Option<i32>,
+    /// The dead delivery's last error, or why the endpoint was disabled.
+    pub detail: Option<String>,
+    pub created_at: Millis,
+}
+
 /// A tenant's API token as stored: its hash, never the token.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TenantToken {

@@ -93,6 +93,17 @@ pub async fn run_with_store(
     tokio::spawn(queue::upkeep(store.clone(), cfg.clone(), stop.clone()));
     let ingest = Ingestor::start(store.clone(), plugins.clone());
     tokio::spawn(ingest.gate().watch(store.clone(), stop.clone()));
+    let catalogue = Arc::new(
+        crate::catalogue::Catalogue::load(store.clone(), cfg.api.require_known_event_types)
+            .await
+            .context("loading the event-type catalogue")?,
+    );
+    tokio::spawn(catalogue.clone().watch(stop.clone()));
+    tokio::spawn(crate::operational::run(
+        store.clone(),
+        ingest.clone(),
+        stop.clone(),
+    ));
     let state = AppState {
         store: store.clone(),
         ingest,
@@ -103,6 +114,7 @@ pub async fn run_with_store(
         stats: Arc::new(api::StatsHub::new(store.clone(), cfg.node_timeout())),
         beat: beat.clone(),
         tenant_limits: Arc::default(),
+        catalogue,
     };
     let app = api::router(state);
     tracing::info!(

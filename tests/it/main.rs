@@ -10,6 +10,7 @@
 
 mod admin_stats;
 mod api;
+mod catalogue;
 mod console;
 mod delivery;
 mod faults;

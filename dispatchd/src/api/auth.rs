@@ -156,11 +156,15 @@ fn is_tenant_token(token: &str) -> bool {
 }
 
 /// The route families a tenant token never opens: tenant management,
-/// posting events and tasks (a tenant's portal reads; the producer sends).
-/// A tenant's own dead letters are the exception under `/tenants`.
+/// posting events and tasks, changing the event-type catalogue (a
+/// tenant's portal reads; the producer sends and documents). A tenant's
+/// own dead letters are the exception under `/tenants`.
 fn refused(path: &str, method: &Method) -> bool {
     if path.starts_with("/tasks") {
         return true;
+    }
+    if path == "/event-types" || path.starts_with("/event-types/") {
+        return method != Method::GET;
     }
     if path == "/events" || path == "/events/batch" {
         return method == Method::POST;

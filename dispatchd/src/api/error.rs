@@ -47,6 +47,9 @@ pub enum ApiError {
     /// JSON of the wrong shape, type or value (422 `validation_failed`).
     #[error("{0}")]
     Validation(String),
+    /// The event's data breaks its type's schema (422 `schema_violation`).
+    #[error("{0}")]
+    SchemaViolation(String),
     /// A router plugin failed on the event, which is not stored (422
     /// `plugin_failed`).
     #[error("{0}")]
@@ -71,7 +74,9 @@ impl ApiError {
             Self::Conflict(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Validation(_) | Self::PluginFailed(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_) | Self::SchemaViolation(_) | Self::PluginFailed(_) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -90,6 +95,7 @@ impl ApiError {
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::Validation(_) => "validation_failed",
+            Self::SchemaViolation(_) => "schema_violation",
             Self::PluginFailed(_) => "plugin_failed",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",

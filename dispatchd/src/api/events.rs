@@ -14,6 +14,7 @@ use super::auth::Scope;
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, parse};
 use super::{AppState, PathId, views};
+use crate::catalogue::{Refusal, builtin};
 use crate::ingest::{Outcome, Submission};
 use crate::model::{Event, EventKind, now_ms, rfc3339};
 use crate::ratelimit::Pace;
@@ -36,7 +37,7 @@ use crate::validate;
         (status = 429, description = "The tenant is over its rate_limit; see Retry-After", body = ErrorResponse),
         (status = 413, description = "Body over api.max_body_bytes", body = ErrorResponse),
         (status = 415, description = "Not application/json", body = ErrorResponse),
-        (status = 422, description = "Wrong shape, type or value", body = ErrorResponse),
+        (status = 422, description = "Wrong shape, type or value; `schema_violation` when the data breaks its type's schema", body = ErrorResponse),
         (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
     )
 )]
@@ -47,6 +48,7 @@ pub async fn create(
 ) -> ApiResult<Response> {
     let key = idempotency_key(&headers)?;
     let event = to_event(input, key)?;
+    check(&st, &event)?;
     admit(&st, &mut None, &event).await?;
     let items = vec![Submission {
         event: event.clone(),
@@ -78,7 +80,12 @@ pub async fn create(
                 )));
             }
             let deliveries = st.store.event_deliveries(&stored.id).await?;
-            Ok((StatusCode::OK, Json(views::event(&stored, &deliveries))).into_response())
+            let deprecated = st.catalogue.deprecated(&stored.event_type);
+            Ok((
+                StatusCode::OK,
+                Json(views::event(&stored, &deliveries, deprecated)),
+            )
+                .into_response())
         }
     }
 }
@@ -113,7 +120,10 @@ pub async fn create_batch(
     let mut accepted: Vec<(usize, Submission)> = Vec::new();
     let mut snap = None;
     for (index, raw) in input.events.iter().enumerate() {
-        let parsed = match parse::<EventIn>(raw.get().as_bytes()).and_then(|e| to_event(e, None)) {
+        let parsed = match parse::<EventIn>(raw.get().as_bytes())
+            .and_then(|e| to_event(e, None))
+            .and_then(|e| check(&st, &e).map(|()| e))
+        {
             Ok(e) => admit(&st, &mut snap, &e).await.map(|()| e),
             Err(e) => Err(e),
         };
@@ -188,7 +198,8 @@ pub async fn get(
 ) -> ApiResult<Response> {
     let event = find(&st, &scope, &id).await?;
     let deliveries = st.store.event_deliveries(&id).await?;
-    Ok(Json(views::event(&event, &deliveries)).into_response())
+    let deprecated = st.catalogue.deprecated(&event.event_type);
+    Ok(Json(views::event(&event, &deliveries, deprecated)).into_response())
 }
 
 #[utoipa::path(
@@ -225,6 +236,16 @@ async fn find(st: &AppState, scope: &Scope, id: &str) -> ApiResult<Event> {
         .await?
         .filter(|e| scope.sees(e.tenant_id.as_deref()))
         .ok_or_else(|| ApiError::NotFound(format!("no event with id {id:?}")))
+}
+
+/// The catalogue's verdict on the event: its data against its type's
+/// schema, and whether an unknown type may pass.
+fn check(st: &AppState, e: &Event) -> ApiResult<()> {
+    match st.catalogue.check(&e.event_type, &e.data) {
+        Ok(_) => Ok(()),
+        Err(Refusal::Unknown(m)) => Err(ApiError::Validation(m)),
+        Err(Refusal::Violation(m)) => Err(ApiError::SchemaViolation(m)),
+    }
 }
 
 fn no_tenant(id: &str) -> ApiError {
@@ -299,6 +320,13 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
 fn to_event(input: EventIn, idempotency_key: Option<String>) -> ApiResult<Event> {
     let id = id_or_new(input.id, "evt")?;
     validate::event_type(&input.event_type).map_err(ApiError::Validation)?;
+    if builtin::is_operational(&input.event_type) {
+        return Err(ApiError::Validation(format!(
+            "type: {:?}: types under \"{}\" are dispatchd's own operational events",
+            input.event_type,
+            builtin::PREFIX
+        )));
+    }
     if let Some(src) = &input.source {
         validate::source(src).map_err(ApiError::Validation)?;
     }

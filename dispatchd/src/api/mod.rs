@@ -7,6 +7,7 @@
 mod admin;
 mod auth;
 pub mod error;
+mod event_types;
 mod events;
 mod extract;
 mod health;
@@ -50,6 +51,8 @@ pub struct AppState {
     pub beat: Arc<crate::queue::liveness::Beat>,
     /// Each tenant's ingest limit, paced on this node.
     pub tenant_limits: Arc<crate::ratelimit::Limiter>,
+    /// The event-type catalogue, compiled.
+    pub catalogue: Arc<crate::catalogue::Catalogue>,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -63,6 +66,16 @@ pub fn router(state: AppState) -> Router {
         .route("/events/batch", post(events::create_batch))
         .route("/events/{id}", get(events::get))
         .route("/events/{id}/attempts", get(events::attempts))
+        .route(
+            "/event-types",
+            post(event_types::create).get(event_types::list),
+        )
+        .route(
+            "/event-types/{name}",
+            get(event_types::get)
+                .patch(event_types::update)
+                .delete(event_types::delete),
+        )
         .route("/tasks", post(tasks::create))
         .route("/tasks/{id}", get(tasks::get))
         .route(

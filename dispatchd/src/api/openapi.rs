@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{admin, events, health, stats, subscriptions, tasks, tenants};
+use super::{admin, event_types, events, health, stats, subscriptions, tasks, tenants};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -22,6 +22,11 @@ use super::{admin, events, health, stats, subscriptions, tasks, tenants};
         events::create_batch,
         events::get,
         events::attempts,
+        event_types::create,
+        event_types::list,
+        event_types::get,
+        event_types::update,
+        event_types::delete,
         tasks::create,
         tasks::get,
         subscriptions::create,
@@ -54,10 +59,12 @@ use super::{admin, events, health, stats, subscriptions, tasks, tenants};
         admin::purge,
         admin::plugins,
         admin::reload_plugins,
+        admin::event_types,
     ),
     modifiers(&Auth),
     tags(
         (name = "events", description = "Producers send events"),
+        (name = "event-types", description = "The catalogue: documented event types, their schemas (checked at ingest), and dispatchd's operational events"),
         (name = "tasks", description = "One-off deliveries (DispatchGO)"),
         (name = "subscriptions", description = "Where events go"),
         (name = "tenants", description = "The producer's customers: their events, subscriptions and scoped tokens"),

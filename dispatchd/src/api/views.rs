@@ -78,7 +78,9 @@ pub fn event_status(deliveries: &[DeliveryRecord]) -> &'static str {
     }
 }
 
-pub fn event(e: &Event, deliveries: &[DeliveryRecord]) -> EventView {
+/// An event and its deliveries; `deprecated` when the catalogue marks its
+/// type so.
+pub fn event(e: &Event, deliveries: &[DeliveryRecord], deprecated: bool) -> EventView {
     EventView {
         id: e.id.clone(),
         event_type: e.event_type.clone(),
@@ -88,6 +90,7 @@ pub fn event(e: &Event, deliveries: &[DeliveryRecord]) -> EventView {
         tenant_id: e.tenant_id.clone(),
         channels: e.channels.clone(),
         ordering_key: e.ordering_key.clone(),
+        deprecated,
         status: event_status(deliveries).to_string(),
         deliveries: deliveries.iter().map(delivery).collect(),
     }
@@ -164,5 +167,20 @@ pub fn token(t: &crate::model::TenantToken) -> dispatch_wire::TenantTokenView {
         expires_at: t.expires_at.map(rfc3339),
         created_at: rfc3339(t.created_at),
         last_used_at: t.last_used_at.map(rfc3339),
+    }
+}
+
+pub fn event_type(t: &crate::model::EventType) -> dispatch_wire::EventTypeView {
+    // Stored from checked JSON; an unreadable one shows as absent.
+    let json = |v: &Option<String>| v.as_deref().and_then(|s| serde_json::from_str(s).ok());
+    dispatch_wire::EventTypeView {
+        name: t.name.clone(),
+        description: t.description.clone(),
+        schema: json(&t.schema),
+        deprecated: t.deprecated,
+        example: json(&t.example),
+        operational: crate::catalogue::builtin::is_operational(&t.name),
+        created_at: rfc3339(t.created_at),
+        updated_at: rfc3339(t.updated_at),
     }
 }

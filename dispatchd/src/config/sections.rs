@@ -39,6 +39,8 @@ pub struct ApiConfig {
     pub max_body_bytes: usize,
     /// Most events in one `POST /events/batch`.
     pub max_batch_events: usize,
+    /// Refuse (422) an event whose type is not in the event-type catalogue.
+    pub require_known_event_types: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -222,6 +224,7 @@ impl Default for ApiConfig {
             hmac_secrets: Vec::new(),
             max_body_bytes: 5 * 1024 * 1024,
             max_batch_events: 1000,
+            require_known_event_types: false,
         }
     }
 }

@@ -30,8 +30,10 @@ mod sql;
 mod db;
 mod dead_letters;
 mod error;
+mod event_types;
 mod events;
 mod ordering;
+mod outbox;
 mod plan;
 mod postgres;
 mod queue;
@@ -50,7 +52,9 @@ use async_trait::async_trait;
 
 pub use dead_letters::DeadLetterStore;
 pub use error::{Result, StoreError};
+pub use event_types::EventTypeStore;
 pub use events::EventStore;
+pub use outbox::OutboxStore;
 pub use postgres::PgStore;
 pub use queue::QueueStore;
 pub use sqlite::SqliteStore;
@@ -65,8 +69,8 @@ use crate::model::Subscription;
 /// Every role trait, for `use crate::store::prelude::*`.
 pub mod prelude {
     pub use super::{
-        DeadLetterStore, EventStore, QueueStore, StatsStore, Store, SubscriptionStore, TenantStore,
-        UpkeepStore,
+        DeadLetterStore, EventStore, EventTypeStore, OutboxStore, QueueStore, StatsStore, Store,
+        SubscriptionStore, TenantStore, UpkeepStore,
     };
 }
 
@@ -140,6 +144,8 @@ pub trait Store:
     SubscriptionStore
     + TenantStore
     + EventStore
+    + EventTypeStore
+    + OutboxStore
     + QueueStore
     + DeadLetterStore
     + UpkeepStore
@@ -245,6 +251,8 @@ macro_rules! impl_roles {
         impl $crate::store::SubscriptionStore for $store {}
         impl $crate::store::TenantStore for $store {}
         impl $crate::store::EventStore for $store {}
+        impl $crate::store::EventTypeStore for $store {}
+        impl $crate::store::OutboxStore for $store {}
         impl $crate::store::QueueStore for $store {}
         impl $crate::store::DeadLetterStore for $store {}
         impl $crate::store::UpkeepStore for $store {}
@@ -268,5 +276,16 @@ impl SnapshotCache {
     }
     pub(crate) fn invalidate(&self) {
         *self.0.lock().expect("cache lock") = None;
+    }
+}
+
+/// Why an endpoint was disabled, as operational events name it, from the
+/// reason the store recorded: `gone` (a 410), `sustained_failures` (its
+/// circuit stayed open too long) or `operator`.
+pub fn disabled_reason(recorded: Option<&str>) -> &'static str {
+    match recorded {
+        Some(plan::GONE) => "gone",
+        Some(plan::AUTO_DISABLED) => "sustained_failures",
+        _ => "operator",
     }
 }

@@ -116,6 +116,13 @@ async fn a_tenant_token_sees_only_its_tenant(backend: Backend) {
             Some(json!({"filter": {}})),
         ),
         ("POST", "/admin/subscriptions/sub-globex/pause", None),
+        ("POST", "/event-types", Some(json!({"name": "evil.type"}))),
+        (
+            "PATCH",
+            "/event-types/order.created",
+            Some(json!({"deprecated": true})),
+        ),
+        ("DELETE", "/event-types/order.created", None),
     ];
     for (method, path, body) in forbidden {
         let (s, b) = as_token(&d, &a, method, path, body.clone()).await;
@@ -174,6 +181,17 @@ async fn a_tenant_token_sees_only_its_tenant(backend: Backend) {
         "{b}"
     );
     let own = b["id"].as_str().unwrap().to_string();
+    // The catalogue is documentation a portal shows: readable, not writable.
+    let (s, b) = as_token(&d, &a, "GET", "/event-types", None).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert!(
+        b["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["operational"] == true),
+        "{b}"
+    );
     let (s, b) = as_token(&d, &a, "GET", "/subscriptions", None).await;
     assert_eq!(s, StatusCode::OK, "{b}");
     let ids: BTreeSet<&str> = b["data"]

@@ -1,7 +1,7 @@
 //! The operator API under `/admin` (SPEC §7 route names are the contract):
 //! endpoint pause/resume/disable/enable and dead letters (list, replay,
-//! purge), plugins (list, reload); `/admin/stats` and `/admin/stream` are
-//! `api::stats`. Its own bearer tokens (`admin.tokens`), separate from
+//! purge), plugins (list, reload), the event-type catalogue (read, for the
+//! console); `/admin/stats` and `/admin/stream` are `api::stats`. Its own bearer tokens (`admin.tokens`), separate from
 //! producer keys; open in dev mode. One file per resource: `endpoints`,
 //! `dead_letters`, `plugins`.
 
@@ -26,6 +26,26 @@ use super::AppState;
 use super::error::ApiError;
 use crate::config::Config;
 
+#[utoipa::path(
+    get,
+    path = "/admin/event-types",
+    tag = "admin",
+    params(super::PageQuery),
+    responses(
+        (status = 200, description = "The catalogue, as `GET /event-types` lists it", body = dispatch_wire::ListOut<dispatch_wire::EventTypeView>),
+        (status = 400, description = "Bad query", body = dispatch_wire::ErrorResponse),
+        (status = 401, description = "Missing or wrong admin token", body = dispatch_wire::ErrorResponse),
+        (status = 503, description = "Database unavailable; retry", body = dispatch_wire::ErrorResponse),
+    )
+)]
+/// The catalogue for operators (the console), under the admin token.
+pub async fn event_types(
+    st: State<AppState>,
+    q: super::Query<super::PageQuery>,
+) -> super::error::ApiResult<axum::Json<dispatch_wire::ListOut<dispatch_wire::EventTypeView>>> {
+    super::event_types::list(st, q).await
+}
+
 /// Most ids one replay or purge may name.
 pub(super) const MAX_IDS: usize = 1000;
 
@@ -43,6 +63,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/dead-letters/purge", post(purge))
         .route("/plugins", get(plugins))
         .route("/plugins/reload", post(reload_plugins))
+        .route("/event-types", get(event_types))
         .layer(axum::middleware::from_fn_with_state(
             state.cfg,
             require_admin,
