@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use dispatch_wire::{
-    AdminStats, AttemptEvent, DeadLetterActionOut, DeadLetterDetail, DeadLetterView, ListOut,
-    PluginList, PluginReloadOut,
+    AdminStats, AttemptEvent, DeadLetterActionOut, DeadLetterDetail, DeadLetterView, EventTypeView,
+    ListOut, PluginList, PluginReloadOut,
 };
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -126,6 +126,29 @@ impl Client {
     pub async fn plugins(&self) -> Result<PluginList> {
         self.call(self.request(reqwest::Method::GET, "/admin/plugins"))
             .await
+    }
+
+    /// The catalogue, every page (operational types included).
+    pub async fn event_types(&self) -> Result<Vec<EventTypeView>> {
+        let mut all = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut q = vec![("limit", "1000".to_string())];
+            if let Some(a) = &after {
+                q.push(("after", a.clone()));
+            }
+            let page: ListOut<EventTypeView> = self
+                .call(
+                    self.request(reqwest::Method::GET, "/admin/event-types")
+                        .query(&q),
+                )
+                .await?;
+            all.extend(page.data);
+            match page.next_cursor {
+                Some(c) if all.len() < 10_000 => after = Some(c),
+                _ => return Ok(all),
+            }
+        }
     }
 
     pub async fn reload_plugins(&self) -> Result<PluginReloadOut> {

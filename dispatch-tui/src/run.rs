@@ -126,6 +126,11 @@ fn execute(
                 let _ = tx.send(Msg::Plugins(client.plugins().await));
             });
         }
+        Cmd::FetchEventTypes => {
+            tokio::spawn(async move {
+                let _ = tx.send(Msg::EventTypes(client.event_types().await));
+            });
+        }
         Cmd::DeadLetters(action, body) => {
             tokio::spawn(async move {
                 let r = client

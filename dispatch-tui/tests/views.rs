@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use dispatch_tui::app::{App, Cmd, Conn, Msg, View};
-use dispatch_wire::{AdminStats, AttemptEvent, DeadLetterDetail, DeadLetterView, PluginList};
+use dispatch_wire::{
+    AdminStats, AttemptEvent, DeadLetterDetail, DeadLetterView, EventTypeView, PluginList,
+};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
@@ -298,4 +300,34 @@ fn refresh_is_adjustable_and_pausable() {
     assert_eq!(app.update(Msg::Tick), [Cmd::FetchStats]);
     assert!(!app.quit);
     assert_eq!(app.update(key('q')), [Cmd::Quit]);
+}
+
+#[test]
+fn event_types_view_and_operational_events_in_the_tail() {
+    let mut app = app();
+    let mut op = attempt(4, true);
+    op.event_type = "dispatch.delivery.dead".into();
+    app.update(Msg::Attempt(op));
+    let cmds = app.update(key('6'));
+    assert!(cmds.contains(&Cmd::FetchEventTypes), "{cmds:?}");
+    let types: Vec<EventTypeView> = serde_json::from_value(json!([
+        {"name": "dispatch.delivery.dead", "description": "A delivery used up its attempts.",
+         "schema": {"type": "object", "properties": {"event_id": {}, "attempts": {}}},
+         "deprecated": false, "example": null, "operational": true,
+         "created_at": "2026-12-01T00:00:00.000Z", "updated_at": "2026-12-01T00:00:00.000Z"},
+        {"name": "order.created", "description": "An order was placed",
+         "schema": {"type": "object", "properties": {"a": {}, "b": {}, "c": {}}},
+         "deprecated": false, "example": null, "operational": false,
+         "created_at": "2026-12-01T00:00:00.000Z", "updated_at": "2026-12-01T00:00:00.000Z"},
+        {"name": "order.legacy", "description": null, "schema": null,
+         "deprecated": true, "example": null, "operational": false,
+         "created_at": "2026-12-01T00:00:00.000Z", "updated_at": "2026-12-01T00:00:00.000Z"}
+    ]))
+    .unwrap();
+    app.update(Msg::EventTypes(Ok(types)));
+    insta::assert_snapshot!("event_types", screen(&app));
+    app.update(key('2'));
+    let tail = screen(&app);
+    assert!(tail.contains("◆ dispatch.deliver"), "{tail}");
+    assert_eq!(tail.matches('◆').count(), 1, "{tail}");
 }

@@ -62,9 +62,11 @@ impl App {
                 self.filter = Filter::default();
                 return self.refresh_cmds();
             }
-            KeyCode::Tab => return self.switch(View::ALL[(self.view.index() + 1) % 5]),
-            KeyCode::BackTab => return self.switch(View::ALL[(self.view.index() + 4) % 5]),
-            KeyCode::Char(c @ '1'..='5') => {
+            KeyCode::Tab => return self.switch(View::ALL[(self.view.index() + 1) % n_views()]),
+            KeyCode::BackTab => {
+                return self.switch(View::ALL[(self.view.index() + n_views() - 1) % n_views()]);
+            }
+            KeyCode::Char(c @ '1'..='6') => {
                 return self.switch(View::ALL[c as usize - '1' as usize]);
             }
             KeyCode::Char('j') | KeyCode::Down => {
@@ -248,14 +250,19 @@ impl App {
             "j/k scroll · r replay · Esc close"
         } else {
             match self.view {
-                View::Overview => "1-5/Tab views · +/- refresh · F freeze · ? help · q quit",
+                View::Overview => "1-6/Tab views · +/- refresh · F freeze · ? help · q quit",
                 View::Deliveries => "/ filter · j/k move · F freeze · ? help · q quit",
                 View::DeadLetters => {
                     "Enter inspect · space mark · r replay · R replay all · x purge · X purge all · / filter · ? help"
                 }
                 View::Endpoints => "p pause · u resume · d disable · e enable · j/k move · ? help",
                 View::Plugins => "r reload · j/k move · ? help · q quit",
+                View::EventTypes => "j/k move · ? help · q quit",
             }
         }
     }
+}
+
+fn n_views() -> usize {
+    View::ALL.len()
 }

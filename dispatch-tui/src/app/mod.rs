@@ -11,7 +11,8 @@ use std::collections::{BTreeSet, VecDeque};
 use std::time::Duration;
 
 use dispatch_wire::{
-    AdminStats, AttemptEvent, DeadLetterDetail, DeadLetterView, EndpointStats, PluginList,
+    AdminStats, AttemptEvent, DeadLetterDetail, DeadLetterView, EndpointStats, EventTypeView,
+    PluginList,
 };
 use ratatui::crossterm::event::KeyEvent;
 use serde_json::Value;
@@ -32,15 +33,17 @@ pub enum View {
     DeadLetters,
     Endpoints,
     Plugins,
+    EventTypes,
 }
 
 impl View {
-    pub const ALL: [View; 5] = [
+    pub const ALL: [View; 6] = [
         View::Overview,
         View::Deliveries,
         View::DeadLetters,
         View::Endpoints,
         View::Plugins,
+        View::EventTypes,
     ];
 
     pub fn title(self) -> &'static str {
@@ -50,6 +53,7 @@ impl View {
             View::DeadLetters => "Dead letters",
             View::Endpoints => "Endpoints",
             View::Plugins => "Plugins",
+            View::EventTypes => "Event types",
         }
     }
 
@@ -77,6 +81,7 @@ pub enum Cmd {
     },
     FetchDetail(i64),
     FetchPlugins,
+    FetchEventTypes,
     /// `replay` or `purge` with its JSON body.
     DeadLetters(&'static str, Value),
     /// `pause`, `resume`, `disable` or `enable`.
@@ -95,6 +100,7 @@ pub enum Msg {
     DeadLetters(Result<Vec<DeadLetterView>, String>),
     Detail(Result<DeadLetterDetail, String>),
     Plugins(Result<PluginList, String>),
+    EventTypes(Result<Vec<EventTypeView>, String>),
     Attempt(AttemptEvent),
     /// An action finished: what to tell the operator.
     Done(Result<String, String>),
@@ -121,8 +127,10 @@ pub struct App {
     pub detail: Option<DeadLetterDetail>,
     pub detail_scroll: u16,
     pub plugins: Option<PluginList>,
+    /// The event-type catalogue, operational types included.
+    pub event_types: Vec<EventTypeView>,
     /// Selected row per view.
-    pub selected: [usize; 5],
+    pub selected: [usize; 6],
     pub filter_text: String,
     pub filter: Filter,
     /// The filter line is being edited (its text so far).
@@ -150,7 +158,8 @@ impl App {
             detail: None,
             detail_scroll: 0,
             plugins: None,
-            selected: [0; 5],
+            event_types: Vec::new(),
+            selected: [0; 6],
             filter_text: String::new(),
             filter: Filter::default(),
             editing: None,
@@ -169,6 +178,7 @@ impl App {
         match self.view {
             View::DeadLetters => cmds.push(self.fetch_dead()),
             View::Plugins => cmds.push(Cmd::FetchPlugins),
+            View::EventTypes => cmds.push(Cmd::FetchEventTypes),
             _ => {}
         }
         cmds
@@ -214,6 +224,7 @@ impl App {
             View::DeadLetters => self.visible_dead().len(),
             View::Endpoints => self.visible_endpoints().len(),
             View::Plugins => self.stats.as_ref().map_or(0, |s| s.plugins.len()),
+            View::EventTypes => self.event_types.len(),
         }
     }
 
@@ -265,7 +276,14 @@ impl App {
                 self.plugins = Some(p);
                 vec![]
             }
-            Msg::DeadLetters(Err(e)) | Msg::Detail(Err(e)) | Msg::Plugins(Err(e)) => {
+            Msg::EventTypes(Ok(types)) => {
+                self.event_types = types;
+                vec![]
+            }
+            Msg::DeadLetters(Err(e))
+            | Msg::Detail(Err(e))
+            | Msg::Plugins(Err(e))
+            | Msg::EventTypes(Err(e)) => {
                 self.message = Some(Err(e));
                 vec![]
             }

@@ -1,6 +1,7 @@
 //! The Deliveries view: the live tail of attempts from `/admin/stream`,
 //! newest first, narrowed by the `/` filter. Colour marks the result, but
 //! the status code is always spelled out so a plain capture reads the same.
+//! dispatchd's own operational events (`dispatch.*`) are marked `◆`.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
@@ -23,7 +24,11 @@ pub(super) fn draw(f: &mut Frame, app: &App, area: Rect) {
             Row::new(vec![
                 Cell::from(clock(&a.at)),
                 Cell::from(cut(&a.event_id, 24)),
-                Cell::from(cut(&a.event_type, 20)),
+                if a.event_type.starts_with("dispatch.") {
+                    Cell::from(cut(&format!("◆ {}", a.event_type), 20)).fg(Color::Magenta)
+                } else {
+                    Cell::from(cut(&a.event_type, 20))
+                },
                 Cell::from(cut(a.subscription_id.as_deref().unwrap_or("task"), 16)),
                 Cell::from(format!("{}.{}", a.run, a.attempt)),
                 result,

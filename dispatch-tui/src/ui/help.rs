@@ -10,7 +10,7 @@ use ratatui::widgets::{Block, Cell, Clear, Row, Table};
 use super::centered;
 
 const KEYS: &[(&str, &str)] = &[
-    ("1-5, Tab, S-Tab", "switch view"),
+    ("1-6, Tab, S-Tab", "switch view"),
     ("j/k, ↑/↓, g/G", "move"),
     (
         "/",

@@ -8,6 +8,7 @@ mod dead_letters;
 mod deliveries;
 mod detail;
 mod endpoints;
+mod event_types;
 mod help;
 mod overview;
 mod plugins;
@@ -83,6 +84,7 @@ pub fn draw(f: &mut Frame, app: &App) {
         View::DeadLetters => dead_letters::draw(f, app, body),
         View::Endpoints => endpoints::draw(f, app, body),
         View::Plugins => plugins::draw(f, app, body),
+        View::EventTypes => event_types::draw(f, app, body),
     }
     let line = match (&app.editing, &app.message) {
         (Some(text), _) => Line::from(vec![Span::raw("/"), Span::raw(clean(text)), "█".into()]),
