@@ -72,6 +72,11 @@ struct Args {
     /// one at a time. 0: unordered.
     #[arg(long, default_value_t = 0)]
     ordering_keys: usize,
+    /// Register `bench.created` in the event-type catalogue with a
+    /// 10-property JSON Schema for the events' data, so ingest checks
+    /// every event against it.
+    #[arg(long)]
+    schema: bool,
     /// Run each delivery through the example plugin chain (redact-fields
     /// from plugins/dist/; run scripts/build-plugins.sh first).
     #[arg(long)]
@@ -90,6 +95,27 @@ struct Args {
     /// delivery rates (decay over a long run). 0: off.
     #[arg(long, default_value_t = 0)]
     progress: u64,
+}
+
+/// The schema `--schema` registers: the three fields every bench event
+/// carries, checked, and seven optional ones it does not.
+fn bench_schema() -> serde_json::Value {
+    json!({
+        "type": "object",
+        "required": ["t", "n", "pad"],
+        "properties": {
+            "t": {"type": "integer", "minimum": 0},
+            "n": {"type": "integer", "minimum": 0},
+            "pad": {"type": "string", "maxLength": 1048576},
+            "customer": {"type": "string"},
+            "currency": {"enum": ["EUR", "USD", "GBP"]},
+            "amount": {"type": "number", "minimum": 0},
+            "items": {"type": "array", "maxItems": 100},
+            "note": {"type": "string", "maxLength": 500},
+            "paid": {"type": "boolean"},
+            "address": {"type": "object"}
+        }
+    })
 }
 
 fn now_us() -> u64 {
@@ -125,6 +151,20 @@ async fn main() -> anyhow::Result<()> {
             .await?;
         if r.status() != 201 {
             bail!("creating a tenant: {} {}", r.status(), r.text().await?);
+        }
+    }
+    if args.schema {
+        let r = http
+            .post(format!("{}/event-types", daemon.base))
+            .json(&json!({"name": "bench.created", "schema": bench_schema()}))
+            .send()
+            .await?;
+        if r.status() != 201 {
+            bail!(
+                "creating the event type: {} {}",
+                r.status(),
+                r.text().await?
+            );
         }
     }
     let endpoints = args.tenants.max(args.subscriptions);
@@ -301,6 +341,7 @@ async fn main() -> anyhow::Result<()> {
         subscriptions: endpoints,
         tenants: args.tenants,
         ordering_keys: args.ordering_keys,
+        schema: args.schema,
         send_secs,
         accepted,
         ingest_rate: accepted as f64 / send_secs,

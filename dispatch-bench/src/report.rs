@@ -13,6 +13,8 @@ pub struct Report {
     /// Tenants the events were spread over (0: none).
     pub tenants: usize,
     pub ordering_keys: usize,
+    /// Ingest checked every event against a schema.
+    pub schema: bool,
     pub send_secs: f64,
     pub accepted: u64,
     pub ingest_rate: f64,
@@ -60,6 +62,7 @@ impl Report {
             "subscriptions": self.subscriptions,
             "tenants": self.tenants,
             "ordering_keys": self.ordering_keys,
+            "schema": self.schema,
             "send_seconds": self.send_secs,
             "accepted": self.accepted,
             "ingest_rate": self.ingest_rate,
@@ -86,7 +89,7 @@ impl fmt::Display for Report {
         };
         writeln!(
             f,
-            "dispatch-bench: {} backend, {}, {rate}{}{}{}",
+            "dispatch-bench: {} backend, {}, {rate}{}{}{}{}",
             self.backend,
             self.mode,
             if self.plugins {
@@ -103,6 +106,11 @@ impl fmt::Display for Report {
                 format!(", ordered over {} keys", self.ordering_keys)
             } else {
                 String::new()
+            },
+            if self.schema {
+                ", schema checked at ingest"
+            } else {
+                ""
             }
         )?;
         writeln!(f, "  sent for           {:.1} s", self.send_secs)?;

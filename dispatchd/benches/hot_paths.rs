@@ -1,5 +1,5 @@
 //! Hot paths, measured with criterion: signing, subscription matching, JSON
-//! handling, and a plugin call (fresh instance, warm instance, a chain of
+//! handling, a schema check at ingest, and a plugin call (fresh instance, warm instance, a chain of
 //! three). `cargo bench -p dispatchd --bench hot_paths`; figures and the
 //! machine they came from are in BENCHMARKS.md.
 //!
@@ -124,6 +124,56 @@ fn json(c: &mut Criterion) {
     });
 }
 
+/// What ingest adds per event when its type has a schema: parse the data
+/// and validate it. A typical 1 KB order against a 10-property schema
+/// (types, a numeric range, an enum, a pattern, a nested object, an array).
+fn schema_check(c: &mut Criterion) {
+    let schema = serde_json::json!({
+        "type": "object",
+        "required": ["order_id", "amount", "currency", "customer", "items"],
+        "properties": {
+            "order_id": {"type": "string", "pattern": "^A-[0-9]+$"},
+            "amount": {"type": "number", "minimum": 0, "maximum": 1000000},
+            "currency": {"enum": ["EUR", "USD", "GBP"]},
+            "customer": {
+                "type": "object",
+                "required": ["id", "email"],
+                "properties": {"id": {"type": "string"}, "email": {"type": "string"}}
+            },
+            "items": {
+                "type": "array",
+                "maxItems": 100,
+                "items": {"type": "object", "required": ["sku", "qty"],
+                          "properties": {"sku": {"type": "string"}, "qty": {"type": "integer", "minimum": 1}}}
+            },
+            "paid": {"type": "boolean"},
+            "note": {"type": "string", "maxLength": 2000},
+            "channel": {"type": "string"},
+            "created": {"type": "integer"},
+            "tags": {"type": "array", "items": {"type": "string"}}
+        }
+    });
+    let items: Vec<_> = (0..6)
+        .map(|i| serde_json::json!({"sku": format!("SKU-{i:04}"), "qty": i + 1}))
+        .collect();
+    let data = serde_json::json!({
+        "order_id": "A-1042", "amount": 99.5, "currency": "EUR",
+        "customer": {"id": "c_77", "email": "ada@example.com"},
+        "items": items, "paid": true, "channel": "web", "created": 1_764_000_000_000u64,
+        "tags": ["gift", "priority"], "note": "x".repeat(560)
+    })
+    .to_string();
+    assert!((900..1200).contains(&data.len()), "{} bytes", data.len());
+    let v = dispatchd::catalogue::compile(&schema).expect("the schema compiles");
+    assert_eq!(dispatchd::catalogue::check_data(&v, &data), Ok(()));
+    c.bench_function("schema/check_1kb_10_properties", |b| {
+        b.iter(|| dispatchd::catalogue::check_data(black_box(&v), black_box(&data)))
+    });
+    c.bench_function("schema/compile_10_properties", |b| {
+        b.iter(|| dispatchd::catalogue::compile(black_box(&schema)))
+    });
+}
+
 fn dist(file: &str) -> Option<PathBuf> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../plugins/dist")
@@ -223,5 +273,5 @@ fn plugin_calls(c: &mut Criterion) {
     );
 }
 
-criterion_group!(benches, signing, matching, json, plugin_calls);
+criterion_group!(benches, signing, matching, json, schema_check, plugin_calls);
 criterion_main!(benches);
