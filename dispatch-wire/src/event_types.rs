@@ -16,7 +16,7 @@ pub struct EventTypeIn {
     /// The type, as events carry it (`order.created`).
     #[cfg_attr(
         feature = "openapi",
-        schema(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._:-]+$")
+        schema(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._:/-]+$")
     )]
     pub name: String,
     /// What the event means, for the people who subscribe to it.
@@ -25,14 +25,14 @@ pub struct EventTypeIn {
     pub description: Option<String>,
     /// A JSON Schema (draft 2020-12) the event's `data` must satisfy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub schema: Option<Value>,
     /// Still accepted, but flagged on the events that carry it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deprecated: Option<bool>,
     /// A sample `data`; checked against `schema` when both are given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub example: Option<Value>,
 }
 
@@ -56,7 +56,7 @@ pub struct EventTypePatch {
         skip_serializing_if = "Option::is_none",
         with = "double_option"
     )]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub schema: Option<Option<Value>>,
     /// Marks the type deprecated, or not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,7 +67,7 @@ pub struct EventTypePatch {
         skip_serializing_if = "Option::is_none",
         with = "double_option"
     )]
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub example: Option<Option<Value>>,
 }
 
@@ -80,12 +80,12 @@ pub struct EventTypeView {
     /// What it means.
     pub description: Option<String>,
     /// The JSON Schema its events' `data` must satisfy; absent when unchecked.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub schema: Option<Value>,
     /// Whether it is deprecated.
     pub deprecated: bool,
     /// A sample `data`.
-    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Value>))]
     pub example: Option<Value>,
     /// One of dispatchd's own operational events (`dispatch.*`): emitted
     /// by dispatchd, never posted, and not editable.

@@ -8,7 +8,7 @@
 //! dead-lettered like every event.
 //!
 //! No loops: the triggers write nothing for a delivery of an operational
-//! event, nor about a subscription that receives operational events.
+//! event, and a report never goes to the subscription it is about.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +26,10 @@ pub const POLL: Duration = Duration::from_millis(200);
 /// Entries per round.
 const BATCH: u32 = 200;
 
+/// Every operational event's id starts so (then the outbox row's number);
+/// producers may not use it.
+pub const ID_PREFIX: &str = "evt_op_";
+
 /// The source every operational event carries.
 pub const SOURCE: &str = "dispatchd";
 
@@ -42,47 +46,55 @@ pub async fn run(store: Arc<dyn Store>, ingest: Ingestor, stop: CancellationToke
     }
 }
 
-/// One round: ingest the waiting entries as events, then delete them. A
-/// crash between the two emits them again under the same ids: stored once.
-/// An entry nobody subscribes to is deleted without an event (a failing
-/// endpoint with no `dispatch.*` subscriber costs one row, briefly).
+/// One round: take waiting entries, ingest them as events, and finish
+/// them (deleted). A crash between the two emits them again under the same
+/// ids: stored once. Each report goes to the matching subscribers except
+/// the subscription it is about (its own failures never feed it reports);
+/// an entry nobody else subscribes to is finished without an event.
 async fn emit(store: &dyn Store, ingest: &Ingestor) -> crate::store::Result<()> {
-    let entries = store.outbox(BATCH).await?;
-    if entries.is_empty() {
+    let batch = store.take_outbox(BATCH).await?;
+    if batch.entries.is_empty() {
         return Ok(());
     }
-    let seqs: Vec<i64> = entries.iter().map(|e| e.seq).collect();
-    let snap = store.subscriptions().await?;
-    let (entries, items): (Vec<&OutboxEntry>, Vec<Submission>) = entries
-        .iter()
-        .map(|e| (e, event(e)))
-        .filter(|(_, ev)| {
-            crate::matching::select(snap.lane(ev.tenant_id.as_deref()), ev)
-                .next()
-                .is_some()
-        })
-        .map(|(e, event)| (e, Submission { event, fixed: None }))
-        .unzip();
+    // Another node may have added a `dispatch.*` subscriber: not the cache.
+    let snap = store.current_subscriptions().await?;
+    let mut reported = Vec::new();
+    let mut items = Vec::new();
+    for e in &batch.entries {
+        let event = event(e);
+        let deliveries: Vec<_> = crate::ingest::route(&snap, &event)
+            .into_iter()
+            .filter(|d| d.subscription_id.as_deref() != Some(e.subscription_id.as_str()))
+            .collect();
+        if !deliveries.is_empty() {
+            reported.push(e);
+            items.push(Submission {
+                event,
+                fixed: Some(deliveries),
+            });
+        }
+    }
     let outcomes = if items.is_empty() {
         Vec::new()
     } else {
         ingest.ingest(items).await?
     };
-    for (entry, outcome) in entries.into_iter().zip(outcomes) {
+    for (entry, outcome) in reported.into_iter().zip(outcomes) {
         match outcome {
             Outcome::Inserted | Outcome::Duplicate(_) => {}
             // The endpoint's tenant was deleted meanwhile: nobody to tell.
-            Outcome::NoTenant => tracing::debug!(
-                seq = entry.seq,
-                "operational event for a deleted tenant dropped"
-            ),
+            Outcome::NoTenant => {
+                tracing::debug!(
+                    seq = entry.seq,
+                    "operational event for a deleted tenant dropped"
+                );
+            }
             Outcome::Refused(f) => {
-                tracing::warn!(seq = entry.seq, kind = %entry.kind, error = %f, "a router refused an operational event");
+                tracing::warn!(seq = entry.seq, kind = %entry.kind, error = %f, "an operational event was refused");
             }
         }
     }
-    store.drop_outbox(&seqs).await?;
-    Ok(())
+    store.finish_outbox(batch).await
 }
 
 /// The event an entry becomes; its id derives from the entry's place.
@@ -107,7 +119,7 @@ fn event(e: &OutboxEntry) -> Event {
         _ => json!({"subscription_id": e.subscription_id}),
     };
     Event {
-        id: format!("evt_op_{}", e.seq),
+        id: format!("{ID_PREFIX}{}", e.seq),
         kind: EventKind::Event,
         tenant_id: e.tenant_id.clone(),
         channels: Vec::new(),

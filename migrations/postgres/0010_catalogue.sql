@@ -33,16 +33,18 @@ CREATE TABLE operational_outbox (
     created_at      BIGINT NOT NULL
 );
 
--- A delivery of an ordinary event became dead. Deliveries of operational
--- events never produce one (no loops).
+-- A delivery of an ordinary event to a subscription that still exists
+-- became dead. Deliveries of operational events never produce one (no
+-- loops); the event's tenant is the report's, so it reaches that tenant's
+-- subscribers only. substr, not LIKE: SQLite's LIKE ignores case.
 CREATE FUNCTION dispatch_outbox_dead() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO operational_outbox (kind, subscription_id, tenant_id, event_id, event_type,
                                     attempts, detail, created_at)
-    SELECT 'dispatch.delivery.dead', NEW.subscription_id, s.tenant_id, NEW.event_id, e.type,
+    SELECT 'dispatch.delivery.dead', NEW.subscription_id, e.tenant_id, NEW.event_id, e.type,
            NEW.attempts, NEW.last_error, dispatch_now_ms()
-    FROM events e LEFT JOIN subscriptions s ON s.id = NEW.subscription_id
-    WHERE e.id = NEW.event_id AND e.type NOT LIKE 'dispatch.%';
+    FROM events e JOIN subscriptions s ON s.id = NEW.subscription_id
+    WHERE e.id = NEW.event_id AND substr(e.type, 1, 9) <> 'dispatch.';
     RETURN NULL;
 END $$;
 CREATE TRIGGER deliveries_dead_outbox AFTER UPDATE OF state ON deliveries
@@ -50,14 +52,11 @@ CREATE TRIGGER deliveries_dead_outbox AFTER UPDATE OF state ON deliveries
     WHEN (NEW.state = 'dead' AND OLD.state <> 'dead' AND NEW.subscription_id IS NOT NULL)
     EXECUTE FUNCTION dispatch_outbox_dead();
 
--- An endpoint was disabled, or its circuit opened or closed. Not reported
--- for a subscription that itself receives operational events: its own
--- failures would feed it events about itself.
+-- An endpoint was disabled, or its circuit opened or closed. The
+-- emitter never sends a report to the subscription it is about, so a
+-- failing subscriber of dispatch.* is not fed reports of its own failures.
 CREATE FUNCTION dispatch_outbox_endpoint() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.event_types LIKE '%"dispatch.%' THEN
-        RETURN NULL;
-    END IF;
     IF NEW.status = 'disabled' AND OLD.status <> 'disabled' THEN
         INSERT INTO operational_outbox (kind, subscription_id, tenant_id, detail, created_at)
         VALUES ('dispatch.endpoint.disabled', NEW.id, NEW.tenant_id, NEW.disabled_reason,

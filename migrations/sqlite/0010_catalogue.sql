@@ -29,16 +29,15 @@ CREATE TRIGGER deliveries_dead_outbox AFTER UPDATE OF state ON deliveries
 BEGIN
     INSERT INTO operational_outbox (kind, subscription_id, tenant_id, event_id, event_type,
                                     attempts, detail, created_at)
-    SELECT 'dispatch.delivery.dead', NEW.subscription_id, s.tenant_id, NEW.event_id, e.type,
+    SELECT 'dispatch.delivery.dead', NEW.subscription_id, e.tenant_id, NEW.event_id, e.type,
            NEW.attempts, NEW.last_error,
            CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
-    FROM events e LEFT JOIN subscriptions s ON s.id = NEW.subscription_id
-    WHERE e.id = NEW.event_id AND e.type NOT LIKE 'dispatch.%';
+    FROM events e JOIN subscriptions s ON s.id = NEW.subscription_id
+    WHERE e.id = NEW.event_id AND substr(e.type, 1, 9) <> 'dispatch.';
 END;
 
 CREATE TRIGGER subscriptions_disabled_outbox AFTER UPDATE OF status ON subscriptions
     WHEN NEW.status = 'disabled' AND OLD.status <> 'disabled'
-         AND NEW.event_types NOT LIKE '%"dispatch.%'
 BEGIN
     INSERT INTO operational_outbox (kind, subscription_id, tenant_id, detail, created_at)
     VALUES ('dispatch.endpoint.disabled', NEW.id, NEW.tenant_id, NEW.disabled_reason,
@@ -47,7 +46,6 @@ END;
 
 CREATE TRIGGER subscriptions_opened_outbox AFTER UPDATE OF circuit_state ON subscriptions
     WHEN NEW.circuit_state = 'open' AND OLD.circuit_state = 'closed'
-         AND NEW.event_types NOT LIKE '%"dispatch.%'
 BEGIN
     INSERT INTO operational_outbox (kind, subscription_id, tenant_id, attempts, created_at)
     VALUES ('dispatch.endpoint.circuit_opened', NEW.id, NEW.tenant_id, NEW.consecutive_failures,
@@ -56,7 +54,6 @@ END;
 
 CREATE TRIGGER subscriptions_closed_outbox AFTER UPDATE OF circuit_state ON subscriptions
     WHEN NEW.circuit_state = 'closed' AND OLD.circuit_state <> 'closed'
-         AND NEW.event_types NOT LIKE '%"dispatch.%'
 BEGIN
     INSERT INTO operational_outbox (kind, subscription_id, tenant_id, created_at)
     VALUES ('dispatch.endpoint.circuit_closed', NEW.id, NEW.tenant_id,

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::JsonBody;
-use super::{AppState, PageQuery, PathId, Query, paged, views};
+use super::{AppState, PageQuery, Query, paged, views};
 use crate::catalogue::{self, builtin};
 use crate::model::{EventType, now_ms};
 use crate::validate;
@@ -44,12 +44,6 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<EventTypeView>)> {
     validate::event_type(&input.name)
         .map_err(|e| ApiError::Validation(e.replacen("type", "name", 1)))?;
-    if input.name.contains('/') {
-        // It names the type in a path: `/event-types/{name}`.
-        return Err(ApiError::Validation(
-            "name may contain only letters, digits and . _ : - (no /)".into(),
-        ));
-    }
     if builtin::is_operational(&input.name) {
         return Err(ApiError::Validation(format!(
             "name: types under \"{}\" are reserved for dispatchd's operational events",
@@ -66,7 +60,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    check(&t, input.schema.as_ref(), input.example.as_ref())?;
+    checked(&t).await?;
     st.store.create_event_type(&t).await.map_err(|e| match e {
         crate::store::StoreError::Conflict(_) => {
             ApiError::Conflict(format!("event type {:?} already exists", t.name))
@@ -81,7 +75,7 @@ pub async fn create(
     get,
     path = "/event-types",
     tag = "event-types",
-    params(PageQuery),
+    params(NamePage),
     responses(
         (status = 200, description = "A page of event types by name, with their schemas; dispatchd's operational types among them", body = ListOut<EventTypeView>),
         (status = 400, description = "Bad query", body = ErrorResponse),
@@ -91,9 +85,21 @@ pub async fn create(
 )]
 pub async fn list(
     State(st): State<AppState>,
-    Query(q): Query<PageQuery>,
+    Query(q): Query<NamePage>,
 ) -> ApiResult<Json<ListOut<EventTypeView>>> {
-    let page = q.page()?;
+    if let Some(after) = &q.after {
+        validate::event_type(after)
+            .map_err(|e| ApiError::BadRequest(e.replacen("type", "after", 1)))?;
+    }
+    let page = PageQuery {
+        limit: q.limit,
+        after: None,
+    }
+    .page()?;
+    let page = crate::store::Page {
+        after: q.after,
+        limit: page.limit,
+    };
     // The stored page, and the built-in types that fall in it.
     let mut found = st.store.list_event_types(&page).await?;
     found.extend(
@@ -125,7 +131,7 @@ pub async fn list(
 )]
 pub async fn get(
     State(st): State<AppState>,
-    PathId(name): PathId,
+    PathName(name): PathName,
 ) -> ApiResult<Json<EventTypeView>> {
     if let Some(t) = builtin::types().into_iter().find(|t| t.name == name) {
         return Ok(Json(views::event_type(&t)));
@@ -154,7 +160,7 @@ pub async fn get(
 )]
 pub async fn update(
     State(st): State<AppState>,
-    PathId(name): PathId,
+    PathName(name): PathName,
     JsonBody(patch): JsonBody<EventTypePatch>,
 ) -> ApiResult<Json<EventTypeView>> {
     fixed(&name)?;
@@ -172,8 +178,7 @@ pub async fn update(
         t.example = e.as_ref().map(Value::to_string);
     }
     t.updated_at = now_ms();
-    let json = |v: &Option<String>| v.as_deref().and_then(|s| serde_json::from_str(s).ok());
-    check(&t, json(&t.schema).as_ref(), json(&t.example).as_ref())?;
+    checked(&t).await?;
     if !st.store.update_event_type(&t).await? {
         return Err(not_found(&name));
     }
@@ -195,7 +200,7 @@ pub async fn update(
         (status = 503, description = "Database unavailable; retry", body = ErrorResponse),
     )
 )]
-pub async fn delete(State(st): State<AppState>, PathId(name): PathId) -> ApiResult<StatusCode> {
+pub async fn delete(State(st): State<AppState>, PathName(name): PathName) -> ApiResult<StatusCode> {
     fixed(&name)?;
     if !st.store.delete_event_type(&name).await? {
         return Err(not_found(&name));
@@ -226,8 +231,9 @@ fn fixed(name: &str) -> ApiResult<()> {
 }
 
 /// Every rule a stored type obeys: a short description, a schema that
-/// compiles, an example that satisfies it.
-fn check(t: &EventType, schema: Option<&Value>, example: Option<&Value>) -> ApiResult<()> {
+/// compiles, an example that satisfies it. Compiling a big schema takes a
+/// while: off the reactor.
+async fn checked(t: &EventType) -> ApiResult<()> {
     if let Some(d) = &t.description
         && d.chars().count() > MAX_DESCRIPTION
     {
@@ -235,14 +241,55 @@ fn check(t: &EventType, schema: Option<&Value>, example: Option<&Value>) -> ApiR
             "description must be at most {MAX_DESCRIPTION} characters"
         )));
     }
-    let Some(schema) = schema else { return Ok(()) };
-    let v = catalogue::compile(schema).map_err(ApiError::Validation)?;
-    if let Some(example) = example
-        && let Some(m) = catalogue::violation(&v, example, "example")
-    {
-        return Err(ApiError::Validation(m));
+    let Some(schema) = t.schema.clone() else {
+        return Ok(());
+    };
+    let example = t.example.clone();
+    tokio::task::spawn_blocking(move || {
+        let json = |s: &str| serde_json::from_str::<Value>(s).map_err(|e| e.to_string());
+        let v = catalogue::compile(&json(&schema)?)?;
+        match example {
+            Some(e) => catalogue::violation(&v, &json(&e)?, "example").map_or(Ok(()), Err),
+            None => Ok(()),
+        }
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(ApiError::Validation)
+}
+
+/// `?limit=&after=` of the catalogue's list: the cursor is a type name.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct NamePage {
+    /// 1 to 1000; 100 when absent.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page.
+    #[param(min_length = 1, max_length = 255, pattern = "^[A-Za-z0-9._:/-]+$")]
+    pub after: Option<String>,
+}
+
+/// The `{name}` of a path: a type name, percent-encoded where it holds a
+/// `/`. A name no type can have names nothing (404).
+pub struct PathName(pub String);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for PathName {
+    type Rejection = ApiError;
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        let name = axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::BadRequest(e.body_text()))?
+            .0;
+        if validate::event_type(&name).is_err() {
+            return Err(not_found(&name));
+        }
+        Ok(PathName(name))
     }
-    Ok(())
 }
 
 /// This node enforces its own change at once; the others within a poll.

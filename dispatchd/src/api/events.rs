@@ -319,6 +319,13 @@ fn idempotency_key(headers: &HeaderMap) -> ApiResult<Option<String>> {
 
 fn to_event(input: EventIn, idempotency_key: Option<String>) -> ApiResult<Event> {
     let id = id_or_new(input.id, "evt")?;
+    if id.starts_with(crate::operational::ID_PREFIX) {
+        // Taken, an operational event's id would find it already stored.
+        return Err(ApiError::Validation(format!(
+            "id: ids starting {:?} are dispatchd's own",
+            crate::operational::ID_PREFIX
+        )));
+    }
     validate::event_type(&input.event_type).map_err(ApiError::Validation)?;
     if builtin::is_operational(&input.event_type) {
         return Err(ApiError::Validation(format!(

@@ -54,7 +54,7 @@ pub use dead_letters::DeadLetterStore;
 pub use error::{Result, StoreError};
 pub use event_types::EventTypeStore;
 pub use events::EventStore;
-pub use outbox::OutboxStore;
+pub use outbox::{OutboxBatch, OutboxStore};
 pub use postgres::PgStore;
 pub use queue::QueueStore;
 pub use sqlite::SqliteStore;

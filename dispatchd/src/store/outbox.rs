@@ -2,47 +2,87 @@
 //! (`migrations/*/0010_catalogue.sql`) in the transaction that killed a
 //! delivery or moved an endpoint's circuit or status, so every such change
 //! is recorded however it happened and whatever crashes after. The
-//! emitter (`operational`) reads them, ingests one event each and deletes
-//! them; two nodes reading the same row emit one event, since its id
-//! derives from `seq`.
+//! emitter (`operational`) takes a batch, ingests one event per entry and
+//! finishes the batch, deleting the entries.
+//!
+//! On PostgreSQL a batch is taken `FOR UPDATE SKIP LOCKED` in a
+//! transaction held until it is finished, so nodes share the outbox rather
+//! than each emitting all of it; a node that dies mid-batch lets its rows
+//! go with its connection, and the next taker emits them again under the
+//! same event ids (stored once). SQLite has one node and one writer: the
+//! batch is read, and deleted when finished.
 
 use async_trait::async_trait;
 
+use super::db::{Db, Tx};
 use super::{Backend, Result};
 use crate::model::OutboxEntry;
 
-/// The outbox: read oldest first, deleted once emitted.
+const OLDEST: &str = "SELECT * FROM operational_outbox ORDER BY seq LIMIT $1";
+
+/// Entries taken from the outbox, to be finished once emitted.
+pub struct OutboxBatch {
+    pub entries: Vec<OutboxEntry>,
+    /// PostgreSQL: the transaction holding the entries' row locks.
+    tx: Option<Tx>,
+}
+
+/// The outbox: taken oldest first, deleted once emitted.
 #[async_trait]
 pub trait OutboxStore: Backend {
-    /// Up to `limit` entries, oldest first.
-    async fn outbox(&self, limit: u32) -> Result<Vec<OutboxEntry>> {
-        Ok(on!(self.reads(), |p| sqlx::query_as(
-            "SELECT * FROM operational_outbox ORDER BY seq LIMIT $1"
-        )
-        .bind(i64::from(limit))
-        .fetch_all(p)
-        .await?))
+    /// Up to `limit` entries no other node holds, oldest first.
+    async fn take_outbox(&self, limit: u32) -> Result<OutboxBatch> {
+        let limit = i64::from(limit);
+        if let Db::Pg(_) = self.writes() {
+            let mut tx = self.writes().begin(self.work()).await?;
+            let entries: Vec<OutboxEntry> = on!(tx, |c| sqlx::query_as(concat!(
+                "SELECT * FROM operational_outbox ORDER BY seq LIMIT $1",
+                " FOR UPDATE SKIP LOCKED"
+            ))
+            .bind(limit)
+            .fetch_all(&mut **c)
+            .await?);
+            if entries.is_empty() {
+                tx.rollback().await?;
+                return Ok(OutboxBatch { entries, tx: None });
+            }
+            return Ok(OutboxBatch {
+                entries,
+                tx: Some(tx),
+            });
+        }
+        let entries = on!(self.reads(), |p| sqlx::query_as(OLDEST)
+            .bind(limit)
+            .fetch_all(p)
+            .await?);
+        Ok(OutboxBatch { entries, tx: None })
     }
 
-    /// Deletes emitted entries.
-    async fn drop_outbox(&self, seqs: &[i64]) -> Result<u64> {
+    /// Deletes a batch's entries, now emitted.
+    async fn finish_outbox(&self, batch: OutboxBatch) -> Result<()> {
+        let seqs: Vec<i64> = batch.entries.iter().map(|e| e.seq).collect();
         if seqs.is_empty() {
-            return Ok(0);
+            return Ok(());
         }
-        Ok(on!(
-            self.writes(),
-            pg => |p| sqlx::query("DELETE FROM operational_outbox WHERE seq = ANY($1)")
-                .bind(seqs)
-                .execute(p)
+        let mut tx = match batch.tx {
+            Some(tx) => tx,
+            None => self.writes().begin(self.work()).await?,
+        };
+        on!(
+            tx,
+            pg => |c| sqlx::query("DELETE FROM operational_outbox WHERE seq = ANY($1)")
+                .bind(&seqs)
+                .execute(&mut **c)
                 .await?
                 .rows_affected(),
-            sqlite => |p| sqlx::query(
+            sqlite => |c| sqlx::query(
                 "DELETE FROM operational_outbox WHERE seq IN (SELECT value FROM json_each($1))"
             )
             .bind(super::rows::to_json(&seqs))
-            .execute(p)
+            .execute(&mut **c)
             .await?
             .rows_affected(),
-        ))
+        );
+        tx.commit().await
     }
 }

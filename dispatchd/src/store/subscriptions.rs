@@ -47,6 +47,23 @@ pub trait SubscriptionStore: Backend {
         Ok(snap)
     }
 
+    /// Every subscription as of now: the cache when its version is still
+    /// the database's (one small read), else a fresh read. For callers off
+    /// the ingest path, which have no commit-time check to catch another
+    /// node's change.
+    async fn current_subscriptions(&self) -> Result<SubscriptionSnapshot> {
+        if let Some(snap) = self.cache().get() {
+            let version: i64 = on!(self.reads(), |p| sqlx::query_scalar(sql::VERSION)
+                .fetch_one(p)
+                .await?);
+            if version == snap.version {
+                return Ok(snap);
+            }
+            self.cache().invalidate();
+        }
+        self.subscriptions().await
+    }
+
     async fn create_subscription(&self, s: &Subscription) -> Result<()> {
         let j = SubscriptionJson::of(s)?;
         let mut tx = self.writes().begin(self.work()).await?;

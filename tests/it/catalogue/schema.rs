@@ -110,7 +110,7 @@ async fn the_catalogue_checks_what_it_stores(backend: Backend) {
             "example",
         ),
         (json!({"name": "dispatch.mine"}), "name"),
-        (json!({"name": "a/b"}), "name"),
+        (json!({"name": "a b"}), "name"),
         (json!({"name": "a.b", "colour": "red"}), "colour"),
     ];
     for (body, field) in cases {
@@ -161,7 +161,7 @@ async fn the_catalogue_checks_what_it_stores(backend: Backend) {
         d.delete("/event-types/dispatch.delivery.dead").await.0,
         StatusCode::CONFLICT
     );
-    // Nor posted by a producer.
+    // Nor posted by a producer, nor their ids taken.
     let (s, b) = d
         .post(
             "/events",
@@ -169,6 +169,34 @@ async fn the_catalogue_checks_what_it_stores(backend: Backend) {
         )
         .await;
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    let (s, b) = d
+        .post(
+            "/events",
+            json!({"id": "evt_op_1", "type": "a.b", "data": {}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{b}");
+    assert!(
+        b["error"]["message"].as_str().unwrap().starts_with("id"),
+        "{b}"
+    );
+    // A name with a `/` is reached percent-encoded.
+    let (s, b) = d
+        .post("/event-types", json!({"name": "billing/invoice.paid"}))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = d.get("/event-types/billing%2Finvoice.paid").await;
+    assert_eq!(
+        (s, &b["name"]),
+        (StatusCode::OK, &json!("billing/invoice.paid")),
+        "{b}"
+    );
+    let (s, b) = d.get("/event-types?after=billing/invoice.paid").await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        d.delete("/event-types/billing%2Finvoice.paid").await.0,
+        StatusCode::NO_CONTENT
+    );
     assert_eq!(
         d.delete("/event-types/order.created").await.0,
         StatusCode::NO_CONTENT

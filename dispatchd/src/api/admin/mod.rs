@@ -30,7 +30,7 @@ use crate::config::Config;
     get,
     path = "/admin/event-types",
     tag = "admin",
-    params(super::PageQuery),
+    params(super::event_types::NamePage),
     responses(
         (status = 200, description = "The catalogue, as `GET /event-types` lists it", body = dispatch_wire::ListOut<dispatch_wire::EventTypeView>),
         (status = 400, description = "Bad query", body = dispatch_wire::ErrorResponse),
@@ -41,7 +41,7 @@ use crate::config::Config;
 /// The catalogue for operators (the console), under the admin token.
 pub async fn event_types(
     st: State<AppState>,
-    q: super::Query<super::PageQuery>,
+    q: super::Query<super::event_types::NamePage>,
 ) -> super::error::ApiResult<axum::Json<dispatch_wire::ListOut<dispatch_wire::EventTypeView>>> {
     super::event_types::list(st, q).await
 }
