@@ -138,6 +138,38 @@ named_enum! {
     }
 }
 
+named_enum! {
+    /// Which Standard Webhooks signatures a delivery carries in
+    /// `webhook-signature`.
+    SignatureScheme, "signature_scheme" {
+        /// HMAC-SHA256 with the subscription's secret (the default).
+        V1 = "v1",
+        /// ed25519 with the subscription's key pair; receivers verify with
+        /// its public key (`public_key`).
+        V1a = "v1a",
+        /// Both, space-separated: receivers of either kind verify.
+        #[serde(rename = "v1+v1a")]
+        Both = "v1+v1a",
+    }
+}
+
+impl SignatureScheme {
+    /// For serde: views written before v1a existed read as `v1`.
+    pub fn default_v1() -> Self {
+        Self::V1
+    }
+
+    /// Whether it signs with the HMAC secret (`v1`).
+    pub fn hmac(self) -> bool {
+        matches!(self, Self::V1 | Self::Both)
+    }
+
+    /// Whether it signs with the ed25519 key (`v1a`).
+    pub fn ed25519(self) -> bool {
+        matches!(self, Self::V1a | Self::Both)
+    }
+}
+
 impl Ordering {
     /// For serde: views written before ordering existed read as `none`.
     pub fn default_none() -> Self {

@@ -108,6 +108,21 @@ pub struct SubscriptionIn {
     /// purged (`block`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ordering_on_dead: Option<crate::OnDead>,
+    /// `v1` (HMAC, the default), `v1a` (ed25519: dispatchd makes the key
+    /// pair and shows `public_key`) or `v1+v1a` (both).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_scheme: Option<crate::SignatureScheme>,
+    /// Credentials dispatchd presents to the endpoint; write-only secrets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth: Option<EndpointAuthIn>,
+    /// A private CA to trust for this endpoint and a client certificate
+    /// to present (mTLS).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "object_only::deserialize"
+    )]
+    pub tls: Option<TlsIn>,
 }
 
 /// `PATCH /subscriptions/{id}`: every field optional; a new `secret` rotates
@@ -185,6 +200,23 @@ pub struct SubscriptionPatch {
     /// A new rule for a dead head; `skip` releases keys it blocked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ordering_on_dead: Option<crate::OnDead>,
+    /// A new signature scheme; a key pair is made when it first needs one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_scheme: Option<crate::SignatureScheme>,
+    /// New endpoint credentials, or `null` for none.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub auth: Option<Option<EndpointAuthIn>>,
+    /// New TLS settings, replacing the old, or `null` for none.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    pub tls: Option<Option<TlsIn>>,
 }
 
 /// A subscription as the API shows it. `secret` is the full secret only in
@@ -224,6 +256,19 @@ pub struct SubscriptionView {
     /// What a dead head does to its key (for `per_key`).
     #[serde(default = "crate::OnDead::default_skip")]
     pub ordering_on_dead: crate::OnDead,
+    /// Which signatures its deliveries carry.
+    #[serde(default = "crate::SignatureScheme::default_v1")]
+    pub signature_scheme: crate::SignatureScheme,
+    /// The ed25519 public key (`whpk_<base64>`) that verifies its `v1a`
+    /// signatures; absent when it signs only `v1`. Public: always shown.
+    #[serde(default)]
+    pub public_key: Option<String>,
+    /// The credentials it presents; secrets masked.
+    #[serde(default)]
+    pub auth: Option<EndpointAuthView>,
+    /// Its TLS settings; the client key masked.
+    #[serde(default)]
+    pub tls: Option<TlsView>,
     /// Whether it receives deliveries.
     pub status: crate::SubscriptionStatus,
     /// Why it is disabled (an operator, a 410 Gone, a long outage).
@@ -251,4 +296,81 @@ pub struct CircuitView {
     pub next_probe_at: Option<String>,
     /// The latest successful delivery (RFC 3339).
     pub last_success_at: Option<String>,
+}
+
+/// Credentials dispatchd presents to an endpoint with every delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum EndpointAuthIn {
+    /// `Authorization: Basic` (RFC 7617).
+    Basic {
+        /// No `:` and no control characters.
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                min_length = 1,
+                max_length = 255,
+                pattern = "^[^:\\u0000-\\u001f\\u007f-\\u009f]+$"
+            )
+        )]
+        username: String,
+        /// Write-only.
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                min_length = 1,
+                max_length = 1024,
+                pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+            )
+        )]
+        password: String,
+    },
+}
+
+/// `EndpointAuthIn` as the API shows it: secrets masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum EndpointAuthView {
+    /// `Authorization: Basic`.
+    Basic {
+        /// The user name.
+        username: String,
+        /// Masked, except in the answer that set it.
+        password: String,
+    },
+}
+
+/// TLS to an endpoint, in addition to the system's trusted roots: a
+/// private CA, and a client certificate with its key (mTLS). PEM, checked
+/// when written; the key is write-only.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct TlsIn {
+    /// A CA certificate (PEM) trusted for this endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 65536))]
+    pub ca_pem: Option<String>,
+    /// The client certificate (PEM, its chain may follow) presented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 65536))]
+    pub client_cert_pem: Option<String>,
+    /// Its private key (PEM); required with `client_cert_pem`. Write-only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 65536))]
+    pub client_key_pem: Option<String>,
+}
+
+/// `TlsIn` as the API shows it: the key masked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct TlsView {
+    /// The CA certificate trusted.
+    pub ca_pem: Option<String>,
+    /// The client certificate presented.
+    pub client_cert_pem: Option<String>,
+    /// `********` when a key is set.
+    pub client_key_pem: Option<String>,
 }

@@ -58,6 +58,7 @@ fn subscription(id: usize, types: &[&str], plugins: &[&str]) -> Subscription {
         channels: None,
         ordering: dispatchd::model::Ordering::None,
         ordering_on_dead: dispatchd::model::OnDead::Skip,
+        egress: Default::default(),
         status: dispatchd::model::SubscriptionStatus::Active,
         created_at: 0,
         updated_at: 0,

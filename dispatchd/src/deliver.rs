@@ -4,17 +4,23 @@
 //! This module knows HTTP and signing, not the queue: the worker
 //! (`crate::queue`) decides what an outcome means for the delivery's state.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
-use reqwest::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT};
+use reqwest::header::{
+    AUTHORIZATION, CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue, RETRY_AFTER, USER_AGENT,
+};
 use reqwest::{Method, StatusCode};
 use serde_json::value::RawValue;
 
 use crate::config::Config;
-use crate::model::{ClaimedDelivery, Event, EventKind, Millis, now_ms};
+use crate::model::{
+    ClaimedDelivery, EndpointAuth, Event, EventKind, Millis, SignatureScheme, TlsSettings, now_ms,
+};
 use crate::sign;
 use crate::ssrf::{Guard, GuardedResolver};
 
@@ -42,10 +48,22 @@ pub struct PreparedRequest {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub timeout: Duration,
+    /// The subscription's TLS settings, when it has any: sent with the
+    /// client made for them.
+    pub tls: Option<TlsSettings>,
 }
+
+/// Most distinct TLS settings kept with a client of their own; past it the
+/// cache starts over (old settings linger only until then).
+const MAX_TLS_CLIENTS: usize = 1024;
 
 pub struct Deliverer {
     client: reqwest::Client,
+    /// One client per distinct TLS setting (a private CA, a client
+    /// certificate), made at first use and kept, so its connection pool
+    /// and HTTP/2 sessions survive from one delivery to the next.
+    tls_clients: Mutex<HashMap<[u8; 32], reqwest::Client>>,
+    max_idle: usize,
     guard: Arc<Guard>,
     default_timeout: Duration,
     max_response_bytes: usize,
@@ -57,21 +75,12 @@ pub struct Deliverer {
 impl Deliverer {
     pub fn new(cfg: &Config) -> anyhow::Result<Self> {
         let guard = Arc::new(cfg.ssrf_guard());
-        let client = reqwest::Client::builder()
-            // Every name is resolved through the SSRF guard: only allowed
-            // addresses are ever dialled.
-            .dns_resolver(Arc::new(GuardedResolver {
-                guard: guard.clone(),
-            }))
-            // A 3xx is a failure: following it could reach anywhere.
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(Duration::from_secs(10))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(cfg.queue.max_in_flight as usize)
-            .tcp_nodelay(true)
-            .build()?;
+        let max_idle = cfg.queue.max_in_flight as usize;
+        let client = builder(&guard, max_idle).build()?;
         Ok(Self {
             client,
+            tls_clients: Mutex::default(),
+            max_idle,
             guard,
             default_timeout: Duration::from_millis(cfg.delivery.timeout_ms),
             max_response_bytes: cfg.delivery.max_response_bytes,
@@ -146,15 +155,53 @@ impl Deliverer {
                 .unwrap_or_else(|| d.event.event_type.clone()),
         );
         set("x-dispatch-timestamp", timestamp.to_string());
+        // A task's inline secret signs v1 only; a subscription signs what
+        // its scheme says.
+        let egress = sub.map(|s| &s.egress).filter(|_| d.inline.secret.is_none());
+        let scheme = egress.map_or(SignatureScheme::V1, |e| e.signature_scheme);
+        let mut entries = Vec::with_capacity(4);
+        if scheme.hmac() && !secrets.is_empty() {
+            entries.push(sign::standard_header(
+                secrets.iter().copied(),
+                msg_id,
+                timestamp,
+                &body,
+            ));
+        }
+        if let Some(e) = egress.filter(|_| scheme.ed25519()) {
+            let in_grace = sub
+                .and_then(|s| s.previous_secret_expires_at)
+                .is_some_and(|until| until > now);
+            let previous = e.previous_signing_key.as_ref().filter(|_| in_grace);
+            for key in e.signing_key.iter().chain(previous) {
+                entries.extend(sign::ed25519::signature(
+                    key.expose(),
+                    msg_id,
+                    timestamp,
+                    &body,
+                ));
+            }
+        }
+        if !entries.is_empty() {
+            set("webhook-signature", entries.join(" "));
+        }
         if let Some(primary) = secrets.first() {
-            set(
-                "webhook-signature",
-                sign::standard_header(secrets.iter().copied(), msg_id, timestamp, &body),
-            );
             set(
                 "x-dispatch-signature",
                 sign::dispatch_header(primary, &body),
             );
+        }
+        // Credentials go only to the subscription's own URL, never to one a
+        // plugin chose.
+        let own_url = sub.is_some_and(|s| s.url == url);
+        if let Some(EndpointAuth::Basic { username, password }) =
+            egress.and_then(|e| e.auth.as_ref()).filter(|_| own_url)
+        {
+            let token = STANDARD.encode(format!("{username}:{}", password.expose()));
+            if let Ok(mut v) = HeaderValue::from_str(&format!("Basic {token}")) {
+                v.set_sensitive(true);
+                headers.insert(AUTHORIZATION, v);
+            }
         }
         // Clamped to the lease too: a timeout stored before queue.lease_secs
         // was lowered must not outlive the claim.
@@ -169,7 +216,25 @@ impl Deliverer {
             headers,
             body,
             timeout,
+            tls: egress.and_then(|e| e.tls.clone()),
         })
+    }
+
+    /// The client for these TLS settings, made once.
+    fn tls_client(&self, t: &TlsSettings) -> Result<reqwest::Client, String> {
+        let key = tls_key(t);
+        if let Some(c) = self.tls_clients.lock().expect("tls clients").get(&key) {
+            return Ok(c.clone());
+        }
+        let client = with_tls(builder(&self.guard, self.max_idle), t)?
+            .build()
+            .map_err(|e| format!("tls: {e}"))?;
+        let mut clients = self.tls_clients.lock().expect("tls clients");
+        if clients.len() >= MAX_TLS_CLIENTS {
+            clients.clear();
+        }
+        clients.insert(key, client.clone());
+        Ok(client)
     }
 
     /// Sends one prepared request and classifies the answer.
@@ -193,8 +258,25 @@ impl Deliverer {
                 started_at,
             };
         }
-        let result = self
-            .client
+        let client = match &req.tls {
+            None => self.client.clone(),
+            Some(t) => match self.tls_client(t) {
+                Ok(c) => c,
+                Err(e) => {
+                    return AttemptResult {
+                        url,
+                        success: false,
+                        status_code: None,
+                        error: Some(e),
+                        duration_ms: start.elapsed().as_millis() as i64,
+                        response_prefix: None,
+                        retry_after: None,
+                        started_at,
+                    };
+                }
+            },
+        };
+        let result = client
             .request(req.method, &req.url)
             .headers(req.headers)
             .body(req.body)
@@ -269,6 +351,105 @@ impl Deliverer {
 /// The envelope `{id, type, source, data, timestamp}` of a subscription
 /// delivery. Built the same way on every attempt, so retries send the same
 /// bytes.
+/// What every client to endpoints shares.
+fn builder(guard: &Arc<Guard>, max_idle: usize) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        // Every name is resolved through the SSRF guard: only allowed
+        // addresses are ever dialled.
+        .dns_resolver(Arc::new(GuardedResolver {
+            guard: guard.clone(),
+        }))
+        // A 3xx is a failure: following it could reach anywhere.
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_max_idle_per_host(max_idle)
+        .tcp_nodelay(true)
+}
+
+/// `b` trusting the settings' CA (besides the system roots) and
+/// presenting their client certificate.
+fn with_tls(
+    mut b: reqwest::ClientBuilder,
+    t: &TlsSettings,
+) -> Result<reqwest::ClientBuilder, String> {
+    if let Some(ca) = &t.ca_pem {
+        let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes())
+            .map_err(|e| format!("tls.ca_pem: {e}"))?;
+        if certs.is_empty() {
+            return Err("tls.ca_pem: no PEM certificate in it".into());
+        }
+        for c in certs {
+            b = b.add_root_certificate(c);
+        }
+    }
+    match (&t.client_cert_pem, &t.client_key_pem) {
+        (None, None) => {}
+        (Some(_), None) => return Err("tls.client_key_pem: required with client_cert_pem".into()),
+        (None, Some(_)) => return Err("tls.client_cert_pem: required with client_key_pem".into()),
+        (Some(cert), Some(key)) => {
+            let certs = reqwest::Certificate::from_pem_bundle(cert.as_bytes())
+                .map_err(|e| format!("tls.client_cert_pem: {e}"))?;
+            if certs.is_empty() {
+                return Err("tls.client_cert_pem: no PEM certificate in it".into());
+            }
+            let pem = format!("{}\n{cert}", key.expose());
+            let id = reqwest::Identity::from_pem(pem.as_bytes())
+                .map_err(|e| format!("tls.client_key_pem: {e}"))?;
+            b = b.identity(id);
+        }
+    }
+    Ok(b)
+}
+
+/// Checks TLS settings when a subscription is written: each PEM parses,
+/// the CA makes a trust store, and the key is the certificate's.
+pub fn check_tls(t: &TlsSettings) -> Result<(), String> {
+    let ca_only = TlsSettings {
+        client_cert_pem: None,
+        client_key_pem: None,
+        ..t.clone()
+    };
+    with_tls(reqwest::Client::builder(), &ca_only)?
+        .build()
+        .map_err(|e| format!("tls.ca_pem: {}", source_chain(&e)))?;
+    with_tls(reqwest::Client::builder(), t)?
+        .build()
+        .map_err(|e| {
+            format!(
+                "tls.client_key_pem: not usable with client_cert_pem: {}",
+                source_chain(&e)
+            )
+        })?;
+    Ok(())
+}
+
+fn source_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push_str(": ");
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
+}
+
+/// The cache key of TLS settings: a hash, so no PEM or key is kept twice.
+fn tls_key(t: &TlsSettings) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for part in [
+        t.ca_pem.as_deref(),
+        t.client_cert_pem.as_deref(),
+        t.client_key_pem.as_ref().map(|k| k.expose()),
+    ] {
+        h.update(part.unwrap_or("").as_bytes());
+        h.update([0u8, u8::from(part.is_some())]);
+    }
+    h.finalize().into()
+}
+
 pub fn envelope(d: &ClaimedDelivery) -> Vec<u8> {
     let data = RawValue::from_string(d.event.data.clone())
         .unwrap_or_else(|_| RawValue::from_string("null".into()).expect("null is JSON"));

@@ -27,7 +27,7 @@ pub use dispatch_wire::{CircuitState, DeliveryState, SubscriptionStatus};
 
 /// How a subscription orders the deliveries of one key, and what a dead
 /// head does: also defined once in `dispatch_wire`.
-pub use dispatch_wire::{OnDead, Ordering};
+pub use dispatch_wire::{OnDead, Ordering, SignatureScheme};
 
 /// Exponential backoff with jitter and a cap.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -61,6 +61,8 @@ pub struct Subscription {
     /// `PerKey`: the deliveries of one ordering key go one at a time.
     pub ordering: Ordering,
     pub ordering_on_dead: OnDead,
+    /// How its deliveries are signed and what credentials they present.
+    pub egress: Egress,
     /// Paused by an operator; disabled by an operator, a 410 Gone, or a
     /// sustained failure window.
     pub status: SubscriptionStatus,
@@ -80,6 +82,49 @@ impl Subscription {
             Ordering::None => None,
         }
     }
+}
+
+/// How deliveries leave for an endpoint: the signatures they carry and
+/// the credentials they present.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Egress {
+    pub signature_scheme: SignatureScheme,
+    /// The ed25519 key (`whsk_<base64 of its 32-byte seed>`), made when the
+    /// scheme first signs `v1a`.
+    pub signing_key: Option<Secret>,
+    /// The key a rotation replaced, still signing until
+    /// `Subscription::previous_secret_expires_at`.
+    pub previous_signing_key: Option<Secret>,
+    pub auth: Option<EndpointAuth>,
+    pub tls: Option<TlsSettings>,
+}
+
+/// TLS to one endpoint: a private CA to trust besides the system's roots,
+/// and a client certificate with its key (mTLS). PEM, checked when
+/// written (`deliver::check_tls`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsSettings {
+    pub ca_pem: Option<String>,
+    pub client_cert_pem: Option<String>,
+    pub client_key_pem: Option<Secret>,
+}
+
+impl Default for Egress {
+    fn default() -> Self {
+        Self {
+            signature_scheme: SignatureScheme::V1,
+            signing_key: None,
+            previous_signing_key: None,
+            auth: None,
+            tls: None,
+        }
+    }
+}
+
+/// Credentials presented to an endpoint.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EndpointAuth {
+    Basic { username: String, password: Secret },
 }
 
 /// An endpoint's health as the store last recorded it.

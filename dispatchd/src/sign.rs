@@ -4,6 +4,9 @@
 //! one entry per active secret; `X-Dispatch-Signature` is
 //! `sha256=<hex HMAC-SHA256 of the body>`. A `whsec_<base64>` secret is
 //! decoded as Standard Webhooks says; any other string is its own bytes.
+//! `ed25519` is the asymmetric scheme, `v1a`.
+
+pub mod ed25519;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;

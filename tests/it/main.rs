@@ -13,6 +13,7 @@ mod api;
 mod catalogue;
 mod console;
 mod delivery;
+mod egress;
 mod faults;
 mod hostile;
 mod metrics;

@@ -10,7 +10,10 @@
 //! - `binary`: `Binary` runs the real `dispatchd` executable for signal and
 //!   crash tests.
 //! - `receiver`: an HTTP endpoint that records every request and answers
-//!   from a script; `raw_receiver`: a TCP endpoint that misbehaves.
+//!   from a script (over HTTP, or HTTPS with `Receiver::start_tls`);
+//!   `raw_receiver`: a TCP endpoint that misbehaves.
+//! - `tls`: `TestCa`, a private CA (rcgen) issuing server and client
+//!   certificates, and the receivers' rustls configurations.
 //! - `verify`: the published `standardwebhooks` library, the example
 //!   plugins.
 //! - `cluster`: a private PostgreSQL cluster for tests that stop it.
@@ -29,6 +32,7 @@ mod daemon;
 mod db;
 mod raw_receiver;
 mod receiver;
+mod tls;
 mod verify;
 
 pub use binary::*;
@@ -37,4 +41,5 @@ pub use daemon::*;
 pub use db::*;
 pub use raw_receiver::*;
 pub use receiver::*;
+pub use tls::*;
 pub use verify::*;

@@ -90,6 +90,8 @@ struct ReceiverState {
 pub struct Receiver {
     pub addr: SocketAddr,
     state: Arc<Mutex<ReceiverState>>,
+    /// Serving HTTPS (`url` says `https://`).
+    tls: bool,
 }
 
 impl Receiver {
@@ -97,8 +99,59 @@ impl Receiver {
         let state = Arc::new(Mutex::new(ReceiverState::default()));
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr");
-        let st = state.clone();
-        let app = axum::Router::new().fallback(
+        let app = app(state.clone());
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        Receiver {
+            addr,
+            state,
+            tls: false,
+        }
+    }
+
+    /// The same endpoint over HTTPS with `config` (see `TestCa`): a
+    /// connection whose handshake fails (an untrusted server for the
+    /// client, a missing or foreign client certificate for the server)
+    /// records nothing. HTTP/2 when the client offers it.
+    pub async fn start_tls(config: Arc<rustls::ServerConfig>) -> Self {
+        let state = Arc::new(Mutex::new(ReceiverState::default()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let app = app(state.clone());
+        let acceptor = tokio_rustls::TlsAcceptor::from(config);
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (acceptor, app) = (acceptor.clone(), app.clone());
+                tokio::spawn(async move {
+                    let Ok(tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let svc = hyper_util::service::TowerToHyperService::new(app);
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), svc)
+                    .await;
+                });
+            }
+        });
+        Receiver {
+            addr,
+            state,
+            tls: true,
+        }
+    }
+}
+
+/// The recording, scripted handler both kinds of receiver serve.
+fn app(state: Arc<Mutex<ReceiverState>>) -> axum::Router {
+    let st = state;
+    {
+        axum::Router::new().fallback(
             move |method: Method, uri: axum::http::Uri, headers: HeaderMap, body: Bytes| {
                 let st = st.clone();
                 async move {
@@ -135,15 +188,14 @@ impl Receiver {
                         .expect("response")
                 }
             },
-        );
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        Receiver { addr, state }
+        )
     }
+}
 
+impl Receiver {
     pub fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.addr)
     }
 
     /// Answers the next requests with these replies, in order.

@@ -6,14 +6,19 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use dispatch_wire::{ErrorResponse, ListOut, SubscriptionIn, SubscriptionPatch, SubscriptionView};
+use dispatch_wire::{
+    EndpointAuthIn, ErrorResponse, ListOut, SubscriptionIn, SubscriptionPatch, SubscriptionView,
+    TlsIn,
+};
 
 use super::auth::Scope;
 use super::error::{ApiError, ApiResult};
 use super::events::id_or_new;
 use super::extract::JsonBody;
 use super::{AppState, PageQuery, PathId, Query, paged, views};
-use crate::model::{RetryPolicy, Subscription, now_ms};
+use crate::model::{
+    Egress, EndpointAuth, RetryPolicy, SignatureScheme, Subscription, TlsSettings, now_ms,
+};
 use crate::{matching, sign, validate};
 
 #[utoipa::path(
@@ -60,12 +65,17 @@ pub async fn create(
         channels: input.channels,
         ordering: input.ordering.unwrap_or(crate::model::Ordering::None),
         ordering_on_dead: input.ordering_on_dead.unwrap_or(crate::model::OnDead::Skip),
+        egress: Egress {
+            tls: input.tls.and_then(tls_settings),
+            ..egress(input.signature_scheme, input.auth)
+        },
         status: crate::model::SubscriptionStatus::Active,
         created_at: now,
         updated_at: now,
         health: Default::default(),
     };
     check(&sub, &st)?;
+    check_tls(&sub).await?;
     st.store
         .create_subscription(&sub)
         .await
@@ -164,6 +174,24 @@ pub async fn update(
         let grace = st.cfg.delivery.secret_rotation_grace_secs as i64 * 1000;
         sub.previous_secret = Some(std::mem::replace(&mut sub.secret, secret.into()));
         sub.previous_secret_expires_at = Some(now + grace);
+        // The ed25519 key rotates with the secret, the old one signing
+        // through the same grace.
+        if let Some(key) = sub.egress.signing_key.as_mut() {
+            let old = std::mem::replace(key, sign::ed25519::generate_key().into());
+            sub.egress.previous_signing_key = Some(old);
+        }
+    }
+    if let Some(scheme) = patch.signature_scheme {
+        sub.egress.signature_scheme = scheme;
+        if scheme.ed25519() && sub.egress.signing_key.is_none() {
+            sub.egress.signing_key = Some(sign::ed25519::generate_key().into());
+        }
+    }
+    if let Some(a) = patch.auth {
+        sub.egress.auth = a.map(endpoint_auth);
+    }
+    if let Some(t) = patch.tls {
+        sub.egress.tls = t.and_then(tls_settings);
     }
     if let Some(headers) = patch.headers {
         sub.headers = headers;
@@ -194,6 +222,7 @@ pub async fn update(
     }
     sub.updated_at = now;
     check(&sub, &st)?;
+    check_tls(&sub).await?;
     if !st.store.update_subscription(&sub).await? {
         return Err(not_found(&id));
     }
@@ -262,6 +291,53 @@ fn not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("no subscription with id {id:?}"))
 }
 
+/// A new subscription's egress: its scheme (with a fresh key pair when it
+/// signs v1a) and credentials.
+fn egress(scheme: Option<SignatureScheme>, auth: Option<EndpointAuthIn>) -> Egress {
+    let scheme = scheme.unwrap_or(SignatureScheme::V1);
+    Egress {
+        signature_scheme: scheme,
+        signing_key: scheme
+            .ed25519()
+            .then(|| sign::ed25519::generate_key().into()),
+        previous_signing_key: None,
+        auth: auth.map(endpoint_auth),
+        tls: None,
+    }
+}
+
+/// `None` when nothing is set (`"tls": {}`).
+fn tls_settings(t: TlsIn) -> Option<TlsSettings> {
+    let t = TlsSettings {
+        ca_pem: t.ca_pem,
+        client_cert_pem: t.client_cert_pem,
+        client_key_pem: t.client_key_pem.map(Into::into),
+    };
+    let empty = t.ca_pem.is_none() && t.client_cert_pem.is_none() && t.client_key_pem.is_none();
+    (!empty).then_some(t)
+}
+
+/// The TLS settings parse, and the key is the certificate's. Building the
+/// trust store takes a few milliseconds: off the reactor.
+async fn check_tls(s: &Subscription) -> ApiResult<()> {
+    let Some(t) = s.egress.tls.clone() else {
+        return Ok(());
+    };
+    tokio::task::spawn_blocking(move || crate::deliver::check_tls(&t))
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?
+        .map_err(ApiError::Validation)
+}
+
+fn endpoint_auth(a: EndpointAuthIn) -> EndpointAuth {
+    match a {
+        EndpointAuthIn::Basic { username, password } => EndpointAuth::Basic {
+            username,
+            password: password.into(),
+        },
+    }
+}
+
 fn policy(r: dispatch_wire::RetryIn) -> RetryPolicy {
     RetryPolicy {
         initial_delay_ms: r.initial_delay_ms,
@@ -316,6 +392,21 @@ fn check(s: &Subscription, st: &AppState) -> ApiResult<()> {
     }
     if let Some(channels) = &s.channels {
         validate::channels(channels, 1).map_err(invalid)?;
+    }
+    if let Some(EndpointAuth::Basic { username, password }) = &s.egress.auth {
+        let printable = |v: &str, max: usize| {
+            !v.is_empty() && v.chars().count() <= max && !v.chars().any(char::is_control)
+        };
+        if !printable(username, 255) || username.contains(':') {
+            return Err(invalid(
+                "auth.username must be 1 to 255 printable characters without ':'".into(),
+            ));
+        }
+        if !printable(password.expose(), 1024) {
+            return Err(invalid(
+                "auth.password must be 1 to 1024 printable characters".into(),
+            ));
+        }
     }
     if s.plugins.len() > 20 {
         return Err(invalid("plugins may name at most 20 plugins".into()));

@@ -134,6 +134,37 @@ pub fn subscription(s: &Subscription, reveal_secret: bool) -> SubscriptionView {
         channels: s.channels.clone(),
         ordering: s.ordering,
         ordering_on_dead: s.ordering_on_dead,
+        signature_scheme: s.egress.signature_scheme,
+        // Public: shown always, so receivers can fetch it.
+        public_key: s
+            .egress
+            .signing_key
+            .as_ref()
+            .filter(|_| s.egress.signature_scheme.ed25519())
+            .and_then(|k| sign::ed25519::public_key(k.expose())),
+        auth: s.egress.auth.as_ref().map(|a| match a {
+            crate::model::EndpointAuth::Basic { username, password } => {
+                dispatch_wire::EndpointAuthView::Basic {
+                    username: username.clone(),
+                    password: if reveal_secret {
+                        password.expose().to_string()
+                    } else {
+                        "********".into()
+                    },
+                }
+            }
+        }),
+        tls: s.egress.tls.as_ref().map(|t| dispatch_wire::TlsView {
+            ca_pem: t.ca_pem.clone(),
+            client_cert_pem: t.client_cert_pem.clone(),
+            client_key_pem: t.client_key_pem.as_ref().map(|k| {
+                if reveal_secret {
+                    k.expose().to_string()
+                } else {
+                    "********".into()
+                }
+            }),
+        }),
         status: s.status,
         disabled_reason: s.health.disabled_reason.clone(),
         circuit: CircuitView {

@@ -296,6 +296,7 @@ mod tests {
             channels: None,
             ordering: crate::model::Ordering::None,
             ordering_on_dead: crate::model::OnDead::Skip,
+            egress: Default::default(),
             status: crate::model::SubscriptionStatus::Active,
             created_at: 0,
             updated_at: 0,

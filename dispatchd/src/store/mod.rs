@@ -29,6 +29,7 @@ mod sql;
 #[macro_use]
 mod db;
 mod dead_letters;
+mod egress;
 mod error;
 mod event_types;
 mod events;

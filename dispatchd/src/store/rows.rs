@@ -85,6 +85,7 @@ pub(crate) struct SubscriptionRow {
     pub channels: Option<String>,
     pub ordering: String,
     pub ordering_on_dead: String,
+    pub egress: Option<String>,
     #[sqlx(flatten)]
     pub health: HealthRow,
 }
@@ -118,6 +119,7 @@ impl TryFrom<SubscriptionRow> for Subscription {
             tenant_id: r.tenant_id,
             ordering: parse(T, id, "ordering", &r.ordering)?,
             ordering_on_dead: parse(T, id, "ordering_on_dead", &r.ordering_on_dead)?,
+            egress: super::egress::read(id, r.egress.as_deref())?,
             status: parse(T, id, "status", &r.status)?,
             rate_limit: r
                 .rate_limit
@@ -433,6 +435,7 @@ pub(crate) struct ClaimRow {
     pub s_status: Option<String>,
     pub s_created_at: Option<i64>,
     pub s_updated_at: Option<i64>,
+    pub s_egress: Option<String>,
 }
 
 impl TryFrom<ClaimRow> for ClaimedDelivery {
@@ -485,6 +488,7 @@ impl TryFrom<ClaimRow> for ClaimedDelivery {
                     channels: None,
                     ordering: "none".into(),
                     ordering_on_dead: "skip".into(),
+                    egress: r.s_egress,
                     // A claim does not need the endpoint's health: the
                     // completion reads it under lock.
                     health: HealthRow {

@@ -42,7 +42,7 @@ macro_rules! claim_columns {
          s.retry_initial_delay_ms AS s_retry_initial_delay_ms, \
          s.retry_multiplier AS s_retry_multiplier, s.retry_max_delay_ms AS s_retry_max_delay_ms, \
          s.timeout_ms AS s_timeout_ms, s.plugins AS s_plugins, s.status AS s_status, \
-         s.created_at AS s_created_at, s.updated_at AS s_updated_at"
+         s.created_at AS s_created_at, s.updated_at AS s_updated_at, s.egress AS s_egress"
     };
 }
 
@@ -149,7 +149,7 @@ macro_rules! delete_with_attempts {
     };
 }
 
-/// Binds a subscription's columns as $1..$21 in `INSERT_SUBSCRIPTION`'s
+/// Binds a subscription's columns as $1..$22 in `INSERT_SUBSCRIPTION`'s
 /// order (`UPDATE_SUBSCRIPTION` uses the same numbers).
 macro_rules! bind_subscription {
     ($query:expr, $s:expr, $json:expr) => {{
@@ -181,6 +181,7 @@ macro_rules! bind_subscription {
             .bind(&j.channels)
             .bind(s.ordering.as_str())
             .bind(s.ordering_on_dead.as_str())
+            .bind(&j.egress)
     }};
 }
 
@@ -199,6 +200,7 @@ pub(crate) struct SubscriptionJson {
     pub retry_initial_delay_ms: i64,
     pub retry_max_delay_ms: i64,
     pub timeout_ms: i64,
+    pub egress: Option<String>,
 }
 
 impl SubscriptionJson {
@@ -213,6 +215,7 @@ impl SubscriptionJson {
             retry_initial_delay_ms: bigint(s.retry.initial_delay_ms, "retry.initial_delay_ms")?,
             retry_max_delay_ms: bigint(s.retry.max_delay_ms, "retry.max_delay_ms")?,
             timeout_ms: bigint(s.timeout_ms, "timeout_ms")?,
+            egress: super::egress::column(&s.egress),
         })
     }
 }
@@ -220,9 +223,9 @@ impl SubscriptionJson {
 pub(crate) const INSERT_SUBSCRIPTION: &str = "INSERT INTO subscriptions (id, url, event_types, \
      secret, previous_secret, previous_secret_expires_at, headers, rate_limit, max_attempts, \
      retry_initial_delay_ms, retry_multiplier, retry_max_delay_ms, timeout_ms, plugins, status, \
-     created_at, updated_at, tenant_id, channels, ordering, ordering_on_dead) \
+     created_at, updated_at, tenant_id, channels, ordering, ordering_on_dead, egress) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, \
-     $19, $20, $21)";
+     $19, $20, $21, $22)";
 
 /// `created_at` ($16) never changes; it is compared with itself so both
 /// statements bind the same list.
@@ -231,7 +234,7 @@ pub(crate) const UPDATE_SUBSCRIPTION: &str = "UPDATE subscriptions SET url = $2,
      headers = $7, rate_limit = $8, max_attempts = $9, retry_initial_delay_ms = $10, \
      retry_multiplier = $11, retry_max_delay_ms = $12, timeout_ms = $13, plugins = $14, \
      status = $15, updated_at = $17, tenant_id = $18, channels = $19, ordering = $20, \
-     ordering_on_dead = $21 \
+     ordering_on_dead = $21, egress = $22 \
      WHERE id = $1 AND $16 = $16";
 
 pub(crate) const DELETE_SUBSCRIPTION: &str = "DELETE FROM subscriptions WHERE id = $1";

@@ -67,6 +67,7 @@ pub(super) fn subscription(id: &str, types: &[&str], max_attempts: u32) -> Subsc
         channels: None,
         ordering: dispatchd::model::Ordering::None,
         ordering_on_dead: dispatchd::model::OnDead::Skip,
+        egress: Default::default(),
         status: dispatchd::model::SubscriptionStatus::Active,
         created_at: now,
         updated_at: now,
