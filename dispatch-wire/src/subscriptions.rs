@@ -326,6 +326,60 @@ pub enum EndpointAuthIn {
         )]
         password: String,
     },
+    /// `Authorization: Bearer` with a token dispatchd fetches from
+    /// `token_url` (`grant_type=client_credentials`, the client sent with
+    /// HTTP Basic), cached until shortly before it expires and fetched
+    /// again once after a 401.
+    Oauth2ClientCredentials {
+        /// The token endpoint; the SSRF guard applies to it.
+        #[cfg_attr(
+            feature = "openapi",
+            schema(max_length = 2048, pattern = "^https?://[^\\s@/?#]+([/?#][^\\s]*)?$")
+        )]
+        token_url: String,
+        /// The client's id.
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                min_length = 1,
+                max_length = 255,
+                pattern = "^[^:\\u0000-\\u001f\\u007f-\\u009f]+$"
+            )
+        )]
+        client_id: String,
+        /// Write-only.
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                min_length = 1,
+                max_length = 1024,
+                pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+            )
+        )]
+        client_secret: String,
+        /// Space-separated scopes to ask for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                min_length = 1,
+                max_length = 1024,
+                pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+            )
+        )]
+        scope: Option<String>,
+        /// The audience to ask for (Auth0 and others).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[cfg_attr(
+            feature = "openapi",
+            schema(
+                min_length = 1,
+                max_length = 1024,
+                pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]+$"
+            )
+        )]
+        audience: Option<String>,
+    },
 }
 
 /// `EndpointAuthIn` as the API shows it: secrets masked.
@@ -339,6 +393,19 @@ pub enum EndpointAuthView {
         username: String,
         /// Masked, except in the answer that set it.
         password: String,
+    },
+    /// A bearer token from OAuth2 client credentials.
+    Oauth2ClientCredentials {
+        /// The token endpoint.
+        token_url: String,
+        /// The client's id.
+        client_id: String,
+        /// Masked, except in the answer that set it.
+        client_secret: String,
+        /// The scopes asked for.
+        scope: Option<String>,
+        /// The audience asked for.
+        audience: Option<String>,
     },
 }
 

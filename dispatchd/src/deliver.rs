@@ -3,6 +3,14 @@
 //!
 //! This module knows HTTP and signing, not the queue: the worker
 //! (`crate::queue`) decides what an outcome means for the delivery's state.
+//! `clients` holds the HTTP clients (one per TLS setting), `oauth2` the
+//! endpoint tokens of OAuth2 client credentials.
+
+mod clients;
+pub mod oauth2;
+
+pub use clients::check_tls;
+use clients::{builder, tls_key, with_tls};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -19,10 +27,11 @@ use serde_json::value::RawValue;
 
 use crate::config::Config;
 use crate::model::{
-    ClaimedDelivery, EndpointAuth, Event, EventKind, Millis, SignatureScheme, TlsSettings, now_ms,
+    ClaimedDelivery, EndpointAuth, Event, EventKind, Millis, OAuth2, SignatureScheme, TlsSettings,
+    now_ms,
 };
 use crate::sign;
-use crate::ssrf::{Guard, GuardedResolver};
+use crate::ssrf::Guard;
 
 pub const USER_AGENT_VALUE: &str = concat!("dispatchd/", env!("CARGO_PKG_VERSION"));
 
@@ -51,6 +60,8 @@ pub struct PreparedRequest {
     /// The subscription's TLS settings, when it has any: sent with the
     /// client made for them.
     pub tls: Option<TlsSettings>,
+    /// OAuth2 client credentials: `send` adds the bearer token.
+    pub oauth2: Option<OAuth2>,
 }
 
 /// Most distinct TLS settings kept with a client of their own; past it the
@@ -63,6 +74,8 @@ pub struct Deliverer {
     /// certificate), made at first use and kept, so its connection pool
     /// and HTTP/2 sessions survive from one delivery to the next.
     tls_clients: Mutex<HashMap<[u8; 32], reqwest::Client>>,
+    /// OAuth2 tokens of endpoints, shared by their deliveries on this node.
+    tokens: oauth2::Tokens,
     max_idle: usize,
     guard: Arc<Guard>,
     default_timeout: Duration,
@@ -80,6 +93,7 @@ impl Deliverer {
         Ok(Self {
             client,
             tls_clients: Mutex::default(),
+            tokens: oauth2::Tokens::default(),
             max_idle,
             guard,
             default_timeout: Duration::from_millis(cfg.delivery.timeout_ms),
@@ -194,14 +208,14 @@ impl Deliverer {
         // Credentials go only to the subscription's own URL, never to one a
         // plugin chose.
         let own_url = sub.is_some_and(|s| s.url == url);
-        if let Some(EndpointAuth::Basic { username, password }) =
-            egress.and_then(|e| e.auth.as_ref()).filter(|_| own_url)
-        {
-            let token = STANDARD.encode(format!("{username}:{}", password.expose()));
-            if let Ok(mut v) = HeaderValue::from_str(&format!("Basic {token}")) {
-                v.set_sensitive(true);
-                headers.insert(AUTHORIZATION, v);
+        let mut oauth2 = None;
+        match egress.and_then(|e| e.auth.as_ref()).filter(|_| own_url) {
+            None => {}
+            Some(EndpointAuth::Basic { username, password }) => {
+                let token = STANDARD.encode(format!("{username}:{}", password.expose()));
+                authorize(&mut headers, &format!("Basic {token}"));
             }
+            Some(EndpointAuth::OAuth2(o)) => oauth2 = Some(o.clone()),
         }
         // Clamped to the lease too: a timeout stored before queue.lease_secs
         // was lowered must not outlive the claim.
@@ -217,6 +231,7 @@ impl Deliverer {
             body,
             timeout,
             tls: egress.and_then(|e| e.tls.clone()),
+            oauth2,
         })
     }
 
@@ -246,43 +261,63 @@ impl Deliverer {
         let literal = reqwest::Url::parse(&req.url)
             .map_err(|e| format!("invalid URL: {e}"))
             .and_then(|u| self.guard.check_url(&u));
+        let failed = |error: String| AttemptResult {
+            url: url.clone(),
+            success: false,
+            status_code: None,
+            error: Some(error),
+            duration_ms: start.elapsed().as_millis() as i64,
+            response_prefix: None,
+            retry_after: None,
+            started_at,
+        };
         if let Err(refused) = literal {
-            return AttemptResult {
-                url,
-                success: false,
-                status_code: None,
-                error: Some(refused),
-                duration_ms: start.elapsed().as_millis() as i64,
-                response_prefix: None,
-                retry_after: None,
-                started_at,
-            };
+            return failed(refused);
         }
         let client = match &req.tls {
             None => self.client.clone(),
             Some(t) => match self.tls_client(t) {
                 Ok(c) => c,
-                Err(e) => {
-                    return AttemptResult {
-                        url,
-                        success: false,
-                        status_code: None,
-                        error: Some(e),
-                        duration_ms: start.elapsed().as_millis() as i64,
-                        response_prefix: None,
-                        retry_after: None,
-                        started_at,
-                    };
-                }
+                Err(e) => return failed(e),
             },
         };
-        let result = client
-            .request(req.method, &req.url)
-            .headers(req.headers)
-            .body(req.body)
-            .timeout(req.timeout)
-            .send()
-            .await;
+        let mut headers = req.headers;
+        let mut token = None;
+        if let Some(o) = &req.oauth2 {
+            match self.tokens.token(o, &self.client, &self.guard, None).await {
+                Ok(t) => {
+                    authorize(&mut headers, &format!("Bearer {}", t.expose()));
+                    token = Some(t);
+                }
+                Err(e) => return failed(format!("oauth2 token: {e}")),
+            }
+        }
+        let send = |headers: HeaderMap| {
+            client
+                .request(req.method.clone(), &req.url)
+                .headers(headers)
+                .body(req.body.clone())
+                .timeout(req.timeout)
+                .send()
+        };
+        let mut result = send(headers.clone()).await;
+        // A 401 to the token: fetch a new one (once, whoever asks first)
+        // and try again with it.
+        if let (Some(o), Some(old), Ok(resp)) = (&req.oauth2, &token, &result)
+            && resp.status() == StatusCode::UNAUTHORIZED
+        {
+            match self
+                .tokens
+                .token(o, &self.client, &self.guard, Some(old))
+                .await
+            {
+                Ok(t) => {
+                    authorize(&mut headers, &format!("Bearer {}", t.expose()));
+                    result = send(headers).await;
+                }
+                Err(e) => return failed(format!("oauth2 token: {e}")),
+            }
+        }
         let mut out = AttemptResult {
             url,
             success: false,
@@ -351,103 +386,12 @@ impl Deliverer {
 /// The envelope `{id, type, source, data, timestamp}` of a subscription
 /// delivery. Built the same way on every attempt, so retries send the same
 /// bytes.
-/// What every client to endpoints shares.
-fn builder(guard: &Arc<Guard>, max_idle: usize) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        // Every name is resolved through the SSRF guard: only allowed
-        // addresses are ever dialled.
-        .dns_resolver(Arc::new(GuardedResolver {
-            guard: guard.clone(),
-        }))
-        // A 3xx is a failure: following it could reach anywhere.
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(10))
-        .pool_idle_timeout(Duration::from_secs(60))
-        .pool_max_idle_per_host(max_idle)
-        .tcp_nodelay(true)
-}
-
-/// `b` trusting the settings' CA (besides the system roots) and
-/// presenting their client certificate.
-fn with_tls(
-    mut b: reqwest::ClientBuilder,
-    t: &TlsSettings,
-) -> Result<reqwest::ClientBuilder, String> {
-    if let Some(ca) = &t.ca_pem {
-        let certs = reqwest::Certificate::from_pem_bundle(ca.as_bytes())
-            .map_err(|e| format!("tls.ca_pem: {e}"))?;
-        if certs.is_empty() {
-            return Err("tls.ca_pem: no PEM certificate in it".into());
-        }
-        for c in certs {
-            b = b.add_root_certificate(c);
-        }
+/// Sets `Authorization`, marked sensitive (never logged by hyper).
+fn authorize(headers: &mut HeaderMap, value: &str) {
+    if let Ok(mut v) = HeaderValue::from_str(value) {
+        v.set_sensitive(true);
+        headers.insert(AUTHORIZATION, v);
     }
-    match (&t.client_cert_pem, &t.client_key_pem) {
-        (None, None) => {}
-        (Some(_), None) => return Err("tls.client_key_pem: required with client_cert_pem".into()),
-        (None, Some(_)) => return Err("tls.client_cert_pem: required with client_key_pem".into()),
-        (Some(cert), Some(key)) => {
-            let certs = reqwest::Certificate::from_pem_bundle(cert.as_bytes())
-                .map_err(|e| format!("tls.client_cert_pem: {e}"))?;
-            if certs.is_empty() {
-                return Err("tls.client_cert_pem: no PEM certificate in it".into());
-            }
-            let pem = format!("{}\n{cert}", key.expose());
-            let id = reqwest::Identity::from_pem(pem.as_bytes())
-                .map_err(|e| format!("tls.client_key_pem: {e}"))?;
-            b = b.identity(id);
-        }
-    }
-    Ok(b)
-}
-
-/// Checks TLS settings when a subscription is written: each PEM parses,
-/// the CA makes a trust store, and the key is the certificate's.
-pub fn check_tls(t: &TlsSettings) -> Result<(), String> {
-    let ca_only = TlsSettings {
-        client_cert_pem: None,
-        client_key_pem: None,
-        ..t.clone()
-    };
-    with_tls(reqwest::Client::builder(), &ca_only)?
-        .build()
-        .map_err(|e| format!("tls.ca_pem: {}", source_chain(&e)))?;
-    with_tls(reqwest::Client::builder(), t)?
-        .build()
-        .map_err(|e| {
-            format!(
-                "tls.client_key_pem: not usable with client_cert_pem: {}",
-                source_chain(&e)
-            )
-        })?;
-    Ok(())
-}
-
-fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
-}
-
-/// The cache key of TLS settings: a hash, so no PEM or key is kept twice.
-fn tls_key(t: &TlsSettings) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    let mut h = Sha256::new();
-    for part in [
-        t.ca_pem.as_deref(),
-        t.client_cert_pem.as_deref(),
-        t.client_key_pem.as_ref().map(|k| k.expose()),
-    ] {
-        h.update(part.unwrap_or("").as_bytes());
-        h.update([0u8, u8::from(part.is_some())]);
-    }
-    h.finalize().into()
 }
 
 pub fn envelope(d: &ClaimedDelivery) -> Vec<u8> {

@@ -124,7 +124,23 @@ impl Default for Egress {
 /// Credentials presented to an endpoint.
 #[derive(Debug, Clone, PartialEq)]
 pub enum EndpointAuth {
-    Basic { username: String, password: Secret },
+    Basic {
+        username: String,
+        password: Secret,
+    },
+    /// A bearer token fetched with OAuth2 client credentials
+    /// (`deliver::oauth2`).
+    OAuth2(OAuth2),
+}
+
+/// What an OAuth2 client-credentials token is fetched with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuth2 {
+    pub token_url: String,
+    pub client_id: String,
+    pub client_secret: Secret,
+    pub scope: Option<String>,
+    pub audience: Option<String>,
 }
 
 /// An endpoint's health as the store last recorded it.

@@ -306,6 +306,47 @@ fn egress(scheme: Option<SignatureScheme>, auth: Option<EndpointAuthIn>) -> Egre
     }
 }
 
+/// Credentials are printable and bounded; a token URL passes the same
+/// checks as `url`.
+fn check_auth(auth: &EndpointAuth, st: &AppState) -> ApiResult<()> {
+    let invalid = ApiError::Validation;
+    let printable = |field: &str, v: &str, max: usize| {
+        if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+            return Err(invalid(format!(
+                "auth.{field} must be 1 to {max} printable characters"
+            )));
+        }
+        Ok(())
+    };
+    match auth {
+        EndpointAuth::Basic { username, password } => {
+            printable("username", username, 255)?;
+            if username.contains(':') {
+                return Err(invalid("auth.username may not contain ':'".into()));
+            }
+            printable("password", password.expose(), 1024)
+        }
+        EndpointAuth::OAuth2(o) => {
+            let url = validate::url("auth.token_url", &o.token_url).map_err(invalid)?;
+            st.guard
+                .check_url(&url)
+                .map_err(|e| invalid(format!("auth.token_url: {e}")))?;
+            printable("client_id", &o.client_id, 255)?;
+            if o.client_id.contains(':') {
+                return Err(invalid("auth.client_id may not contain ':'".into()));
+            }
+            printable("client_secret", o.client_secret.expose(), 1024)?;
+            if let Some(v) = &o.scope {
+                printable("scope", v, 1024)?;
+            }
+            if let Some(v) = &o.audience {
+                printable("audience", v, 1024)?;
+            }
+            Ok(())
+        }
+    }
+}
+
 /// `None` when nothing is set (`"tls": {}`).
 fn tls_settings(t: TlsIn) -> Option<TlsSettings> {
     let t = TlsSettings {
@@ -335,6 +376,19 @@ fn endpoint_auth(a: EndpointAuthIn) -> EndpointAuth {
             username,
             password: password.into(),
         },
+        EndpointAuthIn::Oauth2ClientCredentials {
+            token_url,
+            client_id,
+            client_secret,
+            scope,
+            audience,
+        } => EndpointAuth::OAuth2(crate::model::OAuth2 {
+            token_url,
+            client_id,
+            client_secret: client_secret.into(),
+            scope,
+            audience,
+        }),
     }
 }
 
@@ -393,20 +447,8 @@ fn check(s: &Subscription, st: &AppState) -> ApiResult<()> {
     if let Some(channels) = &s.channels {
         validate::channels(channels, 1).map_err(invalid)?;
     }
-    if let Some(EndpointAuth::Basic { username, password }) = &s.egress.auth {
-        let printable = |v: &str, max: usize| {
-            !v.is_empty() && v.chars().count() <= max && !v.chars().any(char::is_control)
-        };
-        if !printable(username, 255) || username.contains(':') {
-            return Err(invalid(
-                "auth.username must be 1 to 255 printable characters without ':'".into(),
-            ));
-        }
-        if !printable(password.expose(), 1024) {
-            return Err(invalid(
-                "auth.password must be 1 to 1024 printable characters".into(),
-            ));
-        }
+    if let Some(auth) = &s.egress.auth {
+        check_auth(auth, st)?;
     }
     if s.plugins.len() > 20 {
         return Err(invalid("plugins may name at most 20 plugins".into()));

@@ -142,18 +142,7 @@ pub fn subscription(s: &Subscription, reveal_secret: bool) -> SubscriptionView {
             .as_ref()
             .filter(|_| s.egress.signature_scheme.ed25519())
             .and_then(|k| sign::ed25519::public_key(k.expose())),
-        auth: s.egress.auth.as_ref().map(|a| match a {
-            crate::model::EndpointAuth::Basic { username, password } => {
-                dispatch_wire::EndpointAuthView::Basic {
-                    username: username.clone(),
-                    password: if reveal_secret {
-                        password.expose().to_string()
-                    } else {
-                        "********".into()
-                    },
-                }
-            }
-        }),
+        auth: s.egress.auth.as_ref().map(|a| auth(a, reveal_secret)),
         tls: s.egress.tls.as_ref().map(|t| dispatch_wire::TlsView {
             ca_pem: t.ca_pem.clone(),
             client_cert_pem: t.client_cert_pem.clone(),
@@ -213,5 +202,33 @@ pub fn event_type(t: &crate::model::EventType) -> dispatch_wire::EventTypeView {
         operational: crate::catalogue::builtin::is_operational(&t.name),
         created_at: rfc3339(t.created_at),
         updated_at: rfc3339(t.updated_at),
+    }
+}
+
+/// Endpoint credentials, secrets masked unless just set.
+fn auth(a: &crate::model::EndpointAuth, reveal: bool) -> dispatch_wire::EndpointAuthView {
+    let shown = |s: &crate::model::Secret| {
+        if reveal {
+            s.expose().to_string()
+        } else {
+            "********".into()
+        }
+    };
+    match a {
+        crate::model::EndpointAuth::Basic { username, password } => {
+            dispatch_wire::EndpointAuthView::Basic {
+                username: username.clone(),
+                password: shown(password),
+            }
+        }
+        crate::model::EndpointAuth::OAuth2(o) => {
+            dispatch_wire::EndpointAuthView::Oauth2ClientCredentials {
+                token_url: o.token_url.clone(),
+                client_id: o.client_id.clone(),
+                client_secret: shown(&o.client_secret),
+                scope: o.scope.clone(),
+                audience: o.audience.clone(),
+            }
+        }
     }
 }

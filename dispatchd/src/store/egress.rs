@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Result;
-use crate::model::{Egress, EndpointAuth, Secret, TlsSettings};
+use crate::model::{Egress, EndpointAuth, OAuth2, Secret, TlsSettings};
 
 #[derive(Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -34,7 +34,17 @@ struct TlsJson {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum AuthJson {
-    Basic { username: String, password: String },
+    Basic {
+        username: String,
+        password: String,
+    },
+    Oauth2ClientCredentials {
+        token_url: String,
+        client_id: String,
+        client_secret: String,
+        scope: Option<String>,
+        audience: Option<String>,
+    },
 }
 
 /// The column's value: `None` for the defaults.
@@ -53,6 +63,13 @@ pub(crate) fn column(e: &Egress) -> Option<String> {
             EndpointAuth::Basic { username, password } => AuthJson::Basic {
                 username: username.clone(),
                 password: password.expose().to_string(),
+            },
+            EndpointAuth::OAuth2(o) => AuthJson::Oauth2ClientCredentials {
+                token_url: o.token_url.clone(),
+                client_id: o.client_id.clone(),
+                client_secret: o.client_secret.expose().to_string(),
+                scope: o.scope.clone(),
+                audience: o.audience.clone(),
             },
         }),
         tls: e.tls.as_ref().map(|t| TlsJson {
@@ -83,6 +100,19 @@ pub(crate) fn read(id: &str, v: Option<&str>) -> Result<Egress> {
                 username,
                 password: password.into(),
             },
+            AuthJson::Oauth2ClientCredentials {
+                token_url,
+                client_id,
+                client_secret,
+                scope,
+                audience,
+            } => EndpointAuth::OAuth2(OAuth2 {
+                token_url,
+                client_id,
+                client_secret: client_secret.into(),
+                scope,
+                audience,
+            }),
         }),
         tls: j.tls.map(|t| TlsSettings {
             ca_pem: t.ca_pem,
