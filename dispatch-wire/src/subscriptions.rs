@@ -123,6 +123,14 @@ pub struct SubscriptionIn {
         deserialize_with = "object_only::deserialize"
     )]
     pub tls: Option<TlsIn>,
+    /// An HTTP CONNECT proxy for this endpoint's deliveries, instead of
+    /// `delivery.proxy_url`. Its address passes the SSRF guard.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(max_length = 2048, pattern = "^https?://[^\\s@/?#]+([/?#][^\\s]*)?$")
+    )]
+    pub proxy_url: Option<String>,
 }
 
 /// `PATCH /subscriptions/{id}`: every field optional; a new `secret` rotates
@@ -217,6 +225,17 @@ pub struct SubscriptionPatch {
         with = "double_option"
     )]
     pub tls: Option<Option<TlsIn>>,
+    /// A new proxy, or `null` for the configured one.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "double_option"
+    )]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(value_type = Option<String>, max_length = 2048, pattern = "^https?://[^\\s@/?#]+([/?#][^\\s]*)?$")
+    )]
+    pub proxy_url: Option<Option<String>>,
 }
 
 /// A subscription as the API shows it. `secret` is the full secret only in
@@ -269,6 +288,9 @@ pub struct SubscriptionView {
     /// Its TLS settings; the client key masked.
     #[serde(default)]
     pub tls: Option<TlsView>,
+    /// Its own egress proxy, if it has one.
+    #[serde(default)]
+    pub proxy_url: Option<String>,
     /// Whether it receives deliveries.
     pub status: crate::SubscriptionStatus,
     /// Why it is disabled (an operator, a 410 Gone, a long outage).

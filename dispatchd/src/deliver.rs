@@ -9,8 +9,8 @@
 mod clients;
 pub mod oauth2;
 
-pub use clients::check_tls;
-use clients::{builder, tls_key, with_tls};
+pub use clients::{Proxy, check_tls};
+use clients::{builder, client_key, with_tls};
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -62,6 +62,8 @@ pub struct PreparedRequest {
     pub tls: Option<TlsSettings>,
     /// OAuth2 client credentials: `send` adds the bearer token.
     pub oauth2: Option<OAuth2>,
+    /// The CONNECT proxy it goes out through, if any.
+    pub proxy: Option<Proxy>,
 }
 
 /// Most distinct TLS settings kept with a client of their own; past it the
@@ -76,6 +78,8 @@ pub struct Deliverer {
     tls_clients: Mutex<HashMap<[u8; 32], reqwest::Client>>,
     /// OAuth2 tokens of endpoints, shared by their deliveries on this node.
     tokens: oauth2::Tokens,
+    /// `delivery.proxy_url`.
+    proxy: Option<String>,
     max_idle: usize,
     guard: Arc<Guard>,
     default_timeout: Duration,
@@ -89,11 +93,12 @@ impl Deliverer {
     pub fn new(cfg: &Config) -> anyhow::Result<Self> {
         let guard = Arc::new(cfg.ssrf_guard());
         let max_idle = cfg.queue.max_in_flight as usize;
-        let client = builder(&guard, max_idle).build()?;
+        let client = builder(Some(&guard), max_idle).build()?;
         Ok(Self {
             client,
             tls_clients: Mutex::default(),
             tokens: oauth2::Tokens::default(),
+            proxy: (!cfg.delivery.proxy_url.is_empty()).then(|| cfg.delivery.proxy_url.clone()),
             max_idle,
             guard,
             default_timeout: Duration::from_millis(cfg.delivery.timeout_ms),
@@ -232,24 +237,69 @@ impl Deliverer {
             timeout,
             tls: egress.and_then(|e| e.tls.clone()),
             oauth2,
+            proxy: match egress.and_then(|e| e.proxy_url.clone()) {
+                Some(url) => Some(Proxy {
+                    url,
+                    trusted: false,
+                }),
+                None => self.proxy.clone().map(|url| Proxy { url, trusted: true }),
+            },
         })
     }
 
-    /// The client for these TLS settings, made once.
-    fn tls_client(&self, t: &TlsSettings) -> Result<reqwest::Client, String> {
-        let key = tls_key(t);
+    /// The client for these TLS settings and this proxy, made once.
+    fn client_for(
+        &self,
+        t: Option<&TlsSettings>,
+        proxy: Option<&Proxy>,
+    ) -> Result<reqwest::Client, String> {
+        let key = client_key(t, proxy);
         if let Some(c) = self.tls_clients.lock().expect("tls clients").get(&key) {
             return Ok(c.clone());
         }
-        let client = with_tls(builder(&self.guard, self.max_idle), t)?
-            .build()
-            .map_err(|e| format!("tls: {e}"))?;
+        let guard = proxy.is_none_or(|p| !p.trusted).then_some(&self.guard);
+        let mut b = builder(guard, self.max_idle);
+        if let Some(t) = t {
+            b = with_tls(b, t)?;
+        }
+        if let Some(p) = proxy {
+            b = b.proxy(reqwest::Proxy::all(&p.url).map_err(|e| format!("proxy_url: {e}"))?);
+        }
+        let client = b.build().map_err(|e| format!("tls: {e}"))?;
         let mut clients = self.tls_clients.lock().expect("tls clients");
         if clients.len() >= MAX_TLS_CLIENTS {
             clients.clear();
         }
         clients.insert(key, client.clone());
         Ok(client)
+    }
+
+    /// A proxied destination is allowed only if every address its name
+    /// resolves to is (the proxy may pick any of them); a subscription's
+    /// own proxy must be allowed too.
+    async fn check_proxied(&self, url: &str, proxy: &Proxy) -> Result<(), String> {
+        let mut names = vec![reqwest::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?];
+        if !proxy.trusted {
+            names.push(
+                reqwest::Url::parse(&proxy.url).map_err(|e| format!("invalid proxy_url: {e}"))?,
+            );
+        }
+        for u in names {
+            self.guard.check_url(&u)?;
+            let Some(url::Host::Domain(host)) = u.host() else {
+                continue;
+            };
+            let port = u.port_or_known_default().unwrap_or(443);
+            let addrs = tokio::net::lookup_host((host, port))
+                .await
+                .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+            for a in addrs {
+                self.guard
+                    .check_ip(a.ip())
+                    .map_err(|e| format!("{host} resolves to a refused address; {e}"))?;
+            }
+        }
+        Ok(())
     }
 
     /// Sends one prepared request and classifies the answer.
@@ -274,9 +324,16 @@ impl Deliverer {
         if let Err(refused) = literal {
             return failed(refused);
         }
-        let client = match &req.tls {
-            None => self.client.clone(),
-            Some(t) => match self.tls_client(t) {
+        if let Some(p) = &req.proxy {
+            // The proxy resolves the destination: check it here first, every
+            // address it has, before the proxy is asked.
+            if let Err(e) = self.check_proxied(&req.url, p).await {
+                return failed(e);
+            }
+        }
+        let client = match (&req.tls, &req.proxy) {
+            (None, None) => self.client.clone(),
+            (t, p) => match self.client_for(t.as_ref(), p.as_ref()) {
                 Ok(c) => c,
                 Err(e) => return failed(e),
             },

@@ -97,6 +97,8 @@ pub struct Egress {
     pub previous_signing_key: Option<Secret>,
     pub auth: Option<EndpointAuth>,
     pub tls: Option<TlsSettings>,
+    /// Its own CONNECT proxy, instead of `delivery.proxy_url`.
+    pub proxy_url: Option<String>,
 }
 
 /// TLS to one endpoint: a private CA to trust besides the system's roots,
@@ -117,6 +119,7 @@ impl Default for Egress {
             previous_signing_key: None,
             auth: None,
             tls: None,
+            proxy_url: None,
         }
     }
 }

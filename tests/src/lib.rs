@@ -12,6 +12,8 @@
 //! - `receiver`: an HTTP endpoint that records every request and answers
 //!   from a script (over HTTP, or HTTPS with `Receiver::start_tls`);
 //!   `raw_receiver`: a TCP endpoint that misbehaves.
+//! - `proxy`: `ConnectProxy`, an HTTP CONNECT proxy that logs what it was
+//!   asked for.
 //! - `tls`: `TestCa`, a private CA (rcgen) issuing server and client
 //!   certificates, and the receivers' rustls configurations.
 //! - `verify`: the published `standardwebhooks` library, the example
@@ -30,6 +32,7 @@ mod binary;
 mod cluster;
 mod daemon;
 mod db;
+mod proxy;
 mod raw_receiver;
 mod receiver;
 mod tls;
@@ -39,6 +42,7 @@ pub use binary::*;
 pub use cluster::PgCluster;
 pub use daemon::*;
 pub use db::*;
+pub use proxy::*;
 pub use raw_receiver::*;
 pub use receiver::*;
 pub use tls::*;

@@ -67,6 +67,7 @@ pub async fn create(
         ordering_on_dead: input.ordering_on_dead.unwrap_or(crate::model::OnDead::Skip),
         egress: Egress {
             tls: input.tls.and_then(tls_settings),
+            proxy_url: input.proxy_url,
             ..egress(input.signature_scheme, input.auth)
         },
         status: crate::model::SubscriptionStatus::Active,
@@ -193,6 +194,9 @@ pub async fn update(
     if let Some(t) = patch.tls {
         sub.egress.tls = t.and_then(tls_settings);
     }
+    if let Some(p) = patch.proxy_url {
+        sub.egress.proxy_url = p;
+    }
     if let Some(headers) = patch.headers {
         sub.headers = headers;
     }
@@ -303,6 +307,7 @@ fn egress(scheme: Option<SignatureScheme>, auth: Option<EndpointAuthIn>) -> Egre
         previous_signing_key: None,
         auth: auth.map(endpoint_auth),
         tls: None,
+        proxy_url: None,
     }
 }
 
@@ -449,6 +454,13 @@ fn check(s: &Subscription, st: &AppState) -> ApiResult<()> {
     }
     if let Some(auth) = &s.egress.auth {
         check_auth(auth, st)?;
+    }
+    if let Some(p) = &s.egress.proxy_url {
+        // A producer's proxy is not trusted: its address passes the guard.
+        let url = validate::url("proxy_url", p).map_err(invalid)?;
+        st.guard
+            .check_url(&url)
+            .map_err(|e| invalid(format!("proxy_url: {e}")))?;
     }
     if s.plugins.len() > 20 {
         return Err(invalid("plugins may name at most 20 plugins".into()));

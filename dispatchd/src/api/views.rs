@@ -154,6 +154,7 @@ pub fn subscription(s: &Subscription, reveal_secret: bool) -> SubscriptionView {
                 }
             }),
         }),
+        proxy_url: s.egress.proxy_url.clone(),
         status: s.status,
         disabled_reason: s.health.disabled_reason.clone(),
         circuit: CircuitView {

@@ -94,6 +94,11 @@ pub struct DeliveryConfig {
     pub retry_after_max_secs: u64,
     /// How long a rotated-out secret keeps signing alongside the new one.
     pub secret_rotation_grace_secs: u64,
+    /// An HTTP CONNECT proxy every delivery goes out through (empty: none),
+    /// so egress leaves from addresses the platform team pins. Trusted:
+    /// its own address is not checked by the SSRF guard; the destination
+    /// still is, by dispatchd, before the proxy is asked.
+    pub proxy_url: String,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq)]
@@ -251,6 +256,7 @@ impl Default for DeliveryConfig {
             stored_response_bytes: 4096,
             retry_after_max_secs: 3600,
             secret_rotation_grace_secs: 24 * 3600,
+            proxy_url: String::new(),
         }
     }
 }

@@ -60,6 +60,10 @@ impl Config {
         if !(1..=10_000).contains(&self.api.max_batch_events) {
             return Err(bad("api.max_batch_events", "must be between 1 and 10000"));
         }
+        if !self.delivery.proxy_url.is_empty() {
+            crate::validate::url("delivery.proxy_url", &self.delivery.proxy_url)
+                .map_err(|e| bad("delivery.proxy_url", e))?;
+        }
         if self.queue.lease_secs < 2 {
             return Err(bad("queue.lease_secs", "must be at least 2"));
         }

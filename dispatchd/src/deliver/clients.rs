@@ -7,18 +7,30 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::TlsSettings;
+
+/// A CONNECT proxy a delivery goes out through.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Proxy {
+    pub url: String,
+    /// `delivery.proxy_url`, set by the operator: its own address is not
+    /// guarded. A subscription's is.
+    pub trusted: bool,
+}
 use crate::ssrf::{Guard, GuardedResolver};
 
-/// What every client to endpoints shares.
-pub(super) fn builder(guard: &Arc<Guard>, max_idle: usize) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        // Every name is resolved through the SSRF guard: only allowed
-        // addresses are ever dialled.
-        .dns_resolver(Arc::new(GuardedResolver {
+/// What every client to endpoints shares. With `guard`, every name is
+/// resolved through the SSRF guard, so only allowed addresses are ever
+/// dialled; without (a client of the configured proxy, which is trusted and
+/// the only host that client dials), the system resolver is used.
+pub(super) fn builder(guard: Option<&Arc<Guard>>, max_idle: usize) -> reqwest::ClientBuilder {
+    let mut b = reqwest::Client::builder();
+    if let Some(guard) = guard {
+        b = b.dns_resolver(Arc::new(GuardedResolver {
             guard: guard.clone(),
-        }))
-        // A 3xx is a failure: following it could reach anywhere.
-        .redirect(reqwest::redirect::Policy::none())
+        }));
+    }
+    // A 3xx is a failure: following it could reach anywhere.
+    b.redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .pool_idle_timeout(Duration::from_secs(60))
         .pool_max_idle_per_host(max_idle)
@@ -93,14 +105,17 @@ fn source_chain(e: &dyn std::error::Error) -> String {
     out
 }
 
-/// The cache key of TLS settings: a hash, so no PEM or key is kept twice.
-pub(super) fn tls_key(t: &TlsSettings) -> [u8; 32] {
+/// The cache key of a client: a hash of its TLS settings and proxy, so
+/// no PEM or key is kept twice.
+pub(super) fn client_key(t: Option<&TlsSettings>, proxy: Option<&Proxy>) -> [u8; 32] {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     for part in [
-        t.ca_pem.as_deref(),
-        t.client_cert_pem.as_deref(),
-        t.client_key_pem.as_ref().map(|k| k.expose()),
+        t.and_then(|t| t.ca_pem.as_deref()),
+        t.and_then(|t| t.client_cert_pem.as_deref()),
+        t.and_then(|t| t.client_key_pem.as_ref().map(|k| k.expose())),
+        proxy.map(|p| p.url.as_str()),
+        proxy.filter(|p| p.trusted).map(|_| "trusted"),
     ] {
         h.update(part.unwrap_or("").as_bytes());
         h.update([0u8, u8::from(part.is_some())]);

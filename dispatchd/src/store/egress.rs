@@ -21,6 +21,8 @@ struct EgressJson {
     auth: Option<AuthJson>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     tls: Option<TlsJson>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    proxy_url: Option<String>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -77,6 +79,7 @@ pub(crate) fn column(e: &Egress) -> Option<String> {
             client_cert_pem: t.client_cert_pem.clone(),
             client_key_pem: t.client_key_pem.as_ref().map(|k| k.expose().to_string()),
         }),
+        proxy_url: e.proxy_url.clone(),
     };
     Some(super::rows::to_json(&j))
 }
@@ -119,5 +122,6 @@ pub(crate) fn read(id: &str, v: Option<&str>) -> Result<Egress> {
             client_cert_pem: t.client_cert_pem,
             client_key_pem: t.client_key_pem.map(Secret::from),
         }),
+        proxy_url: j.proxy_url,
     })
 }

@@ -1,10 +1,12 @@
 //! How deliveries leave: `signatures` (Standard Webhooks v1a with ed25519,
 //! v1 and v1a together, key rotation), `auth` (credentials presented to
-//! the endpoint, write-only), `oauth2` (client-credentials tokens) and `tls` (private CAs and client
+//! the endpoint, write-only), `oauth2` (client-credentials tokens), `proxy` (CONNECT proxies and the
+//! SSRF guard in front of them) and `tls` (private CAs and client
 //! certificates, against HTTPS receivers with certificates made per test).
 
 mod auth;
 mod oauth2;
+mod proxy;
 mod signatures;
 mod tls;
 
