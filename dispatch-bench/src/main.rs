@@ -72,6 +72,11 @@ struct Args {
     /// one at a time. 0: unordered.
     #[arg(long, default_value_t = 0)]
     ordering_keys: usize,
+    /// Serve the receiver over HTTPS (a certificate made for 127.0.0.1,
+    /// trusted by the subscriptions with `tls.ca_pem`), offering only
+    /// HTTP/1.1 (`h1`) or HTTP/2 first (`h2`).
+    #[arg(long, value_enum)]
+    https: Option<receiver::Https>,
     /// Register `bench.created` in the event-type catalogue with a
     /// 10-property JSON Schema for the events' data, so ingest checks
     /// every event against it.
@@ -131,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
     if args.batch == 0 || args.connections == 0 || args.duration == 0 {
         bail!("--batch, --connections and --duration must be at least 1");
     }
-    let receiver = Receiver::start().await?;
+    let receiver = Receiver::start(args.https).await?;
     let daemon = match &args.url {
         Some(url) => Daemon::external(url),
         None => Daemon::start(&args).await?,
@@ -181,6 +186,9 @@ async fn main() -> anyhow::Result<()> {
         }
         if args.ordering_keys > 0 {
             body["ordering"] = json!("per_key");
+        }
+        if let Some(pem) = &receiver.cert_pem {
+            body["tls"] = json!({"ca_pem": pem});
         }
         let r = http
             .post(format!("{}/subscriptions", daemon.base))
@@ -328,14 +336,22 @@ async fn main() -> anyhow::Result<()> {
             (None, Backend::Sqlite) => "sqlite".into(),
             (None, Backend::Postgres) => "postgres".into(),
         },
-        mode: if args.batch == 1 {
-            format!("single POST /events over {} connections", args.connections)
-        } else {
-            format!(
-                "POST /events/batch of {} over {} connections",
-                args.batch, args.connections
-            )
-        },
+        mode: format!(
+            "{}{}",
+            if args.batch == 1 {
+                format!("single POST /events over {} connections", args.connections)
+            } else {
+                format!(
+                    "POST /events/batch of {} over {} connections",
+                    args.batch, args.connections
+                )
+            },
+            match args.https {
+                None => "",
+                Some(receiver::Https::H1) => ", delivered over HTTPS with HTTP/1.1",
+                Some(receiver::Https::H2) => ", delivered over HTTPS with HTTP/2 offered",
+            }
+        ),
         rate: args.rate,
         plugins: args.plugins,
         subscriptions: endpoints,
@@ -355,6 +371,7 @@ async fn main() -> anyhow::Result<()> {
         e2e_p99_ms: percentile(&e2e, 99.0) / 1000.0,
         errors: errors.load(Ordering::Relaxed),
         duplicates: receiver.duplicates(),
+        versions: receiver.versions(),
         peak_rss_mb: daemon.peak_rss_mb(),
         interval_delivered: match interval_rates.as_slice() {
             [first, .., last] => Some((*first, *last)),

@@ -28,6 +28,8 @@ pub struct Report {
     pub e2e_p99_ms: f64,
     pub errors: u64,
     pub duplicates: u64,
+    /// Deliveries by the HTTP version they arrived over.
+    pub versions: std::collections::BTreeMap<String, u64>,
     pub peak_rss_mb: Option<f64>,
     /// Delivered per second in the first and the last full `--progress`
     /// interval.
@@ -73,6 +75,7 @@ impl Report {
             "delivery_latency_ms": {"p50": self.e2e_p50_ms, "p95": self.e2e_p95_ms, "p99": self.e2e_p99_ms},
             "errors": self.errors,
             "duplicates": self.duplicates,
+            "http_versions": self.versions,
             "peak_rss_mb": self.peak_rss_mb,
             "interval_delivered_rate": self.interval_delivered.map(|(first, last)| json!({"first": first, "last": last})),
             "decay_pct": self.decay_pct(),
@@ -136,6 +139,12 @@ impl fmt::Display for Report {
         )?;
         writeln!(f, "  errors             {}", self.errors)?;
         writeln!(f, "  duplicates         {}", self.duplicates)?;
+        let versions: Vec<String> = self
+            .versions
+            .iter()
+            .map(|(v, n)| format!("{v} {n}"))
+            .collect();
+        writeln!(f, "  http versions      {}", versions.join(", "))?;
         if let (Some((first, last)), Some(decay)) = (self.interval_delivered, self.decay_pct()) {
             writeln!(
                 f,
