@@ -321,7 +321,8 @@ pub struct CircuitView {
 }
 
 /// Credentials dispatchd presents to an endpoint with every delivery.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` prints no secret.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub enum EndpointAuthIn {
@@ -404,6 +405,32 @@ pub enum EndpointAuthIn {
     },
 }
 
+impl std::fmt::Debug for EndpointAuthIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"***")
+                .finish(),
+            Self::Oauth2ClientCredentials {
+                token_url,
+                client_id,
+                scope,
+                audience,
+                ..
+            } => f
+                .debug_struct("Oauth2ClientCredentials")
+                .field("token_url", token_url)
+                .field("client_id", client_id)
+                .field("client_secret", &"***")
+                .field("scope", scope)
+                .field("audience", audience)
+                .finish(),
+        }
+    }
+}
+
 /// `EndpointAuthIn` as the API shows it: secrets masked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
@@ -434,7 +461,7 @@ pub enum EndpointAuthView {
 /// TLS to an endpoint, in addition to the system's trusted roots: a
 /// private CA, and a client certificate with its key (mTLS). PEM, checked
 /// when written; the key is write-only.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct TlsIn {
@@ -450,6 +477,19 @@ pub struct TlsIn {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 65536))]
     pub client_key_pem: Option<String>,
+}
+
+impl std::fmt::Debug for TlsIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsIn")
+            .field("ca_pem", &self.ca_pem)
+            .field("client_cert_pem", &self.client_cert_pem)
+            .field(
+                "client_key_pem",
+                &self.client_key_pem.as_ref().map(|_| "***"),
+            )
+            .finish()
+    }
 }
 
 /// `TlsIn` as the API shows it: the key masked.

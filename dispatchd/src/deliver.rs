@@ -27,8 +27,8 @@ use serde_json::value::RawValue;
 
 use crate::config::Config;
 use crate::model::{
-    ClaimedDelivery, EndpointAuth, Event, EventKind, Millis, OAuth2, SignatureScheme, TlsSettings,
-    now_ms,
+    ClaimedDelivery, EndpointAuth, Event, EventKind, Millis, OAuth2, Secret, SignatureScheme,
+    TlsSettings, now_ms,
 };
 use crate::sign;
 use crate::ssrf::Guard;
@@ -176,8 +176,8 @@ impl Deliverer {
         set("x-dispatch-timestamp", timestamp.to_string());
         // A task's inline secret signs v1 only; a subscription signs what
         // its scheme says.
-        let egress = sub.map(|s| &s.egress).filter(|_| d.inline.secret.is_none());
-        let scheme = egress.map_or(SignatureScheme::V1, |e| e.signature_scheme);
+        let signing = sub.map(|s| &s.egress).filter(|_| d.inline.secret.is_none());
+        let scheme = signing.map_or(SignatureScheme::V1, |e| e.signature_scheme);
         let mut entries = Vec::with_capacity(4);
         if scheme.hmac() && !secrets.is_empty() {
             entries.push(sign::standard_header(
@@ -187,7 +187,7 @@ impl Deliverer {
                 &body,
             ));
         }
-        if let Some(e) = egress.filter(|_| scheme.ed25519()) {
+        if let Some(e) = signing.filter(|_| scheme.ed25519()) {
             let in_grace = sub
                 .and_then(|s| s.previous_secret_expires_at)
                 .is_some_and(|until| until > now);
@@ -213,6 +213,7 @@ impl Deliverer {
         // Credentials go only to the subscription's own URL, never to one a
         // plugin chose.
         let own_url = sub.is_some_and(|s| s.url == url);
+        let egress = sub.map(|s| &s.egress);
         let mut oauth2 = None;
         match egress.and_then(|e| e.auth.as_ref()).filter(|_| own_url) {
             None => {}
@@ -235,7 +236,7 @@ impl Deliverer {
             headers,
             body,
             timeout,
-            tls: egress.and_then(|e| e.tls.clone()),
+            tls: egress.and_then(|e| e.tls.clone()).filter(|_| own_url),
             oauth2,
             proxy: match egress.and_then(|e| e.proxy_url.clone()) {
                 Some(url) => Some(Proxy {
@@ -248,7 +249,8 @@ impl Deliverer {
     }
 
     /// The client for these TLS settings and this proxy, made once.
-    fn client_for(
+    /// Building one loads a trust store (milliseconds): off the reactor.
+    async fn client_for(
         &self,
         t: Option<&TlsSettings>,
         proxy: Option<&Proxy>,
@@ -257,21 +259,48 @@ impl Deliverer {
         if let Some(c) = self.tls_clients.lock().expect("tls clients").get(&key) {
             return Ok(c.clone());
         }
-        let guard = proxy.is_none_or(|p| !p.trusted).then_some(&self.guard);
-        let mut b = builder(guard, self.max_idle);
-        if let Some(t) = t {
-            b = with_tls(b, t)?;
-        }
-        if let Some(p) = proxy {
-            b = b.proxy(reqwest::Proxy::all(&p.url).map_err(|e| format!("proxy_url: {e}"))?);
-        }
-        let client = b.build().map_err(|e| format!("tls: {e}"))?;
+        let guard = proxy.is_none_or(|p| !p.trusted).then(|| self.guard.clone());
+        let (t, proxy, max_idle) = (t.cloned(), proxy.cloned(), self.max_idle);
+        let client = tokio::task::spawn_blocking(move || {
+            let mut b = builder(guard.as_ref(), max_idle);
+            if let Some(t) = &t {
+                b = with_tls(b, t)?;
+            }
+            if let Some(p) = &proxy {
+                b = b.proxy(reqwest::Proxy::all(&p.url).map_err(|e| format!("proxy_url: {e}"))?);
+            }
+            b.build().map_err(|e| format!("tls: {e}"))
+        })
+        .await
+        .map_err(|e| format!("tls: {e}"))??;
         let mut clients = self.tls_clients.lock().expect("tls clients");
         if clients.len() >= MAX_TLS_CLIENTS {
             clients.clear();
         }
         clients.insert(key, client.clone());
         Ok(client)
+    }
+
+    /// An OAuth2 token, fetched with the delivery's own client (its TLS
+    /// settings and proxy) within `within`.
+    async fn bearer(
+        &self,
+        o: &OAuth2,
+        client: &reqwest::Client,
+        proxy: Option<&Proxy>,
+        rejected: Option<&Secret>,
+        within: Duration,
+    ) -> Result<Secret, String> {
+        let fetch = async {
+            if let Some(p) = proxy {
+                self.check_proxied(&o.token_url, p).await?;
+            }
+            self.tokens.token(o, client, &self.guard, rejected).await
+        };
+        match tokio::time::timeout(within, fetch).await {
+            Err(_) => Err("oauth2 token: timed out".into()),
+            Ok(r) => r.map_err(|e| format!("oauth2 token: {e}")),
+        }
     }
 
     /// A proxied destination is allowed only if every address its name
@@ -324,16 +353,25 @@ impl Deliverer {
         if let Err(refused) = literal {
             return failed(refused);
         }
+        // One deadline for the whole attempt (checks, token, request and a
+        // retry after a 401): the pipeline sized `timeout` to the lease.
+        let deadline = start + req.timeout;
+        let left = || deadline.saturating_duration_since(Instant::now());
         if let Some(p) = &req.proxy {
             // The proxy resolves the destination: check it here first, every
             // address it has, before the proxy is asked.
-            if let Err(e) = self.check_proxied(&req.url, p).await {
-                return failed(e);
+            let checked = tokio::time::timeout(left(), self.check_proxied(&req.url, p)).await;
+            match checked {
+                Err(_) => {
+                    return failed(format!("timed out after {} ms", req.timeout.as_millis()));
+                }
+                Ok(Err(e)) => return failed(e),
+                Ok(Ok(())) => {}
             }
         }
         let client = match (&req.tls, &req.proxy) {
             (None, None) => self.client.clone(),
-            (t, p) => match self.client_for(t.as_ref(), p.as_ref()) {
+            (t, p) => match self.client_for(t.as_ref(), p.as_ref()).await {
                 Ok(c) => c,
                 Err(e) => return failed(e),
             },
@@ -341,38 +379,40 @@ impl Deliverer {
         let mut headers = req.headers;
         let mut token = None;
         if let Some(o) = &req.oauth2 {
-            match self.tokens.token(o, &self.client, &self.guard, None).await {
-                Ok(t) => {
-                    authorize(&mut headers, &format!("Bearer {}", t.expose()));
-                    token = Some(t);
-                }
-                Err(e) => return failed(format!("oauth2 token: {e}")),
-            }
-        }
-        let send = |headers: HeaderMap| {
-            client
-                .request(req.method.clone(), &req.url)
-                .headers(headers)
-                .body(req.body.clone())
-                .timeout(req.timeout)
-                .send()
-        };
-        let mut result = send(headers.clone()).await;
-        // A 401 to the token: fetch a new one (once, whoever asks first)
-        // and try again with it.
-        if let (Some(o), Some(old), Ok(resp)) = (&req.oauth2, &token, &result)
-            && resp.status() == StatusCode::UNAUTHORIZED
-        {
             match self
-                .tokens
-                .token(o, &self.client, &self.guard, Some(old))
+                .bearer(o, &client, req.proxy.as_ref(), None, left())
                 .await
             {
                 Ok(t) => {
                     authorize(&mut headers, &format!("Bearer {}", t.expose()));
-                    result = send(headers).await;
+                    token = Some(t);
                 }
-                Err(e) => return failed(format!("oauth2 token: {e}")),
+                Err(e) => return failed(e),
+            }
+        }
+        let send = |headers: HeaderMap, within: Duration| {
+            client
+                .request(req.method.clone(), &req.url)
+                .headers(headers)
+                .body(req.body.clone())
+                .timeout(within.max(Duration::from_millis(1)))
+                .send()
+        };
+        let mut result = send(headers.clone(), left()).await;
+        // A 401 to the token: fetch a new one (once, whoever asks first)
+        // and try again with it, in what is left of the attempt's time.
+        if let (Some(o), Some(old), Ok(resp)) = (&req.oauth2, &token, &result)
+            && resp.status() == StatusCode::UNAUTHORIZED
+        {
+            match self
+                .bearer(o, &client, req.proxy.as_ref(), Some(old), left())
+                .await
+            {
+                Ok(t) => {
+                    authorize(&mut headers, &format!("Bearer {}", t.expose()));
+                    result = send(headers, left()).await;
+                }
+                Err(e) => return failed(e),
             }
         }
         let mut out = AttemptResult {

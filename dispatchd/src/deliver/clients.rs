@@ -18,6 +18,9 @@ pub struct Proxy {
 }
 use crate::ssrf::{Guard, GuardedResolver};
 
+/// Most bytes of each PEM field.
+pub const MAX_PEM_BYTES: usize = 65536;
+
 /// What every client to endpoints shares. With `guard`, every name is
 /// resolved through the SSRF guard, so only allowed addresses are ever
 /// dialled; without (a client of the configured proxy, which is trusted and
@@ -75,6 +78,31 @@ pub(super) fn with_tls(
 /// Checks TLS settings when a subscription is written: each PEM parses,
 /// the CA makes a trust store, and the key is the certificate's.
 pub fn check_tls(t: &TlsSettings) -> Result<(), String> {
+    // Shown on every read: a key pasted into a certificate field would be.
+    for (field, v) in [
+        ("ca_pem", &t.ca_pem),
+        ("client_cert_pem", &t.client_cert_pem),
+    ] {
+        if let Some(v) = v
+            && v.contains("PRIVATE KEY")
+        {
+            return Err(format!(
+                "tls.{field}: holds a private key; only client_key_pem may (and it is never shown)"
+            ));
+        }
+    }
+    for (field, v) in [
+        ("ca_pem", t.ca_pem.as_deref()),
+        ("client_cert_pem", t.client_cert_pem.as_deref()),
+        (
+            "client_key_pem",
+            t.client_key_pem.as_ref().map(|k| k.expose()),
+        ),
+    ] {
+        if v.is_some_and(|v| v.len() > MAX_PEM_BYTES) {
+            return Err(format!("tls.{field} must be at most {MAX_PEM_BYTES} bytes"));
+        }
+    }
     let ca_only = TlsSettings {
         client_cert_pem: None,
         client_key_pem: None,

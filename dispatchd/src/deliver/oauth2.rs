@@ -20,10 +20,20 @@ const DEFAULT_LIFETIME: Duration = Duration::from_secs(300);
 /// Most bytes of a token answer read.
 const MAX_ANSWER: usize = 64 * 1024;
 
-/// The cache's key: the token's identity, never the secret.
+/// A failed fetch is remembered this long, so deliveries to an endpoint
+/// whose token service is down fail at once instead of queueing on it.
+const FAILURE_MEMORY: Duration = Duration::from_secs(5);
+/// The longest life a token is trusted for, whatever the server says.
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// The cache's key: the credential, the secret included as a hash (a
+/// subscription naming another's client id without its secret never gets
+/// that client's token).
 fn key(c: &OAuth2) -> String {
+    use sha2::{Digest, Sha256};
+    let secret = hex::encode(Sha256::digest(c.client_secret.expose().as_bytes()));
     format!(
-        "{}\u{0}{}\u{0}{}\u{0}{}",
+        "{}\u{0}{}\u{0}{}\u{0}{}\u{0}{secret}",
         c.token_url,
         c.client_id,
         c.scope.as_deref().unwrap_or(""),
@@ -38,15 +48,22 @@ struct Token {
     refresh_at: Instant,
 }
 
+/// A credential's slot: its token, or its last failure.
+#[derive(Default)]
+struct Slot {
+    token: Option<Token>,
+    failed: Option<(String, Instant)>,
+}
+
 /// This node's tokens, one slot per credential; a slot's lock makes
 /// concurrent deliveries wait for one fetch instead of each fetching.
 #[derive(Default)]
 pub struct Tokens {
-    slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Option<Token>>>>>,
+    slots: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Slot>>>>,
 }
 
 impl Tokens {
-    fn slot(&self, c: &OAuth2) -> Arc<tokio::sync::Mutex<Option<Token>>> {
+    fn slot(&self, c: &OAuth2) -> Arc<tokio::sync::Mutex<Slot>> {
         let mut slots = self.slots.lock().expect("token slots");
         if slots.len() > 4096 {
             slots.clear();
@@ -66,16 +83,31 @@ impl Tokens {
     ) -> Result<Secret, String> {
         let slot = self.slot(c);
         let mut held = slot.lock().await;
-        if let Some(t) = held.as_ref()
+        if let Some(t) = held.token.as_ref()
             && t.refresh_at > Instant::now()
             && rejected.is_none_or(|r| r != &t.value)
         {
             return Ok(t.value.clone());
         }
-        let t = fetch(c, client, guard).await?;
-        let value = t.value.clone();
-        *held = Some(t);
-        Ok(value)
+        if let Some((e, at)) = &held.failed
+            && at.elapsed() < FAILURE_MEMORY
+        {
+            return Err(e.clone());
+        }
+        match fetch(c, client, guard).await {
+            Ok(t) => {
+                let value = t.value.clone();
+                *held = Slot {
+                    token: Some(t),
+                    failed: None,
+                };
+                Ok(value)
+            }
+            Err(e) => {
+                held.failed = Some((e.clone(), Instant::now()));
+                Err(e)
+            }
+        }
     }
 }
 
@@ -113,15 +145,26 @@ async fn fetch(c: &OAuth2, client: &reqwest::Client, guard: &Guard) -> Result<To
     #[derive(serde::Deserialize)]
     struct Answer {
         access_token: String,
+        /// A number, or (some servers) a string of one.
         #[serde(default)]
-        expires_in: Option<u64>,
+        expires_in: Option<serde_json::Value>,
     }
     let a: Answer = serde_json::from_slice(&body)
         .map_err(|e| format!("the token endpoint's answer is not a token: {e}"))?;
-    if a.access_token.is_empty() || a.access_token.chars().any(char::is_control) {
-        return Err("the token endpoint's access_token is empty or unprintable".into());
+    if a.access_token.is_empty()
+        || reqwest::header::HeaderValue::from_str(&format!("Bearer {}", a.access_token)).is_err()
+    {
+        return Err("the token endpoint's access_token cannot be sent in a header".into());
     }
-    let life = a.expires_in.map_or(DEFAULT_LIFETIME, Duration::from_secs);
+    let seconds = match &a.expires_in {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::Number(n)) => n.as_u64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse().ok(),
+        Some(_) => None,
+    };
+    let life = seconds
+        .map_or(DEFAULT_LIFETIME, Duration::from_secs)
+        .min(MAX_LIFETIME);
     // Renewed shortly before it expires: 30 s early, or half-way through
     // a short life.
     let early = Duration::from_secs(30).min(life / 2);

@@ -91,11 +91,22 @@ pub(crate) fn read(id: &str, v: Option<&str>) -> Result<Egress> {
     };
     let corrupt = |e: String| super::rows::corrupt("subscriptions", id, "egress", e);
     let j: EgressJson = serde_json::from_str(v).map_err(|e| corrupt(e.to_string()))?;
+    let signature_scheme: crate::model::SignatureScheme = j
+        .signature_scheme
+        .parse()
+        .map_err(|e| corrupt(format!("{e}")))?;
+    // A scheme that signs v1a must have a key that signs: never a delivery
+    // quietly sent without the signature its receiver checks.
+    for k in j.signing_key.iter().chain(&j.previous_signing_key) {
+        if crate::sign::ed25519::public_key(k).is_none() {
+            return Err(corrupt("a signing key is not an ed25519 whsk_ key".into()));
+        }
+    }
+    if signature_scheme.ed25519() && j.signing_key.is_none() {
+        return Err(corrupt(format!("{signature_scheme} without a signing key")));
+    }
     Ok(Egress {
-        signature_scheme: j
-            .signature_scheme
-            .parse()
-            .map_err(|e| corrupt(format!("{e}")))?,
+        signature_scheme,
         signing_key: j.signing_key.map(Secret::from),
         previous_signing_key: j.previous_signing_key.map(Secret::from),
         auth: j.auth.map(|a| match a {

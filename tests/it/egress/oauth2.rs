@@ -92,6 +92,16 @@ async fn a_hundred_deliveries_share_one_token(backend: Backend) {
     .await;
     assert!(all, "{:?}", hooks(&s));
     assert_eq!(s.fetches.load(Ordering::SeqCst), 1, "one token for all");
+    // The same client id with another secret is another credential: it
+    // never gets that token from the cache.
+    let mut other = oauth(&s, 3);
+    other["id"] = json!("s2");
+    other["auth"]["client_secret"] = json!("a guess");
+    d.subscribe(&s.rx.url("/hook"), &["b.*"], other).await;
+    d.send_event("b1", "b.c", json!({})).await;
+    d.wait_event_status("b1", "delivered", Duration::from_secs(10))
+        .await;
+    assert_eq!(s.fetches.load(Ordering::SeqCst), 2, "its own fetch");
     let t =
         s.rx.received()
             .into_iter()

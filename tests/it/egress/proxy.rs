@@ -48,18 +48,16 @@ async fn deliveries_go_through_the_configured_proxy(backend: Backend) {
 }
 
 /// A destination the guard refuses never reaches the proxy: a subscription
-/// to 127.0.0.1, made while loopback was open (`--dev`), meets a node
-/// where it is not.
+/// to `localhost`, made while loopback was open (`--dev`), meets a node
+/// where it is not, and dispatchd's own lookup of the name refuses it.
 async fn a_refused_destination_is_refused_before_the_proxy(backend: Backend) {
     let rx = Receiver::start().await;
     let proxy = ConnectProxy::start().await;
     let first = Daemon::start(backend).await;
+    // A name, not a literal: only dispatchd's own lookup can refuse it.
+    let by_name = format!("http://localhost:{}/x", rx.addr.port());
     first
-        .subscribe(
-            &rx.url("/x"),
-            &["a.*"],
-            json!({"id": "s", "max_attempts": 1}),
-        )
+        .subscribe(&by_name, &["a.*"], json!({"id": "s", "max_attempts": 1}))
         .await;
     let db = first.db.clone();
     first.stop().await;
@@ -75,6 +73,7 @@ async fn a_refused_destination_is_refused_before_the_proxy(backend: Backend) {
         .wait_event_status("e1", "failed", Duration::from_secs(10))
         .await;
     let error = ev["deliveries"][0]["last_error"].as_str().unwrap();
+    assert!(error.contains("resolves to a refused address"), "{error}");
     assert!(error.contains("loopback"), "{error}");
     assert!(proxy.asked().is_empty(), "{:?}", proxy.asked());
     assert_eq!(rx.count(), 0);

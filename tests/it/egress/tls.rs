@@ -109,6 +109,13 @@ async fn bad_tls_settings_are_refused_naming_the_field(backend: Backend) {
             "tls.client_key_pem",
         ),
         (json!({"ca_pem": ca.pem(), "cert": "x"}), "cert"),
+        // A key pasted with its certificate would be shown on every read.
+        (
+            json!({"client_cert_pem": format!("{}{}", one.cert_pem, one.key_pem),
+                   "client_key_pem": one.key_pem}),
+            "tls.client_cert_pem",
+        ),
+        (json!({"ca_pem": "x".repeat(70_000)}), "tls.ca_pem"),
     ];
     for (tls, field) in cases {
         let (s, b) = d
