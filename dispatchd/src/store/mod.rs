@@ -290,3 +290,21 @@ pub fn disabled_reason(recorded: Option<&str>) -> &'static str {
         _ => "operator",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The three reasons of `dispatch.endpoint.disabled`, from what each
+    /// disabling path records.
+    #[test]
+    fn disabled_reasons_name_their_cause() {
+        assert_eq!(disabled_reason(Some(plan::GONE)), "gone");
+        assert_eq!(
+            disabled_reason(Some(plan::AUTO_DISABLED)),
+            "sustained_failures"
+        );
+        assert_eq!(disabled_reason(Some("maintenance window")), "operator");
+        assert_eq!(disabled_reason(None), "operator");
+    }
+}
