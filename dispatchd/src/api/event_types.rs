@@ -104,8 +104,9 @@ pub async fn list(
     let mut found = st.store.list_event_types(&page).await?;
     found.extend(
         builtin::types()
-            .into_iter()
-            .filter(|t| page.after.as_deref().is_none_or(|a| t.name.as_str() > a)),
+            .iter()
+            .filter(|t| page.after.as_deref().is_none_or(|a| t.name.as_str() > a))
+            .cloned(),
     );
     found.sort_by(|a, b| a.name.cmp(&b.name));
     found.truncate(page.limit as usize);
@@ -133,8 +134,8 @@ pub async fn get(
     State(st): State<AppState>,
     PathName(name): PathName,
 ) -> ApiResult<Json<EventTypeView>> {
-    if let Some(t) = builtin::types().into_iter().find(|t| t.name == name) {
-        return Ok(Json(views::event_type(&t)));
+    if let Some(t) = builtin::types().iter().find(|t| t.name == name) {
+        return Ok(Json(views::event_type(t)));
     }
     Ok(Json(views::event_type(&find(&st, &name).await?)))
 }

@@ -146,13 +146,7 @@ pub fn subscription(s: &Subscription, reveal_secret: bool) -> SubscriptionView {
         tls: s.egress.tls.as_ref().map(|t| dispatch_wire::TlsView {
             ca_pem: t.ca_pem.clone(),
             client_cert_pem: t.client_cert_pem.clone(),
-            client_key_pem: t.client_key_pem.as_ref().map(|k| {
-                if reveal_secret {
-                    k.expose().to_string()
-                } else {
-                    "********".into()
-                }
-            }),
+            client_key_pem: t.client_key_pem.as_ref().map(|k| shown(k, reveal_secret)),
         }),
         proxy_url: s.egress.proxy_url.clone(),
         status: s.status,
@@ -206,15 +200,18 @@ pub fn event_type(t: &crate::model::EventType) -> dispatch_wire::EventTypeView {
     }
 }
 
+/// A write-only value: itself only in the answer that set it.
+fn shown(s: &crate::model::Secret, reveal: bool) -> String {
+    if reveal {
+        s.expose().to_string()
+    } else {
+        "********".into()
+    }
+}
+
 /// Endpoint credentials, secrets masked unless just set.
 fn auth(a: &crate::model::EndpointAuth, reveal: bool) -> dispatch_wire::EndpointAuthView {
-    let shown = |s: &crate::model::Secret| {
-        if reveal {
-            s.expose().to_string()
-        } else {
-            "********".into()
-        }
-    };
+    let shown = |s: &crate::model::Secret| shown(s, reveal);
     match a {
         crate::model::EndpointAuth::Basic { username, password } => {
             dispatch_wire::EndpointAuthView::Basic {

@@ -27,8 +27,14 @@ pub fn is_operational(name: &str) -> bool {
     name.starts_with(PREFIX)
 }
 
-/// The four operational types, by name.
-pub fn types() -> Vec<EventType> {
+/// The four operational types, by name: built once, read by every list
+/// and lookup of the catalogue.
+pub fn types() -> &'static [EventType] {
+    static TYPES: std::sync::LazyLock<Vec<EventType>> = std::sync::LazyLock::new(build);
+    &TYPES
+}
+
+fn build() -> Vec<EventType> {
     let sub = json!({"type": "string", "description": "The subscription (endpoint) concerned."});
     [
         (

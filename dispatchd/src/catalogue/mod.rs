@@ -141,7 +141,7 @@ impl Catalogue {
 
 fn compile_all(version: i64, stored: Vec<EventType>) -> Compiled {
     let mut types = HashMap::new();
-    for t in builtin::types().into_iter().chain(stored) {
+    for t in builtin::types().iter().cloned().chain(stored) {
         let schema = t.schema.as_deref().map(|s| {
             serde_json::from_str::<Value>(s)
                 .map_err(|e| e.to_string())
