@@ -130,6 +130,15 @@ async fn plugin_failures_are_dead_letters_replayable_once_fixed() {
     assert_eq!((status, out["count"].as_u64()), (StatusCode::OK, Some(1)));
     let got = rx.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(got[0].json()["data"], json!({"total": 1}));
+    // The attempt is recorded just after the receiver answered.
+    let recorded = || async {
+        let (_, a) = d.get("/events/needs_fix/attempts").await;
+        a["data"].as_array().is_some_and(|l| l.len() == 3)
+    };
+    assert!(
+        dispatch_tests::eventually(Duration::from_secs(10), recorded).await,
+        "the replayed attempt is recorded"
+    );
     let (_, attempts) = d.get("/events/needs_fix/attempts").await;
     let runs: Vec<(i64, i64)> = attempts["data"]
         .as_array()
