@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the example plugins into plugins/dist/*.wasm: the Rust ones with
-# cargo (wasm32-wasip2), the JavaScript one with componentize-js (npm) and
-# the Python one with componentize-py (PyPI). Idempotent; the tests load
-# the components from plugins/dist/.
+# cargo (wasm32-wasip2), the JavaScript one with componentize-js (npm), the
+# Python one with componentize-py (PyPI) and the C one with zig's compiler
+# (PyPI's ziglang). Idempotent; the tests load the components from
+# plugins/dist/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dist=plugins/dist
