@@ -35,7 +35,7 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
-    /// Check or dry-run a WASM plugin.
+    /// Start, check, dry-run or test a WASM plugin.
     #[command(subcommand)]
     Plugin(PluginCommand),
 }

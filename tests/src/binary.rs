@@ -135,6 +135,16 @@ impl Binary {
 
 /// Runs `dispatchd` with `args` and `env` to completion: (exit code, stderr).
 pub async fn run_dispatchd(args: &[&str], env: &[(&str, String)]) -> (Option<i32>, String) {
+    run_dispatchd_within(Duration::from_secs(30), args, env).await
+}
+
+/// `run_dispatchd` with a longer bound, for commands that compile a large
+/// component (JavaScript and Python plugins compile in seconds each).
+pub async fn run_dispatchd_within(
+    limit: Duration,
+    args: &[&str],
+    env: &[(&str, String)],
+) -> (Option<i32>, String) {
     let mut cmd = tokio::process::Command::new(dispatchd_binary());
     cmd.args(args)
         .env_clear()
@@ -142,7 +152,7 @@ pub async fn run_dispatchd(args: &[&str], env: &[(&str, String)]) -> (Option<i32
     for (k, v) in env {
         cmd.env(k, v);
     }
-    let out = tokio::time::timeout(Duration::from_secs(30), cmd.output())
+    let out = tokio::time::timeout(limit, cmd.output())
         .await
         .expect("dispatchd finishes")
         .expect("run dispatchd");

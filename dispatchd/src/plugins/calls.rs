@@ -167,19 +167,20 @@ fn run_routers(
     Ok(destinations)
 }
 
-/// Runs one loaded plugin once, on the calling thread, for a dry run.
-pub fn run_once(plugin: Loaded, event: &Event, request: Request) -> Result<DryRun, PluginFailure> {
+/// Runs one loaded plugin once, on the calling thread, for a dry run or a
+/// test case: a transformer on `request`, a router on `destinations`.
+pub fn run_once(
+    plugin: Loaded,
+    event: &Event,
+    request: Request,
+    destinations: Vec<Destination>,
+) -> Result<DryRun, PluginFailure> {
     let step = Step {
         plugin: Arc::new(plugin),
         stats: Arc::default(),
     };
     if step.plugin.is_router() {
-        run_routers(
-            std::slice::from_ref(&step),
-            event,
-            vec![request.destination],
-        )
-        .map(DryRun::Routed)
+        run_routers(std::slice::from_ref(&step), event, destinations).map(DryRun::Routed)
     } else {
         run_chain(std::slice::from_ref(&step), event, request).map(DryRun::Transformed)
     }

@@ -1,6 +1,7 @@
-//! `dispatchd plugin check|run`: validate a component against the WIT, or
-//! run a plugin once on an event and print what it decided. The flags are
-//! declared here, next to what they run; `main.rs` only dispatches.
+//! `dispatchd plugin new|check|run|test`: start a plugin project, validate
+//! a component against the WIT, run a plugin once on an event, or run its
+//! fixture cases. The flags are declared here, next to what they run;
+//! `main.rs` only dispatches.
 
 use std::path::PathBuf;
 
@@ -11,6 +12,9 @@ use crate::config::{Config, PluginConfig};
 /// The `plugin` subcommands.
 #[derive(Subcommand)]
 pub enum PluginCommand {
+    /// Start a plugin project: the source with a comment per hook,
+    /// `build.sh`, a README and `cases/` with a passing case.
+    New(super::scaffold::NewArgs),
     /// Validate a component against the plugin interface
     /// (dispatch:plugin@0.1.0, worlds `transformer` and `router`).
     Check {
@@ -29,10 +33,40 @@ pub enum PluginCommand {
         #[arg(long, default_value = "https://example.com/webhook")]
         url: String,
     },
+    /// Run fixture cases against a plugin, in the daemon's sandbox: each
+    /// `DIR/*.json` holds an event, what the plugin receives, and what it
+    /// must answer (plugin-sdk/README.md describes the format).
+    Test {
+        /// A plugin declared in the config (its limits and settings apply),
+        /// or a .wasm file (default limits).
+        plugin: String,
+        /// The folder of case files.
+        #[arg(long, default_value = "cases")]
+        cases: PathBuf,
+        /// Settings for every case: a TOML table as under
+        /// `[plugins.NAME.settings]`, or a .json object. A case's own
+        /// `settings` win.
+        #[arg(long)]
+        settings: Option<PathBuf>,
+    },
 }
 
-/// `dispatchd plugin check|run`: exit 0 when the plugin is valid (check) or
-/// decided something (run), 1 when it failed, 2 for bad arguments.
+/// A plugin named on the command line: one declared in the config, or a
+/// file with default limits.
+fn resolve(
+    plugin: &str,
+    config: Option<&std::path::Path>,
+    env: &[(String, String)],
+) -> PluginConfig {
+    Config::load(config, env, true)
+        .ok()
+        .and_then(|c| c.plugins.get(plugin).cloned())
+        .unwrap_or_else(|| PluginConfig::at(plugin))
+}
+
+/// `dispatchd plugin ...`: exit 0 when the plugin is valid (check), decided
+/// something (run) or passed every case (test); 1 when it failed; 2 for bad
+/// arguments.
 pub fn run(
     cmd: &PluginCommand,
     config: Option<&std::path::Path>,
@@ -59,11 +93,19 @@ pub fn run(
                 ExitCode::FAILURE
             }
         },
+        PluginCommand::New(args) => super::scaffold::run(args),
+        PluginCommand::Test {
+            plugin,
+            cases,
+            settings,
+        } => test(
+            plugin,
+            &resolve(plugin, config, env),
+            cases,
+            settings.as_deref(),
+        ),
         PluginCommand::Run { plugin, event, url } => {
-            let declared = Config::load(config, env, true)
-                .ok()
-                .and_then(|c| c.plugins.get(plugin).cloned());
-            let pc = declared.unwrap_or_else(|| PluginConfig::at(plugin));
+            let pc = resolve(plugin, config, env);
             let raw = match std::fs::read_to_string(event) {
                 Ok(r) => r,
                 Err(e) => {
@@ -96,5 +138,62 @@ pub fn run(
                 }
             }
         }
+    }
+}
+
+/// `dispatchd plugin test`: a line per case, the differences under a
+/// failed one, and a summary.
+fn test(
+    name: &str,
+    pc: &PluginConfig,
+    dir: &std::path::Path,
+    settings: Option<&std::path::Path>,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    let files = match super::cases::case_files(dir) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("dispatchd: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut base = pc.settings.clone();
+    if let Some(path) = settings {
+        match super::cases::settings_file(path) {
+            Ok(s) => base.extend(s),
+            Err(e) => {
+                eprintln!("dispatchd: --settings {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let loaded = match super::load_file(name, pc) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("dispatchd: plugin {name}: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let verdicts: Vec<_> = files
+        .iter()
+        .map(|f| {
+            let v = super::cases::run_case(&loaded, &base, f);
+            match v.problems.as_slice() {
+                [] => println!("ok    {}", f.display()),
+                problems => {
+                    println!("FAIL  {}", f.display());
+                    for p in problems {
+                        println!("        {p}");
+                    }
+                }
+            }
+            v
+        })
+        .collect();
+    println!("{}", super::cases::summary(&verdicts));
+    if verdicts.iter().all(|v| v.problems.is_empty()) {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
     }
 }

@@ -193,6 +193,26 @@ impl Loaded {
         })
     }
 
+    /// The same compiled plugin with other settings (`plugin test` cases),
+    /// without compiling it again.
+    pub fn with_settings(&self, settings: BTreeMap<String, String>) -> Self {
+        Self {
+            name: self.name.clone(),
+            path: self.path.clone(),
+            hash: self.hash.clone(),
+            size: self.size,
+            limits: self.limits.clone(),
+            engine: self.engine.clone(),
+            kind: match &self.kind {
+                Kind::Transformer(p) => Kind::Transformer(p.clone()),
+                Kind::Router(p) => Kind::Router(p.clone()),
+            },
+            settings: Arc::new(settings),
+            warm: Mutex::new(Vec::new()),
+            max_warm: self.max_warm,
+        }
+    }
+
     fn new_store(&self) -> Store<Guest> {
         let limits = StoreLimitsBuilder::new()
             .memory_size(self.limits.memory_bytes)

@@ -8,10 +8,12 @@
 
 pub mod bindings;
 mod calls;
+pub mod cases;
 pub mod cli;
 mod engine;
 mod reload;
 mod runner;
+mod scaffold;
 pub mod stage;
 
 use std::collections::{BTreeMap, HashMap};

@@ -208,7 +208,8 @@ pub fn dry_run(
 ) -> Result<serde_json::Value, PluginFailure> {
     use serde_json::json;
     let name = plugin.name.to_string();
-    match super::run_once(plugin, &event_of(event), request)? {
+    let destinations = vec![request.destination.clone()];
+    match super::run_once(plugin, &event_of(event), request, destinations)? {
         super::DryRun::Transformed(ChainOutcome::Deliver(r)) => {
             let inline = inline_of(event, r).map_err(|m| {
                 PluginFailure::new(

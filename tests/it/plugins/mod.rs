@@ -4,8 +4,10 @@
 //! contained (`containment`), hot reload under traffic, replay once a plugin
 //! is fixed and the plugin commands (`operations`).
 
+mod cases;
 mod containment;
 mod operations;
+mod scaffold;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
