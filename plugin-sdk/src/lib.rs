@@ -1,4 +1,5 @@
-//! Write [dispatch](https://github.com/) plugins in Rust.
+//! Write dispatch plugins in Rust: WebAssembly components that transform
+//! and route webhooks inside dispatchd.
 //!
 //! A plugin is a WebAssembly component implementing one world of
 //! `dispatch:plugin@0.1.0` (`wit/plugin.wit`):
