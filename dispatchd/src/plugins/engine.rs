@@ -50,7 +50,9 @@ pub struct Guest {
     name: Arc<str>,
     settings: Arc<BTreeMap<String, String>>,
     limits: StoreLimits,
-    wasi: WasiCtx,
+    /// Built on the guest's first WASI call: most Rust plugins make none,
+    /// and building and dropping one was a measurable part of a fresh call.
+    wasi: Option<WasiCtx>,
     table: ResourceTable,
     logs_left: u32,
 }
@@ -58,7 +60,8 @@ pub struct Guest {
 impl WasiView for Guest {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
-            ctx: &mut self.wasi,
+            // No files, network, environment or arguments.
+            ctx: self.wasi.get_or_insert_with(|| WasiCtx::builder().build()),
             table: &mut self.table,
         }
     }
@@ -224,8 +227,7 @@ impl Loaded {
                 name: self.name.clone(),
                 settings: self.settings.clone(),
                 limits,
-                // No files, network, environment or arguments.
-                wasi: WasiCtx::builder().build(),
+                wasi: None,
                 table: ResourceTable::new(),
                 logs_left: LOG_LINES_PER_CALL,
             },
@@ -430,7 +432,29 @@ fn headers_len(h: &[(String, String)]) -> usize {
 /// An engine configured for one plugin's limits, with a pooling allocator
 /// sized for `slots` live instances.
 fn engine_for(limits: &Limits, slots: u32) -> anyhow::Result<Engine> {
+    // Where the kernel has PAGEMAP_SCAN (Linux 6.7+), a freed slot's memory
+    // is reset by copying back only the pages the call dirtied, and stays
+    // mapped: no madvise, and no page faults in the next instance (a third
+    // of a fresh call's time before; BENCHMARKS.md). Elsewhere wasmtime
+    // would memset the whole resident size on every reset, which costs
+    // more than madvise, so it is used only with the scan.
+    match Engine::new(&engine_config(limits, slots, true)) {
+        Ok(engine) => Ok(engine),
+        Err(_) => Ok(Engine::new(&engine_config(limits, slots, false))?),
+    }
+}
+
+/// Linear memory kept mapped per slot between instances (with
+/// PAGEMAP_SCAN): the Rust examples' whole memory, a part of the
+/// interpreted guests'.
+const MEMORY_KEEP_RESIDENT: usize = 2 << 20;
+
+fn engine_config(limits: &Limits, slots: u32, pagemap: bool) -> wasmtime::Config {
     let mut pool = PoolingAllocationConfig::default();
+    if pagemap {
+        pool.pagemap_scan(wasmtime::Enabled::Yes)
+            .linear_memory_keep_resident(MEMORY_KEEP_RESIDENT.min(limits.memory_bytes));
+    }
     pool.total_component_instances(slots)
         // Interpreted guests (Python, JavaScript) bring dozens of core
         // modules; small Rust ones one or two.
@@ -449,7 +473,7 @@ fn engine_for(limits: &Limits, slots: u32) -> anyhow::Result<Engine> {
         .epoch_interruption(true)
         .max_wasm_stack(limits.stack_bytes)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Ok(Engine::new(&cfg)?)
+    cfg
 }
 
 /// Loads the compiled form of `bytes` from `dir`, compiling and storing it

@@ -14,6 +14,9 @@
 //! - `big-output`: returns a 100 MB payload
 //! - `fail`: returns an error
 //! - `drop`: drops the delivery
+//! - `remember`: counts its calls in a static and its heap, and delivers
+//!   with `x-hostile-calls` (a fresh instance must always say 1: nothing of
+//!   an earlier call survives in memory)
 //! - anything else: delivers the request unchanged, with header
 //!   `x-hostile: passed`
 
@@ -57,6 +60,14 @@ impl Transform for Hostile {
             }
             "fail" => Err("hostile plugin fails on purpose".into()),
             "drop" => Ok(Decision::Drop("hostile plugin drops on purpose".into())),
+            "remember" => {
+                let calls = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+                // And on the heap, which a reused slot would also carry over.
+                let mut seen = SEEN.lock().unwrap_or_else(|e| e.into_inner());
+                seen.push(calls);
+                request.set_header("x-hostile-calls", format!("{calls}/{}", seen.len()));
+                Ok(Decision::Deliver(request))
+            }
             _ => {
                 request.set_header("x-hostile", "passed");
                 Ok(Decision::Deliver(request))
@@ -64,6 +75,9 @@ impl Transform for Hostile {
         }
     }
 }
+
+static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+static SEEN: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
 
 #[inline(never)]
 #[allow(unconditional_recursion)]

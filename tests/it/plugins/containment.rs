@@ -181,3 +181,105 @@ async fn a_thousand_hostile_calls_leave_memory_flat() {
 }
 
 both_backends!(hostile_plugins_fail_only_their_own_delivery);
+
+/// Fresh instances reuse pool slots whose memory is reset by copying back
+/// only the dirtied pages: nothing of an earlier call may survive. The
+/// warm instance shows what surviving looks like (so this can fail).
+#[tokio::test]
+async fn a_fresh_instance_remembers_nothing_of_earlier_calls() {
+    use dispatchd::plugins::{BodyFormat, ChainOutcome, Destination, Plugins, Request, stage};
+    let mut cfg = dispatchd::config::Config::default();
+    let tmp = tempfile::tempdir().unwrap();
+    with_cache(&mut cfg, tmp.path());
+    cfg.plugin_host.watch_interval_ms = 0;
+    let hostile = plugin_wasm("hostile.wasm");
+    cfg.plugins.insert(
+        "fresh".into(),
+        plugin(&hostile, json!({"mode": "remember"})),
+    );
+    let mut warm = plugin(&hostile, json!({"mode": "remember"}));
+    warm.warm = true;
+    cfg.plugins.insert("warm".into(), warm);
+    let plugins = Plugins::start(&cfg).await.unwrap();
+    let event = stage::event_of(&dispatchd::model::Event {
+        id: "evt_1".into(),
+        kind: dispatchd::model::EventKind::Event,
+        event_type: "x".into(),
+        source: None,
+        data: "{}".into(),
+        idempotency_key: None,
+        created_at: 0,
+        tenant_id: None,
+        channels: Vec::new(),
+        ordering_key: None,
+    });
+    let calls = |name: &str| {
+        let request = Request {
+            event_type: "x".into(),
+            payload: "{}".into(),
+            format: BodyFormat::Envelope,
+            destination: Destination {
+                subscription_id: "s".into(),
+                url: "https://example.com/hook".into(),
+                method: "POST".into(),
+                headers: vec![],
+            },
+        };
+        match plugins.transform_blocking(&[name.to_string()], &event, request) {
+            Ok(ChainOutcome::Deliver(r)) => r
+                .destination
+                .headers
+                .iter()
+                .find(|(k, _)| k == "x-hostile-calls")
+                .map(|(_, v)| v.clone())
+                .unwrap(),
+            other => panic!("{other:?}"),
+        }
+    };
+    for _ in 0..50 {
+        assert_eq!(calls("fresh"), "1/1");
+    }
+    let seen: Vec<String> = (0..3).map(|_| calls("warm")).collect();
+    assert_eq!(
+        seen,
+        ["1/1", "2/2", "3/3"],
+        "a warm instance keeps its memory"
+    );
+}
+
+/// `fuel = 0` turns metering off; the deadline still stops a loop.
+#[tokio::test]
+async fn an_unmetered_plugin_is_still_stopped_by_its_deadline() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("dispatch.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[plugins.spin]\npath = {:?}\nfuel = 0\ntimeout_ms = 20\n",
+            plugin_wasm("hostile.wasm")
+        ),
+    )
+    .unwrap();
+    let event = tmp.path().join("event.json");
+    std::fs::write(&event, r#"{"type": "x", "data": {"mode": "loop"}}"#).unwrap();
+    let started = Instant::now();
+    let (code, out) = dispatch_tests::run_dispatchd(
+        &[
+            "--config",
+            config.to_str().unwrap(),
+            "plugin",
+            "run",
+            "spin",
+            "--event",
+            event.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains("ran past its deadline (20 ms per call)"),
+        "{out}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(10), "{out}");
+}
