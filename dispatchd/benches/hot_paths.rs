@@ -221,6 +221,16 @@ fn plugin_calls(c: &mut Criterion) {
     cfg.plugins.insert("slack".into(), with(&slack, false, &[]));
     cfg.plugins
         .insert("slack_warm".into(), with(&slack, true, &[]));
+    // `fuel = 0`: the same plugins without fuel metering.
+    for (name, path, settings) in [
+        ("redact_unmetered", &redact, &pointers[..]),
+        ("tag_unmetered", &hostile, &[]),
+        ("slack_unmetered", &slack, &[]),
+    ] {
+        let mut p = with(path, false, settings);
+        p.fuel = 0;
+        cfg.plugins.insert(name.into(), p);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -270,6 +280,16 @@ fn plugin_calls(c: &mut Criterion) {
     run(
         "plugin/chain_of_three_warm",
         &["redact_warm", "tag_warm", "slack_warm"],
+        &ev,
+    );
+    run(
+        "plugin/rust_transform_fresh_unmetered",
+        &["redact_unmetered"],
+        &ev,
+    );
+    run(
+        "plugin/chain_of_three_fresh_unmetered",
+        &["redact_unmetered", "tag_unmetered", "slack_unmetered"],
         &ev,
     );
 }
