@@ -1,7 +1,7 @@
 // c-field-filter: delivers only the events whose payload has a top-level
 // field with a given value, and drops the rest. A transformer of
-// dispatch:plugin@0.1.0, in C: no allocation on the path that delivers,
-// one pass over the payload, about 8 KB compiled.
+// dispatch:plugin@0.1.0, in C: one pass over the payload, no copy of it,
+// about 8 KB compiled.
 //
 // Settings ([plugins.NAME.settings] in dispatch.toml):
 //   field   = "status"   the top-level key to look at (required)
@@ -79,6 +79,8 @@ static bool skip_value(cursor *c) {
 enum lookup { FOUND, MISSING, NOT_AN_OBJECT };
 
 // Finds top-level `key` in the object `json`: its value's text in *v.
+// Keys are compared as written: an escaped key (`"st\u0061tus"`) is not
+// decoded, so it is not the field.
 static enum lookup find(const transformer_string_t *json, const transformer_string_t *key,
                         transformer_string_t *v) {
   cursor c = {json->ptr, json->ptr + json->len};
@@ -91,6 +93,7 @@ static enum lookup find(const transformer_string_t *json, const transformer_stri
   if (c.p < c.end && *c.p == '}') {
     return MISSING;
   }
+  enum lookup found = MISSING;
   for (;;) {
     skip_ws(&c);
     if (c.p >= c.end || *c.p != '"') {
@@ -111,16 +114,17 @@ static enum lookup find(const transformer_string_t *json, const transformer_stri
     if (!skip_value(&c)) {
       return NOT_AN_OBJECT;
     }
+    // The last of duplicate keys wins, as in JSON.parse and serde_json.
     if (klen == key->len && memcmp(k, key->ptr, klen) == 0) {
       v->ptr = (uint8_t *)start;
       v->len = (size_t)(c.p - start);
-      return FOUND;
+      found = FOUND;
     }
     skip_ws(&c);
     if (c.p < c.end && *c.p == ',') {
       c.p++;
     } else if (c.p < c.end && *c.p == '}') {
-      return MISSING;
+      return found;
     } else {
       return NOT_AN_OBJECT;
     }
@@ -139,10 +143,16 @@ static bool matches(const transformer_string_t *v, const transformer_string_t *w
   return n == want->len && memcmp(p, want->ptr, n) == 0;
 }
 
+// A setting, or an empty string (and false) when it is absent: the
+// binding leaves *out undefined then, so it must not be used or freed.
 static bool setting(const char *name, transformer_string_t *out) {
   transformer_string_t key;
   transformer_string_set(&key, name);
-  return dispatch_plugin_host_setting(&key, out);
+  if (!dispatch_plugin_host_setting(&key, out)) {
+    *out = (transformer_string_t){0};
+    return false;
+  }
+  return true;
 }
 
 // A message under construction (no printf: it would triple the size).

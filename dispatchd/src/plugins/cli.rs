@@ -52,16 +52,22 @@ pub enum PluginCommand {
 }
 
 /// A plugin named on the command line: one declared in the config, or a
-/// file with default limits.
+/// file with default limits. A `--config` that does not load is an error,
+/// not a silent fallback to reading the name as a file.
 fn resolve(
     plugin: &str,
     config: Option<&std::path::Path>,
     env: &[(String, String)],
-) -> PluginConfig {
-    Config::load(config, env, true)
-        .ok()
-        .and_then(|c| c.plugins.get(plugin).cloned())
-        .unwrap_or_else(|| PluginConfig::at(plugin))
+) -> Result<PluginConfig, String> {
+    match Config::load(config, env, true) {
+        Ok(c) => Ok(c
+            .plugins
+            .get(plugin)
+            .cloned()
+            .unwrap_or_else(|| PluginConfig::at(plugin))),
+        Err(e) if config.is_some() => Err(e.to_string()),
+        Err(_) => Ok(PluginConfig::at(plugin)),
+    }
 }
 
 /// `dispatchd plugin ...`: exit 0 when the plugin is valid (check), decided
@@ -98,14 +104,21 @@ pub fn run(
             plugin,
             cases,
             settings,
-        } => test(
-            plugin,
-            &resolve(plugin, config, env),
-            cases,
-            settings.as_deref(),
-        ),
+        } => match resolve(plugin, config, env) {
+            Ok(pc) => test(plugin, &pc, cases, settings.as_deref()),
+            Err(e) => {
+                eprintln!("dispatchd: {e}");
+                ExitCode::from(2)
+            }
+        },
         PluginCommand::Run { plugin, event, url } => {
-            let pc = resolve(plugin, config, env);
+            let pc = match resolve(plugin, config, env) {
+                Ok(pc) => pc,
+                Err(e) => {
+                    eprintln!("dispatchd: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let raw = match std::fs::read_to_string(event) {
                 Ok(r) => r,
                 Err(e) => {

@@ -441,9 +441,28 @@ fn engine_for(limits: &Limits, slots: u32) -> anyhow::Result<Engine> {
     // would memset the whole resident size on every reset, which costs
     // more than madvise, so it is used only with the scan.
     match Engine::new(&engine_config(limits, slots, true)) {
-        Ok(engine) => Ok(engine),
-        Err(_) => Ok(Engine::new(&engine_config(limits, slots, false))?),
+        Ok(engine) => {
+            SCANNED_RESETS.store(true, std::sync::atomic::Ordering::Relaxed);
+            Ok(engine)
+        }
+        Err(e) => {
+            static SAID: std::sync::Once = std::sync::Once::new();
+            SAID.call_once(|| {
+                tracing::info!(
+                    "plugin memory is reset with madvise: PAGEMAP_SCAN is not available ({e:#})"
+                )
+            });
+            Ok(Engine::new(&engine_config(limits, slots, false))?)
+        }
     }
+}
+
+static SCANNED_RESETS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a plugin engine was built with PAGEMAP_SCAN resets (the fast
+/// path; the tests check it is the one they exercise).
+pub fn scanned_resets() -> bool {
+    SCANNED_RESETS.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Linear memory kept mapped per slot between instances (with

@@ -86,16 +86,24 @@ fn files(lang: Lang, world: World) -> Vec<File> {
             include_str!("../../../plugin-sdk/wit/plugin.wit"),
         ),
     ];
-    let cases: [(&str, &'static str); 2] = if router {
-        [
+    let cases: &[(&str, &'static str)] = if router {
+        &[
             ("routes.json", template!("cases/router-routes.json")),
             (
                 "drops-test-events.json",
                 template!("cases/router-drops-test-events.json"),
             ),
+            (
+                "only-subscription.json",
+                template!("cases/router-only-subscription.json"),
+            ),
+            (
+                "only-an-unknown-subscription.json",
+                template!("cases/router-only-an-unknown-subscription.json"),
+            ),
         ]
     } else {
-        [
+        &[
             (
                 "delivers.json",
                 template!("cases/transformer-delivers.json"),
@@ -104,9 +112,17 @@ fn files(lang: Lang, world: World) -> Vec<File> {
                 "drops-test-events.json",
                 template!("cases/transformer-drops-test-events.json"),
             ),
+            (
+                "replaces-the-header.json",
+                template!("cases/transformer-replaces-the-header.json"),
+            ),
         ]
     };
-    out.extend(cases.map(|(name, t)| text(format!("cases/{name}"), t)));
+    out.extend(
+        cases
+            .iter()
+            .map(|(name, t)| text(format!("cases/{name}"), t)),
+    );
     match lang {
         Lang::Rust => out.extend([
             text("Cargo.toml", template!("rust/Cargo.toml")),
@@ -184,8 +200,74 @@ fn files(lang: Lang, world: World) -> Vec<File> {
     out
 }
 
+/// Names Cargo refuses for a package (Rust keywords and the built-in
+/// crates), with `-` read as `_`.
+const RESERVED: &[&str] = &[
+    "abstract",
+    "alloc",
+    "as",
+    "async",
+    "await",
+    "become",
+    "box",
+    "break",
+    "const",
+    "continue",
+    "core",
+    "crate",
+    "do",
+    "dyn",
+    "else",
+    "enum",
+    "extern",
+    "false",
+    "final",
+    "fn",
+    "for",
+    "gen",
+    "if",
+    "impl",
+    "in",
+    "let",
+    "loop",
+    "macro",
+    "match",
+    "mod",
+    "move",
+    "mut",
+    "override",
+    "priv",
+    "proc_macro",
+    "pub",
+    "ref",
+    "return",
+    "self",
+    "static",
+    "std",
+    "struct",
+    "super",
+    "test",
+    "trait",
+    "true",
+    "try",
+    "type",
+    "typeof",
+    "unsafe",
+    "unsized",
+    "use",
+    "virtual",
+    "where",
+    "while",
+    "yield",
+];
+
 /// Checks a plugin name: it becomes a folder, a file and a crate name.
 fn check_name(name: &str) -> Result<(), String> {
+    if RESERVED.contains(&name.replace('-', "_").as_str()) {
+        return Err(format!(
+            "NAME {name:?} is a Rust keyword or a built-in crate's name: pick another"
+        ));
+    }
     let mut chars = name.chars();
     let first_ok = chars.next().is_some_and(|c| c.is_ascii_lowercase());
     let rest_ok = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_".contains(c));
@@ -215,6 +297,12 @@ fn sdk_dependency(version: Option<&str>) -> Result<String, String> {
     match sdk.canonicalize() {
         Ok(dir) if dir.join("Cargo.toml").exists() => {
             let path = dir.display().to_string();
+            if path.chars().any(char::is_control) {
+                return Err(format!(
+                    "the plugin-sdk path {path:?} holds a control character: name a \
+                     published version with --sdk-version"
+                ));
+            }
             let escaped = path.replace('\\', "\\\\").replace('"', "\\\"");
             Ok(format!("dispatch-plugin = {{ path = \"{escaped}\" }}"))
         }

@@ -123,6 +123,31 @@ pub fn inline_of(event: &crate::model::Event, r: Request) -> Result<InlineDestin
     })
 }
 
+/// Checks a router's answer as the daemon does before storing its
+/// deliveries: each destination names one of the `known` subscriptions,
+/// once, with a valid URL, method and headers.
+pub fn check_routed(known: &[&str], destinations: &[Destination]) -> Result<(), String> {
+    let mut seen = HashSet::new();
+    for d in destinations {
+        if !known.contains(&d.subscription_id.as_str()) {
+            return Err(format!(
+                "returned subscription {:?}, which does not exist",
+                d.subscription_id
+            ));
+        }
+        if !seen.insert(d.subscription_id.as_str()) {
+            return Err(format!(
+                "returned subscription {:?} twice",
+                d.subscription_id
+            ));
+        }
+        validate::url("url", &d.url)?;
+        validate::method(&d.method)?;
+        validate::headers(&d.headers.iter().cloned().collect())?;
+    }
+    Ok(())
+}
+
 /// The deliveries a router's answer stands for. Each destination must name
 /// a subscription (once); what differs from that subscription is stored as
 /// the delivery's own destination.
@@ -131,22 +156,16 @@ pub fn deliveries_from(
     event: &crate::model::Event,
     destinations: Vec<Destination>,
 ) -> Result<Vec<NewDelivery>, String> {
-    let mut seen = HashSet::new();
+    let known: Vec<&str> = subscriptions.iter().map(|s| s.id.as_str()).collect();
+    check_routed(&known, &destinations)?;
     let mut out = Vec::with_capacity(destinations.len());
     for d in destinations {
-        let Some(sub) = subscriptions.iter().find(|s| s.id == d.subscription_id) else {
-            return Err(format!(
-                "returned subscription {:?}, which does not exist",
-                d.subscription_id
-            ));
-        };
-        if !seen.insert(sub.id.clone()) {
-            return Err(format!("returned subscription {:?} twice", sub.id));
-        }
-        validate::url("url", &d.url)?;
+        let sub = subscriptions
+            .iter()
+            .find(|s| s.id == d.subscription_id)
+            .expect("check_routed: every destination names a subscription");
         let method = validate::method(&d.method)?;
         let headers: BTreeMap<String, String> = d.headers.into_iter().collect();
-        validate::headers(&headers)?;
         out.push(NewDelivery {
             subscription_id: Some(sub.id.clone()),
             inline: InlineDestination {

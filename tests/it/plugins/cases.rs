@@ -90,6 +90,27 @@ async fn a_wrong_expectation_fails_with_a_diff_naming_the_field() {
         "e-router-input.json",
         r#"{"event": {"type": "x", "data": {}}, "destinations": [], "expect": {"decision": "drop"}}"#,
     );
+    case(
+        "f-event-typo.json",
+        r#"{"event": {"type": "x", "data": {}, "sorce": "shop"}, "expect": {"decision": "deliver"}}"#,
+    );
+    // `null` removes the --settings file's pointers: nothing is masked.
+    case(
+        "g-null-removes.json",
+        r#"{"event": {"type": "x", "data": {"card": {"number": "4242"}}},
+            "settings": {"pointers": null},
+            "expect": {"decision": "deliver", "request": {"payload": {"card": {"number": "4242"}}}}}"#,
+    );
+    // `{}` means no headers at all.
+    case(
+        "h-no-headers.json",
+        r#"{"event": {"type": "x", "data": {}}, "request": {"headers": {"x-a": "1"}},
+            "expect": {"decision": "deliver", "request": {"headers": {}}}}"#,
+    );
+    case(
+        "i-drop-with-request.json",
+        r#"{"event": {"type": "x", "data": {}}, "expect": {"decision": "drop", "request": {}}}"#,
+    );
     // Settings for every case from a TOML file, as dispatch.toml has them.
     let settings = tmp.path().join("settings.toml");
     std::fs::write(&settings, "pointers = [\"/card/number\"]\n").unwrap();
@@ -108,14 +129,20 @@ async fn a_wrong_expectation_fails_with_a_diff_naming_the_field() {
         "expect.reqest: unknown field `reqest`",
         r#"decision: expected "drop", got "deliver""#,
         "this plugin is a transformer: give `request`, not `destinations`",
-        "5 cases: 1 passed, 4 failed",
+        "event.sorce is not a field",
+        r#"request.headers.x-a: not expected, got "1""#,
+        "a \"drop\" sends nothing to compare",
+        "9 cases: 2 passed, 7 failed",
     ] {
         assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
-    assert!(
-        out.contains("ok    ") && out.contains("b-right.json"),
-        "{out}"
-    );
+    for passed in ["b-right.json", "g-null-removes.json"] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with("ok    ") && l.ends_with(passed)),
+            "{passed}: {out}"
+        );
+    }
 
     // Bad arguments: exit 2, saying what is wrong.
     let empty = tempfile::tempdir().unwrap();
@@ -131,4 +158,41 @@ async fn a_wrong_expectation_fails_with_a_diff_naming_the_field() {
     .await;
     assert_eq!(code, Some(2), "{out}");
     assert!(out.contains("--settings"), "{out}");
+}
+
+/// The C example on one warm instance for many calls: its settings strings
+/// are freed every call (an absent one must not be), so a double free
+/// would corrupt its heap and show as wrong answers or a trap.
+#[tokio::test]
+async fn the_c_example_stays_right_on_a_warm_instance() {
+    use dispatchd::plugins::{ChainOutcome, Plugins};
+    let mut cfg = dispatchd::config::Config::default();
+    let tmp = tempfile::tempdir().unwrap();
+    super::with_cache(&mut cfg, tmp.path());
+    cfg.plugin_host.watch_interval_ms = 0;
+    let mut p = super::plugin(
+        plugin_wasm("c_field_filter.wasm"),
+        serde_json::json!({"field": "status", "equals": "paid"}),
+    );
+    p.warm = true;
+    cfg.plugins.insert("filter".into(), p);
+    let plugins = Plugins::start(&cfg).await.unwrap();
+    for i in 0..2_000 {
+        let (payload, delivers) = match i % 3 {
+            0 => (format!(r#"{{"status": "paid", "n": {i}}}"#), true),
+            1 => (format!(r#"{{"status": "pending", "n": {i}}}"#), false),
+            _ => (format!(r#"{{"n": {i}}}"#), false),
+        };
+        match super::call_directly(&plugins, "filter", &payload) {
+            Ok(ChainOutcome::Deliver(r)) => {
+                assert!(delivers, "call {i}: delivered {payload}");
+                assert_eq!(r.payload, payload, "call {i}");
+            }
+            Ok(ChainOutcome::Drop { reason, .. }) => {
+                assert!(!delivers, "call {i}: dropped {payload}: {reason}");
+                assert!(reason.starts_with("c-field-filter: "), "{reason}");
+            }
+            Err(e) => panic!("call {i}: {e}"),
+        }
+    }
 }

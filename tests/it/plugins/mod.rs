@@ -28,6 +28,40 @@ pub(super) fn plugin(file: impl Into<PathBuf>, settings: Value) -> PluginConfig 
     p
 }
 
+/// Runs transformer `name` once on the calling thread, on an event and a
+/// request whose payload is `payload`.
+pub(super) fn call_directly(
+    plugins: &dispatchd::plugins::Plugins,
+    name: &str,
+    payload: &str,
+) -> Result<dispatchd::plugins::ChainOutcome, dispatchd::plugins::PluginFailure> {
+    use dispatchd::plugins::{BodyFormat, Destination, Request, stage};
+    let event = stage::event_of(&dispatchd::model::Event {
+        id: "evt_1".into(),
+        kind: dispatchd::model::EventKind::Event,
+        event_type: "x".into(),
+        source: None,
+        data: payload.into(),
+        idempotency_key: None,
+        created_at: 0,
+        tenant_id: None,
+        channels: Vec::new(),
+        ordering_key: None,
+    });
+    let request = Request {
+        event_type: "x".into(),
+        payload: payload.into(),
+        format: BodyFormat::Envelope,
+        destination: Destination {
+            subscription_id: "s".into(),
+            url: "https://example.com/hook".into(),
+            method: "POST".into(),
+            headers: vec![],
+        },
+    };
+    plugins.transform_blocking(&[name.to_string()], &event, request)
+}
+
 /// Plugins compile into a cache dir of the test's own.
 pub(super) fn with_cache(cfg: &mut Config, dir: &Path) {
     cfg.plugin_host.cache_dir = dir.join("cache");

@@ -81,8 +81,12 @@ async fn new_build_check_test(lang: &str, world: &str) {
         &[],
     )
     .await;
+    let n = if world == "router" { 4 } else { 3 };
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("2 cases: 2 passed, 0 failed"), "{out}");
+    assert!(
+        out.contains(&format!("{n} cases: {n} passed, 0 failed")),
+        "{out}"
+    );
 }
 
 #[tokio::test]
@@ -132,6 +136,10 @@ async fn bad_names_and_flags_are_refused_before_anything_is_written() {
     for (args, says) in [
         (vec!["Bad Name", "--lang", "rust"], "NAME \"Bad Name\""),
         (vec!["9lives", "--lang", "c"], "starting with a letter"),
+        (
+            vec!["test", "--lang", "rust"],
+            "is a Rust keyword or a built-in",
+        ),
         (vec!["ok", "--lang", "cobol"], "invalid value 'cobol'"),
         (
             vec!["ok", "--lang", "python", "--sdk-version", "0.1.0"],
@@ -155,7 +163,7 @@ async fn bad_names_and_flags_are_refused_before_anything_is_written() {
         &[
             "plugin",
             "new",
-            "pub",
+            "published",
             "--lang",
             "rust",
             "--sdk-version",

@@ -58,21 +58,44 @@ pub fn run_case(plugin: &Loaded, settings: &BTreeMap<String, Value>, file: &Path
 }
 
 fn check(plugin: &Loaded, settings: &BTreeMap<String, Value>, case: Case) -> Vec<String> {
+    // The case's settings over the others; `null` removes one.
     let mut all = settings.clone();
-    all.extend(case.settings.clone());
+    for (k, v) in &case.settings {
+        match v {
+            Value::Null => all.remove(k),
+            v => all.insert(k.clone(), v.clone()),
+        };
+    }
     let plugin = plugin.with_settings(settings_text(&all));
     let event = super::stage::event_of(&case.event);
+    let known: Vec<String> = case
+        .destinations
+        .iter()
+        .map(|d| d.subscription_id.clone())
+        .collect();
     let outcome = match super::run_once(plugin, &event, case.request, case.destinations) {
-        Ok(DryRun::Transformed(ChainOutcome::Deliver(r))) => {
-            // What the daemon does with the answer before storing it.
+        // What the daemon does with an answer before storing it: checks
+        // it, and sends the method upper-cased and one value per header.
+        Ok(DryRun::Transformed(ChainOutcome::Deliver(mut r))) => {
             match super::stage::inline_of(&case.event, r.clone()) {
-                Ok(_) => Outcome::Deliver(r),
+                Ok(inline) => {
+                    r.destination.method = inline.method.unwrap_or(r.destination.method);
+                    r.destination.headers =
+                        inline.headers.unwrap_or_default().into_iter().collect();
+                    Outcome::Deliver(r)
+                }
                 Err(m) => Outcome::Error(format!("returned a request that cannot be sent: {m}")),
             }
         }
         Ok(DryRun::Transformed(ChainOutcome::Drop { reason, .. })) => Outcome::Drop(reason),
-        Ok(DryRun::Routed(d)) if d.is_empty() => Outcome::Drop(String::new()),
-        Ok(DryRun::Routed(d)) => Outcome::Routed(d),
+        Ok(DryRun::Routed(d)) => {
+            let known: Vec<&str> = known.iter().map(String::as_str).collect();
+            match super::stage::check_routed(&known, &d) {
+                Err(m) => Outcome::Error(m),
+                Ok(()) if d.is_empty() => Outcome::Drop(String::new()),
+                Ok(()) => Outcome::Routed(d),
+            }
+        }
         Err(f) => Outcome::Error(f.message),
     };
     compare(&case.expect, &outcome)

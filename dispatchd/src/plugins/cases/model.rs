@@ -22,6 +22,17 @@ const REQUEST_FIELDS: &[&str] = &[
     "format",
 ];
 const DESTINATION_FIELDS: &[&str] = &["subscription_id", "url", "method", "headers"];
+/// What a case's event may hold: `POST /events`'s fields, and when it was
+/// received (milliseconds since the epoch; default 0, so runs repeat).
+const EVENT_FIELDS: &[&str] = &[
+    "type",
+    "data",
+    "id",
+    "source",
+    "tenant_id",
+    "ordering_key",
+    "received_at",
+];
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -47,6 +58,7 @@ struct CaseFile {
 struct RequestIn {
     url: Option<String>,
     method: Option<String>,
+    subscription_id: Option<String>,
     #[serde(default)]
     headers: BTreeMap<String, String>,
     /// The payload as JSON (default: the event's `data`).
@@ -86,7 +98,8 @@ pub struct Expected {
     /// `deliver`, `drop` or `error` (a router's empty answer is `drop`).
     pub decision: String,
     /// A transformer's request, partially: only the fields named are
-    /// compared, and of `headers` only the names listed (`null`: absent).
+    /// compared, and of `headers` only the names listed (`null`: absent;
+    /// `{}`: no headers at all).
     pub request: Option<Value>,
     /// A substring of the drop reason or the error.
     pub message: Option<String>,
@@ -120,13 +133,30 @@ impl Case {
                 p if p == "." => e.inner().to_string(),
                 p => format!("{p}: {}", e.inner()),
             })?;
-        let (event, mut request) =
+        only_fields("event", &file.event, EVENT_FIELDS)?;
+        let received_at = match file.event.get("received_at") {
+            None => 0,
+            Some(v) => v
+                .as_i64()
+                .filter(|ms| *ms >= 0)
+                .ok_or("event.received_at: milliseconds since the Unix epoch")?,
+        };
+        let (mut event, mut request) =
             crate::plugins::stage::dry_run_input(&file.event.to_string(), URL)
                 .map_err(|e| format!("event: {e}"))?;
+        event.created_at = received_at;
         let expect = file.expect;
         if !["deliver", "drop", "error"].contains(&expect.decision.as_str()) {
             return Err(format!(
                 "expect.decision: {:?} is not one of deliver, drop, error",
+                expect.decision
+            ));
+        }
+        if expect.decision != "deliver"
+            && (expect.request.is_some() || expect.destinations.is_some())
+        {
+            return Err(format!(
+                "expect: a {:?} sends nothing to compare: drop `request`/`destinations`",
                 expect.decision
             ));
         }
@@ -202,6 +232,9 @@ fn apply(request: &mut Request, r: RequestIn) -> Result<(), String> {
     if let Some(m) = r.method {
         d.method = m;
     }
+    if let Some(id) = r.subscription_id {
+        d.subscription_id = id;
+    }
     d.headers = r.headers.into_iter().collect();
     Ok(())
 }
@@ -266,7 +299,8 @@ pub fn destination_json(d: &Destination, want: &Value) -> Value {
 }
 
 /// The headers `want` lists (by name, case-insensitively; `null` when
-/// absent), or all of them when it lists none.
+/// absent), or all of them when it is not a non-empty object (so `{}`
+/// means "no headers").
 fn headers_json(headers: &[(String, String)], want: &Value) -> Value {
     let find = |name: &str| {
         headers
@@ -274,7 +308,7 @@ fn headers_json(headers: &[(String, String)], want: &Value) -> Value {
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map_or(Value::Null, |(_, v)| json!(v))
     };
-    match want.as_object() {
+    match want.as_object().filter(|m| !m.is_empty()) {
         Some(names) => Value::Object(names.keys().map(|k| (k.clone(), find(k))).collect()),
         None => Value::Object(headers.iter().map(|(k, v)| (k.clone(), json!(v))).collect()),
     }

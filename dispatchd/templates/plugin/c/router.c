@@ -36,7 +36,8 @@ bool exports_router_route(router_event_t *event, router_list_destination_t *dest
     return true;
   }
   // [plugins.NAME.settings] in dispatch.toml: strings as they are,
-  // anything else as JSON text.
+  // anything else as JSON text. When it returns false the setting is
+  // absent and `only` is undefined: do not use or free it.
   router_string_t key, only;
   router_string_set(&key, "only_subscription");
   if (dispatch_plugin_host_setting(&key, &only)) {

@@ -59,7 +59,8 @@ bool exports_transformer_transform(transformer_event_t *event, transformer_reque
     return true;
   }
   // [plugins.NAME.settings] in dispatch.toml: strings as they are,
-  // anything else as JSON text.
+  // anything else as JSON text. When it returns false the setting is
+  // absent and `tag` is undefined: do not use or free it.
   transformer_string_t key, tag;
   transformer_string_set(&key, "tag");
   if (!dispatch_plugin_host_setting(&key, &tag)) {
