@@ -24,7 +24,7 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-pub use plugins::PluginConfig;
+pub use plugins::{PluginConfig, settings_text};
 pub use sections::*;
 
 use crate::model::RetryPolicy;

@@ -67,16 +67,7 @@ impl PluginConfig {
 
     /// The settings as the plugin sees them.
     pub fn settings_text(&self) -> BTreeMap<String, String> {
-        self.settings
-            .iter()
-            .map(|(k, v)| {
-                let text = match v {
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                (k.clone(), text)
-            })
-            .collect()
+        settings_text(&self.settings)
     }
 
     pub(super) fn check(&self, name: &str) -> Result<(), ConfigError> {
@@ -103,4 +94,19 @@ impl PluginConfig {
         }
         Ok(())
     }
+}
+
+/// Settings as a plugin reads them with `setting(key)`: strings as they
+/// are, anything else as JSON text.
+pub fn settings_text(settings: &BTreeMap<String, serde_json::Value>) -> BTreeMap<String, String> {
+    settings
+        .iter()
+        .map(|(k, v)| {
+            let text = match v {
+                serde_json::Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            (k.clone(), text)
+        })
+        .collect()
 }

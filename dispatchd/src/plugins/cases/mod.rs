@@ -66,7 +66,7 @@ fn check(plugin: &Loaded, settings: &BTreeMap<String, Value>, case: Case) -> Vec
             v => all.insert(k.clone(), v.clone()),
         };
     }
-    let plugin = plugin.with_settings(settings_text(&all));
+    let plugin = plugin.with_settings(crate::config::settings_text(&all));
     let event = super::stage::event_of(&case.event);
     let known: Vec<String> = case
         .destinations
@@ -156,18 +156,6 @@ fn compare(expect: &Expected, got: &Outcome) -> Vec<String> {
         _ => {}
     }
     problems
-}
-
-/// Settings as the plugin reads them: strings as they are, anything else
-/// as JSON (the daemon's rule).
-fn settings_text(settings: &BTreeMap<String, Value>) -> BTreeMap<String, String> {
-    settings
-        .iter()
-        .map(|(k, v)| match v {
-            Value::String(s) => (k.clone(), s.clone()),
-            other => (k.clone(), other.to_string()),
-        })
-        .collect()
 }
 
 /// The `--settings` file: a TOML table (as under `[plugins.NAME.settings]`
