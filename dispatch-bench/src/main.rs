@@ -7,6 +7,8 @@
 //! delivery rates, ingest latency, ingest-to-delivery latency, errors and
 //! dispatchd's peak RSS. Loopback only and bounded in time.
 
+mod cpu;
+mod daemon;
 mod receiver;
 mod report;
 
@@ -15,10 +17,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Parser, ValueEnum};
 use serde_json::json;
 
+use daemon::Daemon;
 use receiver::Receiver;
 use report::{Report, percentile};
 
@@ -62,6 +65,14 @@ struct Args {
     /// Subscriptions matching every event (each event fans out to all).
     #[arg(long, default_value_t = 1)]
     subscriptions: usize,
+    /// dispatchd nodes to start on one PostgreSQL database; producers'
+    /// connections are spread over them round robin.
+    #[arg(long, default_value_t = 1)]
+    nodes: usize,
+    /// Producers speak HTTP/2 without TLS (h2c, prior knowledge): their
+    /// requests share one connection per node instead of one each.
+    #[arg(long)]
+    h2c: bool,
     /// Spread the events over this many tenants, each with one
     /// subscription of its own (instead of `--subscriptions` global ones):
     /// every event still reaches exactly one endpoint. 0: no tenants.
@@ -141,16 +152,19 @@ async fn main() -> anyhow::Result<()> {
         Some(url) => Daemon::external(url),
         None => Daemon::start(&args).await?,
     };
-    let http = reqwest::Client::builder()
+    let mut http = reqwest::Client::builder()
         .pool_max_idle_per_host(args.connections)
-        .timeout(Duration::from_secs(30))
-        .build()?;
+        .timeout(Duration::from_secs(30));
+    if args.h2c {
+        http = http.http2_prior_knowledge();
+    }
+    let http = http.build()?;
     if args.tenants > 0 && args.subscriptions != 1 {
         bail!("--tenants gives each tenant one subscription: leave --subscriptions out");
     }
     for t in 0..args.tenants {
         let r = http
-            .post(format!("{}/tenants", daemon.base))
+            .post(format!("{}/tenants", daemon.base()))
             .json(&json!({"id": format!("t{t}")}))
             .send()
             .await?;
@@ -160,7 +174,7 @@ async fn main() -> anyhow::Result<()> {
     }
     if args.schema {
         let r = http
-            .post(format!("{}/event-types", daemon.base))
+            .post(format!("{}/event-types", daemon.base()))
             .json(&json!({"name": "bench.created", "schema": bench_schema()}))
             .send()
             .await?;
@@ -191,7 +205,7 @@ async fn main() -> anyhow::Result<()> {
             body["tls"] = json!({"ca_pem": pem});
         }
         let r = http
-            .post(format!("{}/subscriptions", daemon.base))
+            .post(format!("{}/subscriptions", daemon.base()))
             .json(&body)
             .send()
             .await?;
@@ -208,11 +222,13 @@ async fn main() -> anyhow::Result<()> {
     let errors = Arc::new(AtomicU64::new(0));
     let padding = "x".repeat(args.payload_bytes);
     let send_for = Duration::from_secs(args.duration);
+    let pids = daemon.pids();
+    let cpu_before = cpu::Sample::take(&pids);
     let started = Instant::now();
     let sent_counter = Arc::new(AtomicU64::new(0));
     let mut tasks = Vec::new();
     for c in 0..args.connections {
-        let (http, base) = (http.clone(), daemon.base.clone());
+        let (http, base) = (http.clone(), daemon.bases[c % daemon.bases.len()].clone());
         let (accepted, errors, counter) = (accepted.clone(), errors.clone(), sent_counter.clone());
         let padding = padding.clone();
         let (batch, rate, conns) = (args.batch, args.rate, args.connections);
@@ -320,6 +336,7 @@ async fn main() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let delivered = receiver.count();
+    let cpu_used = cpu_before.until(cpu::Sample::take(&pids));
     let interval_rates = match intervals {
         Some(task) => task.await?,
         None => Vec::new(),
@@ -373,6 +390,9 @@ async fn main() -> anyhow::Result<()> {
         duplicates: receiver.duplicates(),
         versions: receiver.versions(),
         peak_rss_mb: daemon.peak_rss_mb(),
+        nodes: daemon.bases.len(),
+        h2c: args.h2c,
+        cpu: (args.url.is_none()).then_some(cpu_used),
         interval_delivered: match interval_rates.as_slice() {
             [first, .., last] => Some((*first, *last)),
             _ => None,
@@ -391,154 +411,4 @@ async fn main() -> anyhow::Result<()> {
         );
     }
     Ok(())
-}
-
-/// The dispatchd under test: one this tool started, or an external one.
-struct Daemon {
-    base: String,
-    child: Option<tokio::process::Child>,
-    _dir: Option<tempfile::TempDir>,
-    pg_drop: Option<(String, String)>,
-}
-
-impl Daemon {
-    fn external(url: &str) -> Self {
-        Daemon {
-            base: url.trim_end_matches('/').to_string(),
-            child: None,
-            _dir: None,
-            pg_drop: None,
-        }
-    }
-
-    async fn start(args: &Args) -> anyhow::Result<Self> {
-        let exe = match &args.dispatchd {
-            Some(p) => p.clone(),
-            None => std::env::current_exe()?
-                .parent()
-                .context("no directory")?
-                .join("dispatchd"),
-        };
-        if !exe.exists() {
-            bail!(
-                "{} not found: build it (cargo build --release -p dispatchd) or pass --dispatchd",
-                exe.display()
-            );
-        }
-        let dir = tempfile::tempdir()?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
-        let config = dir.path().join("dispatch.toml");
-        let mut toml = format!(
-            "[plugin_host]\ncache_dir = {:?}\nwatch_interval_ms = 0\n",
-            dir.path().join("cache")
-        );
-        if args.plugins {
-            let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../plugins/dist/redact_fields.wasm");
-            if !wasm.exists() {
-                bail!(
-                    "{} is missing: run scripts/build-plugins.sh",
-                    wasm.display()
-                );
-            }
-            toml.push_str(&format!(
-                "[plugins.redact]\npath = {:?}\n[plugins.redact.settings]\npointers = [\"/pad\"]\n",
-                wasm.canonicalize()?
-            ));
-        }
-        std::fs::write(&config, toml)?;
-        let mut cmd = tokio::process::Command::new(&exe);
-        cmd.arg("--dev")
-            .arg("--config")
-            .arg(&config)
-            .env("ADDR", format!("127.0.0.1:{port}"))
-            .env(
-                "DISPATCH_DATABASE__SQLITE_PATH",
-                dir.path().join("bench.db"),
-            )
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .kill_on_drop(true);
-        let mut pg_drop = None;
-        if args.backend == Backend::Postgres {
-            let name = format!("dispatch_bench_{}", std::process::id());
-            let mut admin = <sqlx::PgConnection as sqlx::Connection>::connect(&args.pg_url)
-                .await
-                .with_context(|| format!("connecting to {}", args.pg_url))?;
-            sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name}"
-            )))
-            .execute(&mut admin)
-            .await?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&mut admin)
-                .await?;
-            let base = args
-                .pg_url
-                .rsplit_once('/')
-                .map_or(args.pg_url.as_str(), |(b, _)| b);
-            cmd.env("DATABASE_URL", format!("{base}/{name}"));
-            pg_drop = Some((args.pg_url.clone(), name));
-        }
-        let child = cmd
-            .spawn()
-            .with_context(|| format!("starting {}", exe.display()))?;
-        let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = http.get(format!("{base}/ready")).send().await
-                && r.status() == 200
-            {
-                break;
-            }
-            if Instant::now() > deadline {
-                bail!("dispatchd did not become ready");
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        Ok(Daemon {
-            base,
-            child: Some(child),
-            _dir: Some(dir),
-            pg_drop,
-        })
-    }
-
-    /// Peak resident memory (VmHWM) of the started dispatchd.
-    fn peak_rss_mb(&self) -> Option<f64> {
-        let pid = self.child.as_ref()?.id()?;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-        let kb: f64 = status
-            .lines()
-            .find(|l| l.starts_with("VmHWM:"))?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
-        Some(kb / 1024.0)
-    }
-
-    async fn stop(mut self) {
-        if let Some(child) = &mut self.child {
-            if let Some(pid) = child.id() {
-                let _ = std::process::Command::new("kill")
-                    .args(["-TERM", &pid.to_string()])
-                    .status();
-            }
-            let _ = tokio::time::timeout(Duration::from_secs(30), child.wait()).await;
-        }
-        if let Some((url, name)) = self.pg_drop.take()
-            && let Ok(mut admin) = <sqlx::PgConnection as sqlx::Connection>::connect(&url).await
-        {
-            let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
-                "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-            )))
-            .execute(&mut admin)
-            .await;
-        }
-    }
 }

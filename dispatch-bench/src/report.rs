@@ -34,6 +34,13 @@ pub struct Report {
     /// Delivered per second in the first and the last full `--progress`
     /// interval.
     pub interval_delivered: Option<(f64, f64)>,
+    /// dispatchd nodes that served the run.
+    pub nodes: usize,
+    /// Producers spoke HTTP/2 without TLS.
+    pub h2c: bool,
+    /// CPU seconds of the nodes and of PostgreSQL from the first request
+    /// to the last delivery (none for an external dispatchd).
+    pub cpu: Option<crate::cpu::Sample>,
 }
 
 impl Report {
@@ -42,6 +49,13 @@ impl Report {
     pub fn decay_pct(&self) -> Option<f64> {
         let (first, last) = self.interval_delivered?;
         (first > 0.0).then(|| (first - last) / first * 100.0)
+    }
+
+    /// CPU µs per delivered event: dispatchd's and PostgreSQL's.
+    pub fn cpu_us_per_event(&self) -> Option<(f64, f64)> {
+        let cpu = self.cpu?;
+        let n = self.delivered.max(1) as f64;
+        Some((cpu.dispatchd * 1e6 / n, cpu.postgres * 1e6 / n))
     }
 }
 
@@ -79,6 +93,10 @@ impl Report {
             "peak_rss_mb": self.peak_rss_mb,
             "interval_delivered_rate": self.interval_delivered.map(|(first, last)| json!({"first": first, "last": last})),
             "decay_pct": self.decay_pct(),
+            "nodes": self.nodes,
+            "h2c": self.h2c,
+            "cpu_us_per_delivered": self.cpu_us_per_event()
+                .map(|(d, p)| json!({"dispatchd": d, "postgres": p, "total": d + p})),
         })
     }
 }
@@ -149,6 +167,21 @@ impl fmt::Display for Report {
             writeln!(
                 f,
                 "  delivered/s        first interval {first:.0}, last full interval {last:.0} (decay {decay:.1}%)"
+            )?;
+        }
+        if self.nodes > 1 || self.h2c {
+            writeln!(
+                f,
+                "  served by          {} node(s), producers over {}",
+                self.nodes,
+                if self.h2c { "h2c" } else { "HTTP/1.1" }
+            )?;
+        }
+        if let Some((d, p)) = self.cpu_us_per_event() {
+            writeln!(
+                f,
+                "  CPU per delivered  {:.0} µs: dispatchd {d:.0} µs, postgres {p:.0} µs",
+                d + p
             )?;
         }
         match self.peak_rss_mb {
