@@ -68,7 +68,10 @@ async fn new_build_check_test(lang: &str, world: &str) {
     build(&dir).await;
 
     let wasm = dir.join(format!("{name}.wasm")).display().to_string();
-    let (code, out) = run_dispatchd(&["plugin", "check", &wasm], &[]).await;
+    // Checking compiles the component: JavaScript and Python ones take
+    // tens of seconds on a loaded 2-core machine.
+    let (code, out) =
+        run_dispatchd_within(Duration::from_secs(120), &["plugin", "check", &wasm], &[]).await;
     assert_eq!(code, Some(0), "{out}");
     assert!(
         out.contains(&format!("is a dispatch:plugin@0.1.0 {world}")),
