@@ -4,8 +4,9 @@
 //! 127.0.0.1, creates subscriptions to it, drives events for a fixed time
 //! (as fast as possible or at `--rate`, single POSTs over `--connections`
 //! keep-alive connections or batches of `--batch`), then reports ingest and
-//! delivery rates, ingest latency, ingest-to-delivery latency, errors and
-//! dispatchd's peak RSS. Loopback only and bounded in time.
+//! delivery rates, ingest latency, ingest-to-delivery latency, errors,
+//! dispatchd's peak RSS and the CPU per delivered event (dispatchd and
+//! PostgreSQL). Loopback only and bounded in time.
 
 mod cpu;
 mod daemon;
@@ -392,7 +393,7 @@ async fn main() -> anyhow::Result<()> {
         peak_rss_mb: daemon.peak_rss_mb(),
         nodes: daemon.bases.len(),
         h2c: args.h2c,
-        cpu: (args.url.is_none()).then_some(cpu_used),
+        cpu: (!pids.is_empty()).then_some(cpu_used),
         interval_delivered: match interval_rates.as_slice() {
             [first, .., last] => Some((*first, *last)),
             _ => None,
