@@ -7,7 +7,8 @@
 //! parked delivery through as a probe: success closes the circuit and
 //! unparks everything; failure opens it for another cooldown. The store
 //! applies `next` inside the transaction that records the attempts, with the
-//! subscription's row locked, so every node sees one consistent circuit.
+//! subscription's row locked whenever the batch changes or decides anything
+//! for it (`store::plan::to_lock`), so every node sees one consistent circuit.
 
 use crate::model::{CircuitState, Millis};
 
@@ -22,6 +23,8 @@ pub struct CircuitPolicy {
 pub struct Tally {
     /// Any attempt succeeded.
     pub succeeded: bool,
+    /// Any attempt failed (a retry may follow it).
+    pub failed: bool,
     /// Failures after the last success (all failures if none succeeded).
     pub trailing_failures: u32,
     /// The receiver answered 410 Gone: the subscription is disabled.
@@ -34,6 +37,7 @@ impl Tally {
             self.succeeded = true;
             self.trailing_failures = 0;
         } else {
+            self.failed = true;
             self.trailing_failures += 1;
         }
         if status_code == Some(410) {

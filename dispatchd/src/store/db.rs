@@ -86,6 +86,11 @@ pub struct Tx {
 }
 
 impl Tx {
+    /// Whether this is a PostgreSQL transaction (rows can be locked).
+    pub(crate) fn is_pg(&self) -> bool {
+        matches!(self.inner, Inner::Pg(_))
+    }
+
     pub(crate) fn conn(
         &mut self,
     ) -> Conn<&mut Transaction<'static, Postgres>, &mut Transaction<'static, Sqlite>> {

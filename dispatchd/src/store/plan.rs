@@ -145,6 +145,37 @@ pub(crate) fn plan_endpoints(
     plan
 }
 
+/// The endpoints of `before` whose rows a completing transaction on
+/// PostgreSQL must lock (and read again) before acting on `plan`, made
+/// from an unlocked read: all but those the batch only succeeded against
+/// while nothing was to change (circuit closed and unchanged, status
+/// active, last success recent). For those the batch writes nothing and
+/// decides nothing (no retry to schedule or park), so it is as if it had
+/// committed before any concurrent change of the row; locking them would
+/// cost a row lock per endpoint per batch, a hundred when a batch spans a
+/// hundred tenants.
+pub(crate) fn to_lock(
+    before: &[EndpointBefore],
+    tallies: &BTreeMap<String, Tally>,
+    plan: &EndpointPlan,
+) -> Vec<String> {
+    let touched = |id: &String| {
+        plan.parked.contains(id)
+            || plan.park.contains(id)
+            || plan.unpark.contains(id)
+            || plan.updates.iter().any(|u| &u.id == id)
+            || tallies.get(id).is_some_and(|t| t.failed || t.gone)
+    };
+    let mut out: Vec<String> = before
+        .iter()
+        .map(|b| &b.id)
+        .filter(|id| touched(id))
+        .cloned()
+        .collect();
+    out.sort();
+    out
+}
+
 /// The state a completion writes and the delay before it is due again: a
 /// retry of a parked endpoint is parked.
 pub(crate) fn final_state(c: &Completion, parked: &HashSet<String>) -> (DeliveryState, i64) {
@@ -419,6 +450,38 @@ mod tests {
         assert_eq!(
             final_state(&batch[3], &plan.parked).0,
             DeliveryState::Delivered
+        );
+    }
+
+    #[test]
+    fn only_endpoints_a_batch_changes_or_decides_for_are_locked() {
+        let batch = [
+            done("quiet", true, 200),
+            done("stale", true, 200),
+            done("retry", false, 500),
+            done("retry", true, 200),
+            done("paused", true, 200),
+        ];
+        let t = tallies(&batch);
+        let recent = |id: &str| {
+            let mut b = before(id, CircuitState::Closed, 0);
+            b.last_success_at = Some(1000);
+            b
+        };
+        let mut paused = recent("paused");
+        paused.status = SubscriptionStatus::Paused;
+        let found = vec![
+            recent("quiet"),
+            before("stale", CircuitState::Closed, 0),
+            recent("retry"),
+            paused,
+        ];
+        let plan = plan_endpoints(found.clone(), &t, &P, 1500);
+        assert_eq!(
+            to_lock(&found, &t, &plan),
+            ["paused", "retry", "stale"],
+            "a parked endpoint, a retry to schedule and a success to record are locked; \
+             a quiet success is not"
         );
     }
 

@@ -87,39 +87,19 @@ pub trait QueueStore: Backend {
         }
         let now = tx.now().await?;
         let ids: Vec<&str> = tallies.keys().map(String::as_str).collect();
-        let found: Vec<EndpointRow> = on!(
-            tx,
-            // Locked in id order, so two batches never wait on each other
-            // in a cycle.
-            pg => |c|
-                sqlx::query_as(concat!(
-                    endpoint_columns!(),
-                    " FROM subscriptions WHERE id = ANY($1) ORDER BY id FOR UPDATE"
-                ))
-                .bind(&ids)
-                .fetch_all(&mut **c)
-                .await?,
-            // The single writer orders this against every other write.
-            sqlite => |c|
-                sqlx::query_as(concat!(
-                    endpoint_columns!(),
-                    " FROM subscriptions WHERE id IN (SELECT value FROM json_each($1))"
-                ))
-                .bind(rows::to_json(&ids))
-                .fetch_all(&mut **c)
-                .await?,
-        );
-        // An endpoint row this version cannot read keeps its circuit as it
-        // is; its deliveries' outcomes are still written.
-        let before = found
-            .into_iter()
-            .filter_map(|r| {
-                plan::EndpointBefore::try_from(r)
-                    .map_err(|e| tracing::error!(error = %e, "circuit not updated"))
-                    .ok()
-            })
-            .collect();
-        let endpoints = plan::plan_endpoints(before, &tallies, policy, now);
+        let before = read_endpoints(&mut tx, &ids, false).await?;
+        let mut endpoints = plan::plan_endpoints(before.clone(), &tallies, policy, now);
+        // PostgreSQL: the read above took no locks; the endpoints the plan
+        // writes or decides for are locked and planned again from their
+        // latest rows (SQLite's single writer already orders the read).
+        if tx.is_pg() {
+            let lock = plan::to_lock(&before, &tallies, &endpoints);
+            if !lock.is_empty() {
+                let ids: Vec<&str> = lock.iter().map(String::as_str).collect();
+                let locked = read_endpoints(&mut tx, &ids, true).await?;
+                endpoints = plan::plan_endpoints(locked, &tallies, policy, now);
+            }
+        }
         // Every endpoint of the batch in one statement: a batch spread over
         // many endpoints (one per tenant) costs no more round trips.
         if !endpoints.updates.is_empty() {
@@ -194,6 +174,44 @@ pub trait QueueStore: Backend {
                     .map(|at| at - crate::model::now_ms()),
         ))
     }
+}
+
+/// The circuit and status of endpoints `ids`; on PostgreSQL locked when
+/// `lock`, in id order, so two batches never wait on each other in a
+/// cycle. An endpoint row this version cannot read is left out: it keeps
+/// its circuit as it is, and its deliveries' outcomes are still written.
+async fn read_endpoints(
+    tx: &mut super::db::Tx,
+    ids: &[&str],
+    lock: bool,
+) -> Result<Vec<plan::EndpointBefore>> {
+    let found: Vec<EndpointRow> = on!(
+        tx,
+        pg => |c| {
+            let q = if lock {
+                concat!(endpoint_columns!(), " FROM subscriptions WHERE id = ANY($1) ORDER BY id FOR UPDATE")
+            } else {
+                concat!(endpoint_columns!(), " FROM subscriptions WHERE id = ANY($1)")
+            };
+            sqlx::query_as(q).bind(ids).fetch_all(&mut **c).await?
+        },
+        sqlite => |c|
+            sqlx::query_as(concat!(
+                endpoint_columns!(),
+                " FROM subscriptions WHERE id IN (SELECT value FROM json_each($1))"
+            ))
+            .bind(rows::to_json(&ids))
+            .fetch_all(&mut **c)
+            .await?,
+    );
+    Ok(found
+        .into_iter()
+        .filter_map(|r| {
+            plan::EndpointBefore::try_from(r)
+                .map_err(|e| tracing::error!(error = %e, "circuit not updated"))
+                .ok()
+        })
+        .collect())
 }
 
 /// PostgreSQL: the walk and the claim are one statement, which also says
