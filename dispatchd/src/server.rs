@@ -104,7 +104,7 @@ pub async fn run_with_store(
         ingest.clone(),
         stop.clone(),
     ));
-    let state = AppState {
+    let state = AppState::new(api::Shared {
         store: store.clone(),
         ingest,
         plugins,
@@ -115,7 +115,7 @@ pub async fn run_with_store(
         beat: beat.clone(),
         tenant_limits: Arc::default(),
         catalogue,
-    };
+    });
     let app = api::router(state);
     tracing::info!(
         addr = %listener.local_addr()?,

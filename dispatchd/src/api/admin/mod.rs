@@ -65,7 +65,7 @@ pub fn router(state: AppState) -> Router<AppState> {
         .route("/plugins/reload", post(reload_plugins))
         .route("/event-types", get(event_types))
         .layer(axum::middleware::from_fn_with_state(
-            state.cfg,
+            state.cfg.clone(),
             require_admin,
         ))
 }
