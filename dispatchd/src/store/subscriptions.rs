@@ -221,18 +221,25 @@ pub(super) async fn delete_undelivered(tx: &mut Tx, subscriptions: &[String]) ->
             }
             n
         },
-        sqlite => |c|
-            sqlx::query(
-                "DELETE FROM deliveries WHERE subscription_id IN \
-                 (SELECT value FROM json_each($1)) \
-                 AND state IN ('pending', 'scheduled', 'paused', 'held')",
-            )
-            .bind(rows::to_json(subscriptions))
-            .execute(&mut **c)
-            .await?
-            .rows_affected()
-            .try_into()
-            .unwrap_or(i64::MAX),
+        sqlite => |c| {
+            // As above: one statement per partial index.
+            let mut n = 0u64;
+            for statement in [
+                "DELETE FROM deliveries WHERE subscription_id IN (SELECT value FROM json_each($1)) \
+                 AND state IN ('pending', 'scheduled')",
+                "DELETE FROM deliveries WHERE subscription_id IN (SELECT value FROM json_each($1)) \
+                 AND state = 'paused'",
+                "DELETE FROM deliveries WHERE subscription_id IN (SELECT value FROM json_each($1)) \
+                 AND ordering_key IS NOT NULL AND state = 'held'",
+            ] {
+                n += sqlx::query(statement)
+                .bind(rows::to_json(subscriptions))
+                .execute(&mut **c)
+                .await?
+                .rows_affected();
+            }
+            i64::try_from(n).unwrap_or(i64::MAX)
+        },
     );
     ordering::forget(tx, subscriptions).await?;
     Ok(u64::try_from(n).unwrap_or_default())
