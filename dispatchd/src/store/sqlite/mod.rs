@@ -66,7 +66,10 @@ impl SqliteStore {
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(acquire)
-            .connect_with(opts.clone().pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES))
+            .connect_with(
+                opts.clone()
+                    .pragma("wal_autocheckpoint", WAL_CHECKPOINT_PAGES),
+            )
             .await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(cfg.database.max_connections.clamp(1, 8))
