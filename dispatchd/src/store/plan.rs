@@ -98,7 +98,7 @@ pub(crate) struct EndpointPlan {
 /// batch. `before` holds the rows found, in any order; endpoints deleted
 /// meanwhile are simply absent.
 pub(crate) fn plan_endpoints(
-    before: Vec<EndpointBefore>,
+    before: &[EndpointBefore],
     tallies: &BTreeMap<String, Tally>,
     policy: &CircuitPolicy,
     now: Millis,
@@ -134,7 +134,7 @@ pub(crate) fn plan_endpoints(
             continue;
         }
         plan.updates.push(EndpointUpdate {
-            id: b.id,
+            id: b.id.clone(),
             circuit: t.row,
             succeeded: tally.succeeded,
             status,
@@ -407,13 +407,13 @@ mod tests {
         let t = tallies(&ok);
         let mut a = before("a", CircuitState::Closed, 0);
         a.last_success_at = Some(100 - SUCCESS_RESOLUTION_MS + 1);
-        let plan = plan_endpoints(vec![a.clone()], &t, &P, 100);
+        let plan = plan_endpoints(&[a.clone()], &t, &P, 100);
         assert!(plan.updates.is_empty(), "a recent success is known");
         a.last_success_at = Some(100 - SUCCESS_RESOLUTION_MS);
-        let plan = plan_endpoints(vec![a.clone()], &t, &P, 100);
+        let plan = plan_endpoints(&[a.clone()], &t, &P, 100);
         assert_eq!(plan.updates.len(), 1, "an older one is refreshed");
         let failed = [done("a", false, 500)];
-        let plan = plan_endpoints(vec![a], &tallies(&failed), &P, 100);
+        let plan = plan_endpoints(&[a], &tallies(&failed), &P, 100);
         assert_eq!(plan.updates.len(), 1, "a failure counts");
     }
 
@@ -427,7 +427,7 @@ mod tests {
         ];
         let t = tallies(&batch);
         let plan = plan_endpoints(
-            vec![
+            &[
                 before("c", CircuitState::HalfOpen, 3),
                 before("a", CircuitState::Closed, 0),
                 before("b", CircuitState::Closed, 0),
@@ -476,7 +476,7 @@ mod tests {
             recent("retry"),
             paused,
         ];
-        let plan = plan_endpoints(found.clone(), &t, &P, 1500);
+        let plan = plan_endpoints(&found, &t, &P, 1500);
         assert_eq!(
             to_lock(&found, &t, &plan),
             ["paused", "retry", "stale"],
@@ -488,9 +488,6 @@ mod tests {
     #[test]
     fn a_deleted_endpoint_is_skipped() {
         let t = tallies(&[done("gone", false, 500)]);
-        assert_eq!(
-            plan_endpoints(Vec::new(), &t, &P, 0),
-            EndpointPlan::default()
-        );
+        assert_eq!(plan_endpoints(&[], &t, &P, 0), EndpointPlan::default());
     }
 }

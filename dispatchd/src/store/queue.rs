@@ -88,7 +88,7 @@ pub trait QueueStore: Backend {
         let now = tx.now().await?;
         let ids: Vec<&str> = tallies.keys().map(String::as_str).collect();
         let before = read_endpoints(&mut tx, &ids, false).await?;
-        let mut endpoints = plan::plan_endpoints(before.clone(), &tallies, policy, now);
+        let mut endpoints = plan::plan_endpoints(&before, &tallies, policy, now);
         // PostgreSQL: the read above took no locks; the endpoints the plan
         // writes or decides for are locked and planned again from their
         // latest rows (SQLite's single writer already orders the read).
@@ -97,7 +97,7 @@ pub trait QueueStore: Backend {
             if !lock.is_empty() {
                 let ids: Vec<&str> = lock.iter().map(String::as_str).collect();
                 let locked = read_endpoints(&mut tx, &ids, true).await?;
-                endpoints = plan::plan_endpoints(locked, &tallies, policy, now);
+                endpoints = plan::plan_endpoints(&locked, &tallies, policy, now);
             }
         }
         // Every endpoint of the batch in one statement: a batch spread over
