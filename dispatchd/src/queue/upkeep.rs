@@ -1,5 +1,6 @@
 //! Upkeep: vacuums PostgreSQL's queue tables when dead row versions pile
-//! up (SQLite has none to vacuum).
+//! up, and analyzes them when their size has moved (SQLite has none to
+//! vacuum).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,7 +33,7 @@ pub async fn upkeep(store: Arc<dyn Store>, cfg: Arc<Config>, shutdown: Cancellat
             Ok(tables) => tracing::info!(
                 ?tables,
                 ms = started.elapsed().as_millis() as u64,
-                "vacuumed"
+                "vacuumed or analyzed"
             ),
             Err(e) => tracing::warn!(error = %e, "vacuum failed"),
         }

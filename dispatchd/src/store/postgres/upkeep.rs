@@ -25,7 +25,7 @@ const ANALYZE_MIN_CHANGES: i64 = 5_000;
 /// once-a-minute analyze. Planned against an empty table's statistics, a
 /// claim scanned every waiting delivery of a lane to sort it instead of
 /// reading the lane's index in order: 90 µs per claimed row instead of
-/// about 20 (BENCHMARKS.md, "Tenants").
+/// 41 (BENCHMARKS.md, "Performance, round two: the claim's plan…").
 pub(crate) async fn vacuum(pool: &PgPool, min_dead: u64) -> Result<Vec<String>> {
     let due: Vec<(String, bool, bool)> = sqlx::query_as(
         "SELECT relname::text, \
