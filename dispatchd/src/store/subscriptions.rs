@@ -223,6 +223,7 @@ pub(super) async fn delete_undelivered(tx: &mut Tx, subscriptions: &[String]) ->
         },
         sqlite => |c| {
             // As above: one statement per partial index.
+            let ids = rows::to_json(subscriptions);
             let mut n = 0u64;
             for statement in [
                 "DELETE FROM deliveries WHERE subscription_id IN (SELECT value FROM json_each($1)) \
@@ -233,10 +234,10 @@ pub(super) async fn delete_undelivered(tx: &mut Tx, subscriptions: &[String]) ->
                  AND ordering_key IS NOT NULL AND state = 'held'",
             ] {
                 n += sqlx::query(statement)
-                .bind(rows::to_json(subscriptions))
-                .execute(&mut **c)
-                .await?
-                .rows_affected();
+                    .bind(&ids)
+                    .execute(&mut **c)
+                    .await?
+                    .rows_affected();
             }
             i64::try_from(n).unwrap_or(i64::MAX)
         },
