@@ -296,6 +296,35 @@ pub struct NewDelivery {
     /// Set for a `per_key` subscription and a keyed event: the delivery
     /// waits its turn behind the key's earlier ones.
     pub ordering_key: Option<String>,
+    /// Created leased to the ingesting node (`Lessee`), which sends it from
+    /// memory after the commit instead of claiming it: set only by the
+    /// committer, for a delivery it has a free send slot for. A delivery
+    /// that is created parked or held is not leased whatever this says.
+    pub leased: bool,
+}
+
+/// Whom a group's `leased` deliveries are leased to, and for how long.
+#[derive(Debug, Clone, Copy)]
+pub struct Lessee<'a> {
+    pub node: &'a str,
+    pub lease_ms: i64,
+}
+
+/// A delivery created leased to the ingesting node: its row's fencing
+/// token, and which event and subscription it is for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeasedDelivery {
+    pub token: ClaimToken,
+    pub event_id: String,
+    pub subscription_id: String,
+}
+
+/// What `insert_events` did: one outcome per event, and the deliveries it
+/// created leased.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Inserted {
+    pub outcomes: Vec<InsertOutcome>,
+    pub leased: Vec<LeasedDelivery>,
 }
 
 /// An event and the deliveries fan-out chose for it, ready to insert.

@@ -66,6 +66,7 @@ pub async fn run_with_store(
         beat.clone(),
         beating.clone(),
     ));
+    let (handoff, handed) = queue::Handoff::new(&cfg, node.clone(), beat.clone());
     let worker = tokio::spawn(
         Worker {
             store: store.clone(),
@@ -77,6 +78,8 @@ pub async fn run_with_store(
             cfg: cfg.clone(),
             node: node.clone(),
             beat: beat.clone(),
+            handoff: handoff.clone(),
+            handed,
         }
         .run(stop.clone()),
     );
@@ -91,7 +94,7 @@ pub async fn run_with_store(
     // Not awaited at shutdown: a vacuum under way ends with the process
     // (the database releases its lock with the connection).
     tokio::spawn(queue::upkeep(store.clone(), cfg.clone(), stop.clone()));
-    let ingest = Ingestor::start(store.clone(), plugins.clone());
+    let ingest = Ingestor::start(store.clone(), plugins.clone(), Some(handoff));
     tokio::spawn(ingest.gate().watch(store.clone(), stop.clone()));
     let catalogue = Arc::new(
         crate::catalogue::Catalogue::load(store.clone(), cfg.api.require_known_event_types)

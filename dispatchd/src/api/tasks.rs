@@ -85,6 +85,7 @@ pub async fn create(
         },
         max_attempts: max_retries + 1,
         ordering_key: None,
+        leased: false,
     };
     let outcome = st
         .ingest

@@ -72,6 +72,11 @@ pub struct QueueConfig {
     pub claim_batch: u32,
     /// Most HTTP requests in flight at once on this node.
     pub max_in_flight: u32,
+    /// Deliveries this node has free send slots for are created already
+    /// leased to it and sent from memory after the commit, skipping the
+    /// claim (the others are claimed as usual). Off: every delivery is
+    /// claimed.
+    pub lease_at_ingest: bool,
     /// A node whose heartbeat is older than this is dead: any live node
     /// hands its leased deliveries back to the queue at once, without using
     /// up an attempt. Each node beats every third of it.
@@ -241,6 +246,7 @@ impl Default for QueueConfig {
             poll_interval_ms: 1000,
             claim_batch: 100,
             max_in_flight: 256,
+            lease_at_ingest: true,
             node_timeout_secs: 5,
         }
     }

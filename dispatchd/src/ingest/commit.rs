@@ -1,13 +1,17 @@
 //! The committers: gather what has queued, route it against the cached
 //! subscriptions, and insert it in one transaction.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::Submission;
 use crate::matching;
-use crate::model::{Event, InsertOutcome, NewDelivery, RoutedEvent};
+use crate::model::{
+    ClaimedDelivery, Event, InsertOutcome, LeasedDelivery, NewDelivery, RoutedEvent,
+};
+use crate::queue::Handoff;
 use crate::store::{Store, StoreError, SubscriptionSnapshot};
 
 pub(super) struct Job {
@@ -23,7 +27,11 @@ const MAX_BYTES: usize = 16 * 1024 * 1024;
 /// Committers running at once: one commits while the next gathers a batch.
 pub(super) const COMMITTERS: usize = 2;
 
-pub(super) async fn commit_loop(store: Arc<dyn Store>, rx: Arc<Mutex<mpsc::Receiver<Job>>>) {
+pub(super) async fn commit_loop(
+    store: Arc<dyn Store>,
+    rx: Arc<Mutex<mpsc::Receiver<Job>>>,
+    handoff: Option<Arc<Handoff>>,
+) {
     loop {
         let jobs = {
             let mut rx = rx.lock().await;
@@ -44,7 +52,7 @@ pub(super) async fn commit_loop(store: Arc<dyn Store>, rx: Arc<Mutex<mpsc::Recei
             jobs
         };
         let items: Vec<&Submission> = jobs.iter().flat_map(|j| &j.items).collect();
-        let result = commit(store.as_ref(), &items).await;
+        let result = commit(store.as_ref(), &items, handoff.as_deref()).await;
         let mut offset = 0;
         for job in jobs {
             let n = job.items.len();
@@ -65,10 +73,13 @@ fn job_bytes(job: &Job) -> usize {
 /// Routes and inserts one group. Rows go to the store sorted by id (a
 /// stable sort, so copies of one id keep their order), which makes
 /// concurrent groups lock unique keys in the same order; outcomes come back
-/// in the callers' order.
+/// in the callers' order. With a `handoff`, as many fanned-out deliveries
+/// as the worker has free slots for are leased at ingest and handed over
+/// after the commit.
 async fn commit(
     store: &dyn Store,
     items: &[&Submission],
+    handoff: Option<&Handoff>,
 ) -> Result<Vec<InsertOutcome>, StoreError> {
     let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by(|&a, &b| items[a].event.id.cmp(&items[b].event.id));
@@ -103,10 +114,19 @@ async fn commit(
                     },
                 }
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let mut routed = routed;
+        let reservation = handoff.map(|h| h.reserve(mark_leased(&mut routed, usize::MAX)));
+        if let Some(r) = &reservation {
+            mark_leased(&mut routed, r.len());
+        }
+        let lessee = reservation
+            .as_ref()
+            .filter(|r| !r.is_empty())
+            .and(handoff.map(Handoff::lessee));
         // Even with nothing to insert, the store checks the version: an
         // unknown tenant is final only against a current snapshot.
-        match store.insert_events(&routed, snap.version).await {
+        match store.insert_events(&routed, snap.version, lessee).await {
             Err(StoreError::StaleSubscriptions | StoreError::Contention(_)) if tries < 5 => {
                 tries += 1;
                 let pause = fastrand::u64(1..=10 * tries);
@@ -118,7 +138,12 @@ async fn commit(
                 ));
             }
             other => {
-                let mut stored = other?.into_iter();
+                let inserted = other?;
+                if let Some(r) = reservation {
+                    r.hand(leased_deliveries(&snap, &routed, inserted.leased))
+                        .await;
+                }
+                let mut stored = inserted.outcomes.into_iter();
                 break known
                     .iter()
                     .map(|&k| {
@@ -140,6 +165,75 @@ async fn commit(
         outcomes[pos] = outcome;
     }
     Ok(outcomes)
+}
+
+/// Marks the first `budget` deliveries that may be leased at ingest (to
+/// a subscription at its own address, not ordered; a task's, and a
+/// router's that change the address, are claimed as usual) and unmarks
+/// the rest; returns how many could be.
+fn mark_leased(routed: &mut [RoutedEvent], budget: usize) -> usize {
+    let mut n = 0;
+    for r in routed.iter_mut() {
+        for d in &mut r.deliveries {
+            let may = d.subscription_id.is_some()
+                && d.ordering_key.is_none()
+                && d.inline == Default::default();
+            d.leased = may && n < budget;
+            n += usize::from(may);
+        }
+    }
+    n
+}
+
+/// The deliveries the store created leased, ready to send: each with its
+/// event and subscription as this commit routed them (the snapshot the
+/// insert was checked against is current, so they are what a claim would
+/// read).
+fn leased_deliveries(
+    snap: &SubscriptionSnapshot,
+    routed: &[RoutedEvent],
+    leased: Vec<LeasedDelivery>,
+) -> Vec<ClaimedDelivery> {
+    let events: HashMap<&str, &RoutedEvent> =
+        routed.iter().map(|r| (r.event.id.as_str(), r)).collect();
+    let found = |l: LeasedDelivery| {
+        let r = events.get(l.event_id.as_str())?;
+        let d = r
+            .deliveries
+            .iter()
+            .find(|d| d.subscription_id.as_deref() == Some(l.subscription_id.as_str()))?;
+        let s = snap
+            .lane(r.event.tenant_id.as_deref())
+            .iter()
+            .find(|s| s.id == l.subscription_id)?;
+        Some(ClaimedDelivery {
+            id: l.token.id,
+            run: l.token.run,
+            attempt: l.token.attempt,
+            claim: l.token.claim,
+            max_attempts: i32::try_from(d.max_attempts).unwrap_or(i32::MAX),
+            event: r.event.clone(),
+            subscription: Some(s.clone()),
+            subscription_id: Some(l.subscription_id),
+            inline: Default::default(),
+        })
+    };
+    leased
+        .into_iter()
+        .filter_map(|l| {
+            let id = l.token.id;
+            let d = found(l);
+            if d.is_none() {
+                // Not expected: the store leases only what was marked.
+                // The lease runs out and the delivery is claimed then.
+                tracing::error!(
+                    delivery = id,
+                    "a delivery leased at ingest was not routed here"
+                );
+            }
+            d
+        })
+        .collect()
 }
 
 /// A router's (or a task's) deliveries, each ordering key decided again
@@ -174,6 +268,7 @@ pub fn route(snap: &SubscriptionSnapshot, event: &Event) -> Vec<NewDelivery> {
             inline: Default::default(),
             max_attempts: s.max_attempts,
             ordering_key: s.ordering_key_for(event),
+            leased: false,
         })
         .collect()
 }

@@ -13,6 +13,10 @@
 //! Routing (fan-out) happens here, outside the transaction, against a cached
 //! subscription snapshot; the store rejects the batch if subscriptions
 //! changed since that snapshot, and the batch is routed again.
+//!
+//! Leased at ingest (`queue::Handoff`): deliveries the node has free send
+//! slots for are created already leased to it, and handed to its worker
+//! after the commit, so on the happy path a delivery is never claimed.
 
 mod commit;
 mod gate;
@@ -27,6 +31,7 @@ pub use gate::Gate;
 
 use crate::model::{Event, InsertOutcome, NewDelivery};
 use crate::plugins::{PluginFailure, Plugins};
+use crate::queue::Handoff;
 use crate::store::{Store, StoreError};
 use commit::{COMMITTERS, Job, commit_loop};
 
@@ -62,12 +67,17 @@ pub struct Ingestor {
 
 impl Ingestor {
     /// Starts the committers. They stop once every `Ingestor` clone is dropped
-    /// and the queue is drained.
-    pub fn start(store: Arc<dyn Store>, plugins: Arc<Plugins>) -> Self {
+    /// and the queue is drained. With a `handoff`, deliveries this node has
+    /// free send slots for are created leased to it and handed to its worker.
+    pub fn start(
+        store: Arc<dyn Store>,
+        plugins: Arc<Plugins>,
+        handoff: Option<Arc<Handoff>>,
+    ) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(4096);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..COMMITTERS {
-            tokio::spawn(commit_loop(store.clone(), rx.clone()));
+            tokio::spawn(commit_loop(store.clone(), rx.clone(), handoff.clone()));
         }
         Self {
             tx,

@@ -177,6 +177,7 @@ pub fn deliveries_from(
             max_attempts: sub.max_attempts,
             // Each destination keeps its own order of the key.
             ordering_key: sub.ordering_key_for(event),
+            leased: false,
         });
     }
     Ok(out)

@@ -5,7 +5,8 @@
 //! deliveries at a time, never more than there are free in-flight slots,
 //! and sleeps until work is announced (`Store::work_signal`), the next
 //! scheduled retry is due, or the poll interval passes. Each claimed delivery
-//! is sent on its own task. The *completer* gathers finished attempts and
+//! is sent on its own task, as is each delivery the committers leased at
+//! ingest and handed over from memory (`handoff`). The *completer* gathers finished attempts and
 //! writes them in one transaction per batch, retrying while the database is
 //! away (a completion that arrives after its lease expired is fenced off by
 //! its attempt number, so at worst the delivery is sent again: at least once).
@@ -15,7 +16,8 @@
 //! The queue knows the store and hands each claimed delivery to the
 //! `Pipeline` (plugins, HTTP): it knows nothing of either.
 //!
-//! Shutdown: the claimer stops at once; in-flight sends get the grace
+//! Shutdown: the claimer stops at once, and so does leasing at ingest
+//! (commits already under way hand theirs over first); in-flight sends get the grace
 //! period to finish; those still running are cancelled and handed back
 //! (`Store::release`) so another node, or this one after a restart, sends
 //! them. Nothing claimed is left stranded until its lease runs out.
@@ -24,15 +26,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 mod completer;
+mod handoff;
 pub mod liveness;
 mod sweep;
 mod upkeep;
 
+pub use handoff::{Handed, Handoff, Reservation};
 pub use sweep::sweep;
 pub use upkeep::upkeep;
 
@@ -61,6 +65,10 @@ pub struct Worker {
     /// limits are split between them) and whether this node still counts
     /// as alive (it claims only then).
     pub beat: Arc<liveness::Beat>,
+    /// Its slots, shared with the committers, and the deliveries they
+    /// leased at ingest.
+    pub handoff: Arc<Handoff>,
+    pub handed: mpsc::UnboundedReceiver<Handed>,
 }
 
 impl Worker {
@@ -72,22 +80,58 @@ impl Worker {
             cfg,
             node,
             beat,
+            handoff,
+            mut handed,
         } = self;
-        let limiter = Arc::new(Limiter::default());
-        // Two kinds of slot. A send slot is held while a delivery is being
-        // processed and sent (`max_in_flight` requests at once); a claim
-        // slot from its claim until its outcome is written, twice as many,
-        // so the next sends go out while the completer writes the last
-        // batch. While outcomes cannot be written the claim slots run out
-        // and the worker claims nothing more: memory stays bounded.
-        let slots = Arc::new(Semaphore::new(cfg.queue.max_in_flight as usize));
-        let unwritten = Arc::new(Semaphore::new(2 * cfg.queue.max_in_flight as usize));
+        // Two kinds of slot (`Handoff`). A send slot is held while a
+        // delivery is being processed and sent (`max_in_flight` requests at
+        // once); a claim slot from its claim until its outcome is written,
+        // twice as many, so the next sends go out while the completer
+        // writes the last batch. While outcomes cannot be written the claim
+        // slots run out and the worker claims nothing more: memory stays
+        // bounded.
+        let slots = handoff.send_slots.clone();
+        let unwritten = handoff.claim_slots.clone();
         // Bounded by the claim slots: each message holds one.
         let (done_tx, done_rx) = mpsc::channel(2 * cfg.queue.max_in_flight as usize);
         let completer = tokio::spawn(completer::run(store.clone(), done_rx, cfg.circuit_policy()));
-        let sends = TaskTracker::new();
-        // Cancelled when the grace period is over: unfinished sends give up.
-        let hard_stop = CancellationToken::new();
+        let sender = Sender {
+            pipeline,
+            done: done_tx,
+            // Cancelled when the grace period is over: unfinished sends give up.
+            hard_stop: CancellationToken::new(),
+            limiter: Arc::new(Limiter::default()),
+            beat: beat.clone(),
+            sends: TaskTracker::new(),
+        };
+        let grace = Duration::from_secs(cfg.shutdown.grace_secs);
+        // Deliveries leased at ingest go out as they are handed over; at
+        // shutdown, those of commits still running are sent (or handed
+        // back) like the claimed ones.
+        let receiver = {
+            let sender = sender.clone();
+            let shutdown = shutdown.clone();
+            let handoff = handoff.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        h = handed.recv() => match h {
+                            Some(h) => sender.start(h.delivery, h.claim_slot, h.send_slot),
+                            None => return,
+                        },
+                        _ = shutdown.cancelled() => break,
+                    }
+                }
+                if !handoff.settled(grace).await {
+                    tracing::warn!(
+                        "commits still running at shutdown; their leased deliveries will be sent again when their leases run out"
+                    );
+                }
+                while let Ok(h) = handed.try_recv() {
+                    sender.start(h.delivery, h.claim_slot, h.send_slot);
+                }
+            })
+        };
         let signal = store.work_signal();
         let poll = Duration::from_millis(cfg.queue.poll_interval_ms);
         let mut failures = 0u32;
@@ -147,37 +191,7 @@ impl Worker {
                     .acquire_owned()
                     .await
                     .expect("semaphore never closes");
-                let pipeline = pipeline.clone();
-                let done = done_tx.clone();
-                let hard_stop = hard_stop.clone();
-                let limiter = limiter.clone();
-                let nodes = beat.live_nodes.load(Ordering::Relaxed).max(1);
-                sends.spawn(async move {
-                    let token = d.token();
-                    let msg = match pace(&limiter, &d, nodes) {
-                        Pace::Defer(wait) => {
-                            crate::telemetry::delivery_outcome("deferred");
-                            Done::Released(token, wait.as_millis() as i64)
-                        }
-                        Pace::Go(wait) => tokio::select! {
-                            c = async {
-                                tokio::time::sleep(wait).await;
-                                pipeline.run(d).await
-                            } => Done::Completed(c),
-                            _ = hard_stop.cancelled() => {
-                                crate::telemetry::delivery_outcome("released");
-                                Done::Released(token, 0)
-                            }
-                        },
-                    };
-                    drop(send_slot);
-                    let _ = done
-                        .send(completer::Finished {
-                            done: msg,
-                            slot: claim_slot,
-                        })
-                        .await;
-                });
+                sender.start(d, claim_slot, send_slot);
             }
             if got == want {
                 continue; // probably more waiting
@@ -193,15 +207,21 @@ impl Worker {
             }
         }
 
-        // Graceful drain.
+        // Graceful drain: every send is started before the tracker closes.
+        let _ = receiver.await;
+        let Sender {
+            sends,
+            hard_stop,
+            done,
+            ..
+        } = sender;
         sends.close();
-        let grace = Duration::from_secs(cfg.shutdown.grace_secs);
         if tokio::time::timeout(grace, sends.wait()).await.is_err() {
             tracing::warn!("grace period over: handing unfinished deliveries back to the queue");
             hard_stop.cancel();
             sends.wait().await;
         }
-        drop(done_tx);
+        drop(done);
         // With the database gone, the completer could retry forever; give it
         // a bounded time. Unrecorded attempts are not lost: their leases
         // expire and the sweeper returns them to the queue.
@@ -213,6 +233,59 @@ impl Worker {
             );
             completer.abort();
         }
+    }
+}
+
+/// Starts sends: each claimed (or leased at ingest) delivery on its own
+/// task, paced by its endpoint's rate limit, its outcome to the completer.
+#[derive(Clone)]
+struct Sender {
+    pipeline: Arc<Pipeline>,
+    done: mpsc::Sender<completer::Finished>,
+    hard_stop: CancellationToken,
+    limiter: Arc<Limiter>,
+    beat: Arc<liveness::Beat>,
+    sends: TaskTracker,
+}
+
+impl Sender {
+    fn start(
+        &self,
+        d: ClaimedDelivery,
+        claim_slot: OwnedSemaphorePermit,
+        send_slot: OwnedSemaphorePermit,
+    ) {
+        let pipeline = self.pipeline.clone();
+        let done = self.done.clone();
+        let hard_stop = self.hard_stop.clone();
+        let limiter = self.limiter.clone();
+        let nodes = self.beat.live_nodes.load(Ordering::Relaxed).max(1);
+        self.sends.spawn(async move {
+            let token = d.token();
+            let msg = match pace(&limiter, &d, nodes) {
+                Pace::Defer(wait) => {
+                    crate::telemetry::delivery_outcome("deferred");
+                    Done::Released(token, wait.as_millis() as i64)
+                }
+                Pace::Go(wait) => tokio::select! {
+                    c = async {
+                        tokio::time::sleep(wait).await;
+                        pipeline.run(d).await
+                    } => Done::Completed(c),
+                    _ = hard_stop.cancelled() => {
+                        crate::telemetry::delivery_outcome("released");
+                        Done::Released(token, 0)
+                    }
+                },
+            };
+            drop(send_slot);
+            let _ = done
+                .send(completer::Finished {
+                    done: msg,
+                    slot: claim_slot,
+                })
+                .await;
+        });
     }
 }
 

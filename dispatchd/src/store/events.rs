@@ -6,7 +6,9 @@ use async_trait::async_trait;
 
 use super::rows::{self, AttemptRow, DeliveryRow, EventRow};
 use super::{Backend, Result, ordering, plan, postgres, sql, sqlite};
-use crate::model::{AttemptRecord, DeliveryRecord, Event, EventKind, InsertOutcome, RoutedEvent};
+use crate::model::{
+    AttemptRecord, DeliveryRecord, Event, EventKind, Inserted, Lessee, RoutedEvent,
+};
 
 /// Events, tasks and what happened to them.
 #[async_trait]
@@ -15,13 +17,17 @@ pub trait EventStore: Backend {
     /// subscriptions changed since `routed_at_version` was read, in which case
     /// nothing is written and `StaleSubscriptions` is returned. Duplicate ids
     /// or idempotency keys are not inserted; the stored event is returned.
-    /// A delivery to a parked endpoint is created `paused`. Wakes the
-    /// queue's workers (here and on other nodes) on success.
+    /// A delivery to a parked endpoint is created `paused`. A delivery
+    /// marked `leased` is created leased to `lessee` (as a claim would
+    /// lease it: attempt 1, claim 1) unless it is created parked or held;
+    /// those are returned. Wakes the queue's workers (here and on other
+    /// nodes) on success when any delivery was created unleased.
     async fn insert_events(
         &self,
         events: &[RoutedEvent],
         routed_at_version: i64,
-    ) -> Result<Vec<InsertOutcome>> {
+        lessee: Option<Lessee<'_>>,
+    ) -> Result<Inserted> {
         let mut tx = self.writes().begin(self.work()).await?;
         let result = on!(
             tx,
@@ -48,10 +54,10 @@ pub trait EventStore: Backend {
             .collect();
         let first = ordering::reserve(&mut tx, &counts).await?;
         let seqs = plan::sequence(&lines, &first);
-        let wake = on!(
+        let (wake, leased) = on!(
             tx,
-            pg => |c| postgres::ingest::insert_deliveries(c, events, &fresh, &seqs).await?,
-            sqlite => |c| sqlite::ingest::insert_deliveries(c, events, &fresh, &seqs).await?,
+            pg => |c| postgres::ingest::insert_deliveries(c, events, &fresh, &seqs, lessee).await?,
+            sqlite => |c| sqlite::ingest::insert_deliveries(c, events, &fresh, &seqs, lessee).await?,
         );
         if !lines.is_empty() {
             let lines: Vec<_> = lines.into_keys().collect();
@@ -88,7 +94,7 @@ pub trait EventStore: Backend {
             tx.wake().await?;
         }
         tx.commit().await?;
-        Ok(outcomes)
+        Ok(Inserted { outcomes, leased })
     }
 
     async fn get_event(&self, id: &str, kind: EventKind) -> Result<Option<Event>> {

@@ -103,9 +103,10 @@ pub(super) async fn ingest(store: &dyn Store, events: Vec<Event>) -> Vec<InsertO
         })
         .collect();
     store
-        .insert_events(&routed, snap.version)
+        .insert_events(&routed, snap.version, None)
         .await
         .expect("insert")
+        .outcomes
 }
 
 pub(super) fn completion(d: &ClaimedDelivery, next: NextState, status: Option<i32>) -> Completion {
@@ -238,7 +239,7 @@ async fn stale_snapshot_writes_nothing(backend: Backend) {
         arrival: 0,
     }];
     let err = store
-        .insert_events(&routed, before.version)
+        .insert_events(&routed, before.version, None)
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::StaleSubscriptions), "{err}");

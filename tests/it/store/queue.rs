@@ -5,10 +5,128 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use dispatch_tests::{Backend, both_backends, eventually};
-use dispatchd::model::{ClaimedDelivery, DeliveryState, Event, InlineDestination, NextState};
+use dispatchd::model::{
+    ClaimedDelivery, DeliveryState, Event, InlineDestination, Lessee, NextState, SubscriptionStatus,
+};
 use dispatchd::store::prelude::*;
 
 use super::*;
+
+/// Deliveries created leased at ingest are leases like a claim's: in
+/// flight for their node only, fenced, completed by their token, and
+/// handed back when the lease runs out. A parked endpoint's delivery is
+/// not leased whatever the committer marked.
+async fn leased_at_ingest(backend: Backend) {
+    let (db, store) = with_subscription(backend, 5).await;
+    store
+        .create_subscription(&subscription("s2", &["*"], 5))
+        .await
+        .unwrap();
+    store
+        .set_status("s2", SubscriptionStatus::Paused, None)
+        .await
+        .unwrap();
+    let snap = store.subscriptions().await.unwrap();
+    let mut routed = Vec::new();
+    for (arrival, id) in ["e1", "e2"].into_iter().enumerate() {
+        let e = event(id, "t.x", None);
+        let mut deliveries = route(&snap, &e);
+        assert_eq!(deliveries.len(), 2, "s1 and s2 match");
+        // e1's deliveries are marked, e2's are not.
+        for d in &mut deliveries {
+            d.leased = id == "e1";
+        }
+        routed.push(RoutedEvent {
+            event: e,
+            deliveries,
+            arrival,
+        });
+    }
+    let lessee = Lessee {
+        node: "n1",
+        lease_ms: 50,
+    };
+    let inserted = store
+        .insert_events(&routed, snap.version, Some(lessee))
+        .await
+        .unwrap();
+    assert_eq!(inserted.outcomes, vec![InsertOutcome::Inserted; 2]);
+    assert_eq!(inserted.leased.len(), 1, "{:?}", inserted.leased);
+    let l = &inserted.leased[0];
+    assert_eq!(
+        (l.event_id.as_str(), l.subscription_id.as_str()),
+        ("e1", "s1")
+    );
+    assert_eq!((l.token.run, l.token.attempt, l.token.claim), (1, 1, 1));
+    let states = |id: &'static str| {
+        let store = store.clone();
+        async move {
+            let mut v: Vec<(String, DeliveryState)> = store
+                .event_deliveries(id)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|d| (d.subscription_id.unwrap(), d.state))
+                .collect();
+            v.sort();
+            v
+        }
+    };
+    assert_eq!(
+        states("e1").await,
+        vec![
+            ("s1".into(), DeliveryState::InFlight),
+            ("s2".into(), DeliveryState::Paused)
+        ]
+    );
+    assert_eq!(
+        states("e2").await,
+        vec![
+            ("s1".into(), DeliveryState::Pending),
+            ("s2".into(), DeliveryState::Paused)
+        ]
+    );
+    // A claim takes the unleased delivery only.
+    let claimed = store.claim("n2", 10, LEASE).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].event.id, "e2");
+
+    // The lease runs out: the reaper hands it back, and the next claim
+    // fences the first holder's outcome off.
+    let reaped = eventually(Duration::from_secs(5), || async {
+        store.reap_expired_leases().await.unwrap() == 1
+    })
+    .await;
+    assert!(reaped);
+    let again = store.claim("n2", 10, LEASE).await.unwrap().remove(0);
+    assert_eq!(
+        (again.event.id.as_str(), again.attempt, again.claim),
+        ("e1", 2, 2)
+    );
+    let mut first = again.clone();
+    (first.attempt, first.claim) = (l.token.attempt, l.token.claim);
+    let stale = store
+        .complete(
+            &[completion(&first, NextState::Delivered, Some(200))],
+            &POLICY,
+        )
+        .await
+        .unwrap();
+    assert_eq!(stale, 0, "the first lease's outcome is fenced off");
+    let done = store
+        .complete(
+            &[completion(&again, NextState::Delivered, Some(200))],
+            &POLICY,
+        )
+        .await
+        .unwrap();
+    assert_eq!(done, 1);
+    assert_eq!(
+        states("e1").await[0],
+        ("s1".into(), DeliveryState::Delivered)
+    );
+    db.drop_db().await;
+}
 
 async fn stale_completion_is_fenced(backend: Backend) {
     let (db, store) = with_subscription(backend, 5).await;
@@ -247,6 +365,7 @@ async fn eventually_claim(store: &dyn Store) -> ClaimedDelivery {
 }
 
 both_backends!(
+    leased_at_ingest,
     stale_completion_is_fenced,
     expired_last_attempt_is_dead,
     release_hands_work_back,

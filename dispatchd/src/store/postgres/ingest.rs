@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use sqlx::{Postgres, Transaction};
 
-use crate::model::{Event, NewDelivery, RoutedEvent, Secret};
+use crate::model::{ClaimToken, Event, LeasedDelivery, Lessee, NewDelivery, RoutedEvent, Secret};
 use crate::store::rows::{int, to_json};
 use crate::store::{Result, StoreError, plan};
 
@@ -58,13 +58,15 @@ pub(crate) async fn insert_events(
 
 /// Inserts the deliveries of the fresh events (`fresh`), the ordered ones
 /// `held` with their sequence number from `seqs` (by event and delivery
-/// index); returns whether any was created (the workers must wake).
+/// index), the ones marked `leased` leased to `lessee`; returns whether any
+/// was created unleased (the workers must wake) and the leased ones.
 pub(crate) async fn insert_deliveries(
     tx: &mut Transaction<'static, Postgres>,
     events: &[RoutedEvent],
     fresh: &[bool],
     seqs: &HashMap<(usize, usize), i64>,
-) -> Result<bool> {
+    lessee: Option<Lessee<'_>>,
+) -> Result<(bool, Vec<LeasedDelivery>)> {
     let mut d = DeliveryColumns::default();
     for (ei, (r, _)) in events
         .iter()
@@ -73,46 +75,83 @@ pub(crate) async fn insert_deliveries(
         .filter(|(_, (_, f))| **f)
     {
         for (di, nd) in r.deliveries.iter().enumerate() {
-            d.push(&r.event.id, nd, seqs.get(&(ei, di)).copied())?;
+            d.push(
+                &r.event.id,
+                nd,
+                seqs.get(&(ei, di)).copied(),
+                lessee.is_some(),
+            )?;
         }
     }
-    if !d.event_id.is_empty() {
-        // A delivery to a parked endpoint (paused, disabled, circuit
-        // not closed) is created parked; an ordered one waits its turn.
-        // Ids follow the group's order (the join may not keep it), as on
-        // SQLite: a subscription switched to per_key later lines up its
-        // waiting deliveries by id.
-        sqlx::query(
-            "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
-             dest_headers, dest_secret, body, max_attempts, ordering_key, order_seq, state, \
-             next_attempt_at, created_at, updated_at) \
-             SELECT t.event_id, t.subscription_id, t.url, t.method, t.headers, t.secret, \
-                t.body, t.max_attempts, t.ordering_key, t.order_seq, \
-                CASE WHEN t.ordering_key IS NOT NULL THEN 'held' \
-                    WHEN s.status <> 'active' OR s.circuit_state <> 'closed' \
-                    THEN 'paused' ELSE 'pending' END, \
-                dispatch_now_ms(), dispatch_now_ms(), dispatch_now_ms() \
-             FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                         $6::text[], $7::text[], $8::int4[], $9::text[], $10::int8[]) \
-                WITH ORDINALITY \
-                AS t(event_id, subscription_id, url, method, headers, secret, body, max_attempts, \
-                     ordering_key, order_seq, ord) \
-             LEFT JOIN subscriptions s ON s.id = t.subscription_id ORDER BY t.ord",
-        )
-        .bind(&d.event_id)
-        .bind(&d.subscription_id)
-        .bind(&d.url)
-        .bind(&d.method)
-        .bind(&d.headers)
-        .bind(&d.secret)
-        .bind(&d.body)
-        .bind(&d.max_attempts)
-        .bind(&d.ordering_key)
-        .bind(&d.order_seq)
-        .execute(&mut **tx)
-        .await?;
+    if d.event_id.is_empty() {
+        return Ok((false, Vec::new()));
     }
-    Ok(!d.event_id.is_empty())
+    // A delivery to a parked endpoint (paused, disabled, circuit not
+    // closed) is created parked; an ordered one waits its turn; one the
+    // ingesting node has a send slot for is created leased to it, as
+    // the claim would lease it. Ids follow the group's order (the join
+    // may not keep it), as on SQLite: a subscription switched to per_key
+    // later lines up its waiting deliveries by id.
+    let leased: Vec<(i64, i32, i32, i32, String, String)> = sqlx::query_as(
+        "WITH created AS ( \
+            INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
+                dest_headers, dest_secret, body, max_attempts, ordering_key, order_seq, state, \
+                attempts, claims, lease_expires_at, leased_by, \
+                next_attempt_at, created_at, updated_at) \
+            SELECT t.event_id, t.subscription_id, t.url, t.method, t.headers, t.secret, \
+                t.body, t.max_attempts, t.ordering_key, t.order_seq, x.state, \
+                CASE WHEN x.state = 'in_flight' THEN 1 ELSE 0 END, \
+                CASE WHEN x.state = 'in_flight' THEN 1 ELSE 0 END, \
+                CASE WHEN x.state = 'in_flight' THEN dispatch_now_ms() + $12 END, \
+                CASE WHEN x.state = 'in_flight' THEN $13 END, \
+                dispatch_now_ms(), dispatch_now_ms(), dispatch_now_ms() \
+            FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                        $6::text[], $7::text[], $8::int4[], $9::text[], $10::int8[], \
+                        $11::bool[]) WITH ORDINALITY \
+                AS t(event_id, subscription_id, url, method, headers, secret, body, \
+                     max_attempts, ordering_key, order_seq, leased, ord) \
+            LEFT JOIN subscriptions s ON s.id = t.subscription_id \
+            CROSS JOIN LATERAL (SELECT CASE WHEN t.ordering_key IS NOT NULL THEN 'held' \
+                WHEN s.status <> 'active' OR s.circuit_state <> 'closed' THEN 'paused' \
+                WHEN t.leased AND s.id IS NOT NULL THEN 'in_flight' \
+                ELSE 'pending' END AS state) x \
+            ORDER BY t.ord \
+            RETURNING id, run, attempts, claims, event_id, subscription_id, state \
+         ) SELECT id, run, attempts, claims, event_id, subscription_id FROM created \
+         WHERE state = 'in_flight'",
+    )
+    .bind(&d.event_id)
+    .bind(&d.subscription_id)
+    .bind(&d.url)
+    .bind(&d.method)
+    .bind(&d.headers)
+    .bind(&d.secret)
+    .bind(&d.body)
+    .bind(&d.max_attempts)
+    .bind(&d.ordering_key)
+    .bind(&d.order_seq)
+    .bind(&d.leased)
+    .bind(lessee.map_or(0, |l| l.lease_ms))
+    .bind(lessee.map(|l| l.node))
+    .fetch_all(&mut **tx)
+    .await?;
+    let wake = leased.len() < d.event_id.len();
+    let leased = leased
+        .into_iter()
+        .map(
+            |(id, run, attempt, claim, event_id, subscription_id)| LeasedDelivery {
+                token: ClaimToken {
+                    id,
+                    run,
+                    attempt,
+                    claim,
+                },
+                event_id,
+                subscription_id,
+            },
+        )
+        .collect();
+    Ok((wake, leased))
 }
 
 /// Events to insert, as parallel arrays for `unnest`.
@@ -158,10 +197,17 @@ struct DeliveryColumns<'a> {
     max_attempts: Vec<i32>,
     ordering_key: Vec<Option<&'a str>>,
     order_seq: Vec<Option<i64>>,
+    leased: Vec<bool>,
 }
 
 impl<'a> DeliveryColumns<'a> {
-    fn push(&mut self, event_id: &'a str, d: &'a NewDelivery, seq: Option<i64>) -> Result<()> {
+    fn push(
+        &mut self,
+        event_id: &'a str,
+        d: &'a NewDelivery,
+        seq: Option<i64>,
+        lessee: bool,
+    ) -> Result<()> {
         self.event_id.push(event_id);
         self.subscription_id.push(d.subscription_id.as_deref());
         self.url.push(d.inline.url.as_deref());
@@ -175,6 +221,7 @@ impl<'a> DeliveryColumns<'a> {
         let key = seq.and(d.ordering_key.as_deref());
         self.ordering_key.push(key);
         self.order_seq.push(key.and(seq));
+        self.leased.push(lessee && d.leased);
         Ok(())
     }
 }

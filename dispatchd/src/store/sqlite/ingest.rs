@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use sqlx::{Sqlite, Transaction};
 
-use crate::model::{RoutedEvent, now_ms};
+use crate::model::{ClaimToken, LeasedDelivery, Lessee, RoutedEvent, now_ms};
 use crate::store::rows::to_json;
 use crate::store::{Result, StoreError, plan, sql};
 
@@ -58,13 +58,15 @@ pub(crate) async fn insert_events(
 
 /// Inserts the deliveries of the fresh events (`fresh`), the ordered ones
 /// `held` with their sequence number from `seqs` (by event and delivery
-/// index); returns whether any was created (the workers must wake).
+/// index), the ones marked `leased` leased to `lessee`; returns whether any
+/// was created unleased (the workers must wake) and the leased ones.
 pub(crate) async fn insert_deliveries(
     tx: &mut Transaction<'static, Sqlite>,
     events: &[RoutedEvent],
     fresh: &[bool],
     seqs: &HashMap<(usize, usize), i64>,
-) -> Result<bool> {
+    lessee: Option<Lessee<'_>>,
+) -> Result<(bool, Vec<LeasedDelivery>)> {
     let now = now_ms();
     let deliveries: Vec<_> = events
         .iter()
@@ -91,28 +93,56 @@ pub(crate) async fn insert_deliveries(
                 d.max_attempts,
                 seq.and(d.ordering_key.as_deref()),
                 seq,
+                lessee.is_some() && d.leased,
             )
         })
         .collect();
-    if !deliveries.is_empty() {
-        // A delivery to a parked endpoint (paused, disabled, circuit
-        // not closed) is created parked; an ordered one waits its turn.
-        sqlx::query(
-            "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
-             dest_headers, dest_secret, body, max_attempts, ordering_key, order_seq, state, \
-             next_attempt_at, created_at, updated_at) \
-             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, \
-                j.value->>5, j.value->>6, j.value->>7, j.value->>8, j.value->>9, \
-                CASE WHEN j.value->>8 IS NOT NULL THEN 'held' ELSE COALESCE((SELECT CASE WHEN s.status <> 'active' OR s.circuit_state <> 'closed' \
-                    THEN 'paused' ELSE 'pending' END FROM subscriptions s \
-                    WHERE s.id = j.value->>1), 'pending') END, \
-                $2, $2, $2 \
-             FROM json_each($1) AS j ORDER BY j.key",
-        )
-        .bind(to_json(&deliveries))
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
+    if deliveries.is_empty() {
+        return Ok((false, Vec::new()));
     }
-    Ok(!deliveries.is_empty())
+    // A delivery to a parked endpoint (paused, disabled, circuit not
+    // closed) is created parked; an ordered one waits its turn; one the
+    // ingesting node has a send slot for is created leased to it, as the
+    // claim would lease it.
+    let created: Vec<(i64, i32, i32, i32, Option<String>, Option<String>)> = sqlx::query_as(
+        "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
+         dest_headers, dest_secret, body, max_attempts, ordering_key, order_seq, state, \
+         attempts, claims, lease_expires_at, leased_by, next_attempt_at, created_at, updated_at) \
+         SELECT x.v->>0, x.v->>1, x.v->>2, x.v->>3, x.v->>4, x.v->>5, x.v->>6, x.v->>7, \
+            x.v->>8, x.v->>9, x.state, x.state = 'in_flight', x.state = 'in_flight', \
+            CASE WHEN x.state = 'in_flight' THEN $2 + $3 END, \
+            CASE WHEN x.state = 'in_flight' THEN $4 END, $2, $2, $2 \
+         FROM (SELECT j.key AS k, j.value AS v, \
+                CASE WHEN j.value->>8 IS NOT NULL THEN 'held' \
+                ELSE COALESCE((SELECT CASE \
+                    WHEN s.status <> 'active' OR s.circuit_state <> 'closed' THEN 'paused' \
+                    WHEN j.value->>10 THEN 'in_flight' ELSE 'pending' END \
+                    FROM subscriptions s WHERE s.id = j.value->>1), 'pending') END AS state \
+               FROM json_each($1) AS j) AS x ORDER BY x.k \
+         RETURNING id, run, attempts, claims, \
+            CASE WHEN state = 'in_flight' THEN event_id END, \
+            CASE WHEN state = 'in_flight' THEN subscription_id END",
+    )
+    .bind(to_json(&deliveries))
+    .bind(now)
+    .bind(lessee.map_or(0, |l| l.lease_ms))
+    .bind(lessee.map(|l| l.node))
+    .fetch_all(&mut **tx)
+    .await?;
+    let leased: Vec<LeasedDelivery> = created
+        .into_iter()
+        .filter_map(|(id, run, attempt, claim, event_id, subscription_id)| {
+            Some(LeasedDelivery {
+                token: ClaimToken {
+                    id,
+                    run,
+                    attempt,
+                    claim,
+                },
+                event_id: event_id?,
+                subscription_id: subscription_id?,
+            })
+        })
+        .collect();
+    Ok((leased.len() < deliveries.len(), leased))
 }
