@@ -98,6 +98,11 @@ struct Args {
     /// from plugins/dist/; run scripts/build-plugins.sh first).
     #[arg(long)]
     plugins: bool,
+    /// Pause every subscription before sending (`POST
+    /// /admin/subscriptions/{id}/pause`): deliveries are stored parked, none
+    /// is sent, and the run measures ingest alone.
+    #[arg(long)]
+    paused: bool,
     /// Bytes of padding in each event's data.
     #[arg(long, default_value_t = 100)]
     payload_bytes: usize,
@@ -217,6 +222,17 @@ async fn main() -> anyhow::Result<()> {
                 r.text().await?
             );
         }
+        if args.paused {
+            let created: serde_json::Value = r.json().await?;
+            let id = created["id"].as_str().unwrap_or_default();
+            let r = http
+                .post(format!("{}/admin/subscriptions/{id}/pause", daemon.base()))
+                .send()
+                .await?;
+            if !r.status().is_success() {
+                bail!("pausing a subscription: {} {}", r.status(), r.text().await?);
+            }
+        }
     }
 
     let accepted = Arc::new(AtomicU64::new(0));
@@ -329,7 +345,12 @@ async fn main() -> anyhow::Result<()> {
     } else {
         args.subscriptions
     };
-    let expected = accepted * fan_out as u64;
+    // Paused: every delivery is stored parked, none is expected.
+    let expected = if args.paused {
+        0
+    } else {
+        accepted * fan_out as u64
+    };
 
     // Drain: wait until every accepted event reached every subscription.
     let drain_deadline = Instant::now() + Duration::from_secs(args.drain);
@@ -364,12 +385,14 @@ async fn main() -> anyhow::Result<()> {
                     args.batch, args.connections
                 )
             },
-            match args.https {
-                None => "",
-                Some(receiver::Https::H1) => ", delivered over HTTPS with HTTP/1.1",
-                Some(receiver::Https::H2) => ", delivered over HTTPS with HTTP/2 offered",
+            match (args.paused, args.https) {
+                (true, _) => ", delivery paused",
+                (false, None) => "",
+                (false, Some(receiver::Https::H1)) => ", delivered over HTTPS with HTTP/1.1",
+                (false, Some(receiver::Https::H2)) => ", delivered over HTTPS with HTTP/2 offered",
             }
         ),
+        paused: args.paused,
         rate: args.rate,
         plugins: args.plugins,
         subscriptions: endpoints,

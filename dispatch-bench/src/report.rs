@@ -41,6 +41,8 @@ pub struct Report {
     /// CPU seconds of the nodes and of PostgreSQL from the first request
     /// to the last delivery (none for an external dispatchd).
     pub cpu: Option<crate::cpu::Sample>,
+    /// Delivery paused: CPU is per accepted event.
+    pub paused: bool,
 }
 
 impl Report {
@@ -51,10 +53,16 @@ impl Report {
         (first > 0.0).then(|| (first - last) / first * 100.0)
     }
 
-    /// CPU µs per delivered event: dispatchd's and PostgreSQL's.
+    /// CPU µs per delivered event (per accepted one with delivery
+    /// paused): dispatchd's and PostgreSQL's.
     pub fn cpu_us_per_event(&self) -> Option<(f64, f64)> {
         let cpu = self.cpu?;
-        let n = self.delivered.max(1) as f64;
+        let n = if self.paused {
+            self.accepted
+        } else {
+            self.delivered
+        }
+        .max(1) as f64;
         Some((cpu.dispatchd * 1e6 / n, cpu.postgres * 1e6 / n))
     }
 }
@@ -95,6 +103,7 @@ impl Report {
             "decay_pct": self.decay_pct(),
             "nodes": self.nodes,
             "h2c": self.h2c,
+            "paused": self.paused,
             "cpu_us_per_delivered": self.cpu_us_per_event()
                 .map(|(d, p)| json!({"dispatchd": d, "postgres": p, "total": d + p})),
         })
@@ -180,7 +189,12 @@ impl fmt::Display for Report {
         if let Some((d, p)) = self.cpu_us_per_event() {
             writeln!(
                 f,
-                "  CPU per delivered  {:.0} µs: dispatchd {d:.0} µs, postgres {p:.0} µs",
+                "  CPU per {}  {:.0} µs: dispatchd {d:.0} µs, postgres {p:.0} µs",
+                if self.paused {
+                    "accepted "
+                } else {
+                    "delivered"
+                },
                 d + p
             )?;
         }

@@ -94,7 +94,7 @@ pub async fn run_with_store(
     // Not awaited at shutdown: a vacuum under way ends with the process
     // (the database releases its lock with the connection).
     tokio::spawn(queue::upkeep(store.clone(), cfg.clone(), stop.clone()));
-    let ingest = Ingestor::start(store.clone(), plugins.clone(), Some(handoff));
+    let ingest = Ingestor::start(store.clone(), plugins.clone(), handoff);
     tokio::spawn(ingest.gate().watch(store.clone(), stop.clone()));
     let catalogue = Arc::new(
         crate::catalogue::Catalogue::load(store.clone(), cfg.api.require_known_event_types)

@@ -1,16 +1,14 @@
 //! The committers: gather what has queued, route it against the cached
 //! subscriptions, and insert it in one transaction.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::Submission;
+use super::lease::{leased_deliveries, mark_leased};
 use crate::matching;
-use crate::model::{
-    ClaimedDelivery, Event, InsertOutcome, LeasedDelivery, NewDelivery, RoutedEvent,
-};
+use crate::model::{Event, InsertOutcome, NewDelivery, RoutedEvent};
 use crate::queue::Handoff;
 use crate::store::{Store, StoreError, SubscriptionSnapshot};
 
@@ -30,7 +28,7 @@ pub(super) const COMMITTERS: usize = 2;
 pub(super) async fn commit_loop(
     store: Arc<dyn Store>,
     rx: Arc<Mutex<mpsc::Receiver<Job>>>,
-    handoff: Option<Arc<Handoff>>,
+    handoff: Arc<Handoff>,
 ) {
     loop {
         let jobs = {
@@ -52,7 +50,7 @@ pub(super) async fn commit_loop(
             jobs
         };
         let items: Vec<&Submission> = jobs.iter().flat_map(|j| &j.items).collect();
-        let result = commit(store.as_ref(), &items, handoff.as_deref()).await;
+        let result = commit(store.as_ref(), &items, &handoff).await;
         let mut offset = 0;
         for job in jobs {
             let n = job.items.len();
@@ -73,13 +71,12 @@ fn job_bytes(job: &Job) -> usize {
 /// Routes and inserts one group. Rows go to the store sorted by id (a
 /// stable sort, so copies of one id keep their order), which makes
 /// concurrent groups lock unique keys in the same order; outcomes come back
-/// in the callers' order. With a `handoff`, as many fanned-out deliveries
-/// as the worker has free slots for are leased at ingest and handed over
-/// after the commit.
+/// in the callers' order. As many fanned-out deliveries as the worker has
+/// free slots for are leased at ingest and handed over after the commit.
 async fn commit(
     store: &dyn Store,
     items: &[&Submission],
-    handoff: Option<&Handoff>,
+    handoff: &Handoff,
 ) -> Result<Vec<InsertOutcome>, StoreError> {
     let mut order: Vec<usize> = (0..items.len()).collect();
     order.sort_by(|&a, &b| items[a].event.id.cmp(&items[b].event.id));
@@ -116,14 +113,9 @@ async fn commit(
             })
             .collect::<Vec<_>>();
         let mut routed = routed;
-        let reservation = handoff.map(|h| h.reserve(mark_leased(&mut routed, usize::MAX)));
-        if let Some(r) = &reservation {
-            mark_leased(&mut routed, r.len());
-        }
-        let lessee = reservation
-            .as_ref()
-            .filter(|r| !r.is_empty())
-            .and(handoff.map(Handoff::lessee));
+        let reservation = handoff.reserve(mark_leased(&mut routed, usize::MAX));
+        mark_leased(&mut routed, reservation.len());
+        let lessee = (!reservation.is_empty()).then(|| handoff.lessee());
         // Even with nothing to insert, the store checks the version: an
         // unknown tenant is final only against a current snapshot.
         match store.insert_events(&routed, snap.version, lessee).await {
@@ -139,10 +131,8 @@ async fn commit(
             }
             other => {
                 let inserted = other?;
-                if let Some(r) = reservation {
-                    r.hand(leased_deliveries(&snap, &routed, inserted.leased))
-                        .await;
-                }
+                let leased = leased_deliveries(&snap, &routed, inserted.leased);
+                reservation.hand(leased).await;
                 let mut stored = inserted.outcomes.into_iter();
                 break known
                     .iter()
@@ -165,75 +155,6 @@ async fn commit(
         outcomes[pos] = outcome;
     }
     Ok(outcomes)
-}
-
-/// Marks the first `budget` deliveries that may be leased at ingest (to
-/// a subscription at its own address, not ordered; a task's, and a
-/// router's that change the address, are claimed as usual) and unmarks
-/// the rest; returns how many could be.
-fn mark_leased(routed: &mut [RoutedEvent], budget: usize) -> usize {
-    let mut n = 0;
-    for r in routed.iter_mut() {
-        for d in &mut r.deliveries {
-            let may = d.subscription_id.is_some()
-                && d.ordering_key.is_none()
-                && d.inline == Default::default();
-            d.leased = may && n < budget;
-            n += usize::from(may);
-        }
-    }
-    n
-}
-
-/// The deliveries the store created leased, ready to send: each with its
-/// event and subscription as this commit routed them (the snapshot the
-/// insert was checked against is current, so they are what a claim would
-/// read).
-fn leased_deliveries(
-    snap: &SubscriptionSnapshot,
-    routed: &[RoutedEvent],
-    leased: Vec<LeasedDelivery>,
-) -> Vec<ClaimedDelivery> {
-    let events: HashMap<&str, &RoutedEvent> =
-        routed.iter().map(|r| (r.event.id.as_str(), r)).collect();
-    let found = |l: LeasedDelivery| {
-        let r = events.get(l.event_id.as_str())?;
-        let d = r
-            .deliveries
-            .iter()
-            .find(|d| d.subscription_id.as_deref() == Some(l.subscription_id.as_str()))?;
-        let s = snap
-            .lane(r.event.tenant_id.as_deref())
-            .iter()
-            .find(|s| s.id == l.subscription_id)?;
-        Some(ClaimedDelivery {
-            id: l.token.id,
-            run: l.token.run,
-            attempt: l.token.attempt,
-            claim: l.token.claim,
-            max_attempts: i32::try_from(d.max_attempts).unwrap_or(i32::MAX),
-            event: r.event.clone(),
-            subscription: Some(s.clone()),
-            subscription_id: Some(l.subscription_id),
-            inline: Default::default(),
-        })
-    };
-    leased
-        .into_iter()
-        .filter_map(|l| {
-            let id = l.token.id;
-            let d = found(l);
-            if d.is_none() {
-                // Not expected: the store leases only what was marked.
-                // The lease runs out and the delivery is claimed then.
-                tracing::error!(
-                    delivery = id,
-                    "a delivery leased at ingest was not routed here"
-                );
-            }
-            d
-        })
-        .collect()
 }
 
 /// A router's (or a task's) deliveries, each ordering key decided again

@@ -12,14 +12,13 @@
 //!
 //! Routing (fan-out) happens here, outside the transaction, against a cached
 //! subscription snapshot; the store rejects the batch if subscriptions
-//! changed since that snapshot, and the batch is routed again.
-//!
-//! Leased at ingest (`queue::Handoff`): deliveries the node has free send
-//! slots for are created already leased to it, and handed to its worker
-//! after the commit, so on the happy path a delivery is never claimed.
+//! changed since that snapshot, and the batch is routed again. Deliveries
+//! the node has free send slots for are created leased to it and handed to
+//! its worker after the commit, skipping the claim (`lease`, `Handoff`).
 
 mod commit;
 mod gate;
+mod lease;
 mod routers;
 
 use std::sync::Arc;
@@ -67,13 +66,8 @@ pub struct Ingestor {
 
 impl Ingestor {
     /// Starts the committers. They stop once every `Ingestor` clone is dropped
-    /// and the queue is drained. With a `handoff`, deliveries this node has
-    /// free send slots for are created leased to it and handed to its worker.
-    pub fn start(
-        store: Arc<dyn Store>,
-        plugins: Arc<Plugins>,
-        handoff: Option<Arc<Handoff>>,
-    ) -> Self {
+    /// and the queue is drained. They lease deliveries through `handoff`.
+    pub fn start(store: Arc<dyn Store>, plugins: Arc<Plugins>, handoff: Arc<Handoff>) -> Self {
         let (tx, rx) = mpsc::channel::<Job>(4096);
         let rx = Arc::new(Mutex::new(rx));
         for _ in 0..COMMITTERS {

@@ -14,8 +14,8 @@ use super::plan::EndpointBefore;
 use super::{Result, StoreError};
 use crate::circuit::CircuitRow;
 use crate::model::{
-    AttemptRecord, ClaimedDelivery, DeadLetter, DeliveryRecord, Event, EventKind, Health,
-    InlineDestination, RetryPolicy, Subscription, Tenant, TenantToken,
+    AttemptRecord, ClaimToken, ClaimedDelivery, DeadLetter, DeliveryRecord, Event, EventKind,
+    Health, InlineDestination, LeasedDelivery, RetryPolicy, Subscription, Tenant, TenantToken,
 };
 
 /// A corrupt-row error for `table` row `id`, column `column`.
@@ -532,6 +532,34 @@ impl TryFrom<ClaimRow> for ClaimedDelivery {
                 body: r.body,
                 event_type: r.dest_type,
             },
+        })
+    }
+}
+
+/// A delivery row `insert_events` created: the leased ones carry their
+/// event and subscription (SQLite returns every row, the others without).
+#[derive(sqlx::FromRow)]
+pub(crate) struct CreatedRow {
+    id: i64,
+    run: i32,
+    attempts: i32,
+    claims: i32,
+    event_id: Option<String>,
+    subscription_id: Option<String>,
+}
+
+impl CreatedRow {
+    /// The lease, when the row was created leased.
+    pub(crate) fn leased(self) -> Option<LeasedDelivery> {
+        Some(LeasedDelivery {
+            token: ClaimToken {
+                id: self.id,
+                run: self.run,
+                attempt: self.attempts,
+                claim: self.claims,
+            },
+            event_id: self.event_id?,
+            subscription_id: self.subscription_id?,
         })
     }
 }

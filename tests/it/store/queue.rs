@@ -68,7 +68,7 @@ async fn leased_at_ingest(backend: Backend) {
                 .into_iter()
                 .map(|d| (d.subscription_id.unwrap(), d.state))
                 .collect();
-            v.sort();
+            v.sort_by(|a, b| a.0.cmp(&b.0));
             v
         }
     };

@@ -6,8 +6,8 @@ use std::collections::HashMap;
 
 use sqlx::{Postgres, Transaction};
 
-use crate::model::{ClaimToken, Event, LeasedDelivery, Lessee, NewDelivery, RoutedEvent, Secret};
-use crate::store::rows::{int, to_json};
+use crate::model::{Event, LeasedDelivery, Lessee, NewDelivery, RoutedEvent, Secret};
+use crate::store::rows::{CreatedRow, int, to_json};
 use crate::store::{Result, StoreError, plan};
 
 /// Inserts the group's events; returns which were inserted (the first
@@ -92,7 +92,7 @@ pub(crate) async fn insert_deliveries(
     // the claim would lease it. Ids follow the group's order (the join
     // may not keep it), as on SQLite: a subscription switched to per_key
     // later lines up its waiting deliveries by id.
-    let leased: Vec<(i64, i32, i32, i32, String, String)> = sqlx::query_as(
+    let created: Vec<CreatedRow> = sqlx::query_as(
         "WITH created AS ( \
             INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
                 dest_headers, dest_secret, body, max_attempts, ordering_key, order_seq, state, \
@@ -135,22 +135,8 @@ pub(crate) async fn insert_deliveries(
     .bind(lessee.map(|l| l.node))
     .fetch_all(&mut **tx)
     .await?;
-    let wake = leased.len() < d.event_id.len();
-    let leased = leased
-        .into_iter()
-        .map(
-            |(id, run, attempt, claim, event_id, subscription_id)| LeasedDelivery {
-                token: ClaimToken {
-                    id,
-                    run,
-                    attempt,
-                    claim,
-                },
-                event_id,
-                subscription_id,
-            },
-        )
-        .collect();
+    let wake = created.len() < d.event_id.len();
+    let leased = created.into_iter().filter_map(CreatedRow::leased).collect();
     Ok((wake, leased))
 }
 

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 
 use sqlx::{Sqlite, Transaction};
 
-use crate::model::{ClaimToken, LeasedDelivery, Lessee, RoutedEvent, now_ms};
-use crate::store::rows::to_json;
+use crate::model::{LeasedDelivery, Lessee, RoutedEvent, now_ms};
+use crate::store::rows::{CreatedRow, to_json};
 use crate::store::{Result, StoreError, plan, sql};
 
 /// Inserts the group's events; returns which were inserted (the first
@@ -104,7 +104,7 @@ pub(crate) async fn insert_deliveries(
     // closed) is created parked; an ordered one waits its turn; one the
     // ingesting node has a send slot for is created leased to it, as the
     // claim would lease it.
-    let created: Vec<(i64, i32, i32, i32, Option<String>, Option<String>)> = sqlx::query_as(
+    let created: Vec<CreatedRow> = sqlx::query_as(
         "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
          dest_headers, dest_secret, body, max_attempts, ordering_key, order_seq, state, \
          attempts, claims, lease_expires_at, leased_by, next_attempt_at, created_at, updated_at) \
@@ -120,8 +120,8 @@ pub(crate) async fn insert_deliveries(
                     FROM subscriptions s WHERE s.id = j.value->>1), 'pending') END AS state \
                FROM json_each($1) AS j) AS x ORDER BY x.k \
          RETURNING id, run, attempts, claims, \
-            CASE WHEN state = 'in_flight' THEN event_id END, \
-            CASE WHEN state = 'in_flight' THEN subscription_id END",
+            CASE WHEN state = 'in_flight' THEN event_id END AS event_id, \
+            CASE WHEN state = 'in_flight' THEN subscription_id END AS subscription_id",
     )
     .bind(to_json(&deliveries))
     .bind(now)
@@ -129,20 +129,6 @@ pub(crate) async fn insert_deliveries(
     .bind(lessee.map(|l| l.node))
     .fetch_all(&mut **tx)
     .await?;
-    let leased: Vec<LeasedDelivery> = created
-        .into_iter()
-        .filter_map(|(id, run, attempt, claim, event_id, subscription_id)| {
-            Some(LeasedDelivery {
-                token: ClaimToken {
-                    id,
-                    run,
-                    attempt,
-                    claim,
-                },
-                event_id: event_id?,
-                subscription_id: subscription_id?,
-            })
-        })
-        .collect();
+    let leased: Vec<LeasedDelivery> = created.into_iter().filter_map(CreatedRow::leased).collect();
     Ok((leased.len() < deliveries.len(), leased))
 }
