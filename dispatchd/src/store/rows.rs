@@ -536,8 +536,8 @@ impl TryFrom<ClaimRow> for ClaimedDelivery {
     }
 }
 
-/// A delivery row `insert_events` created: the leased ones carry their
-/// event and subscription (SQLite returns every row, the others without).
+/// A delivery row `insert_events` created leased (its event and
+/// subscription are never NULL then: the columns are optional to decode).
 #[derive(sqlx::FromRow)]
 pub(crate) struct CreatedRow {
     id: i64,

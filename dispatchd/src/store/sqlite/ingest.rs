@@ -104,7 +104,7 @@ pub(crate) async fn insert_deliveries(
     // closed) is created parked; an ordered one waits its turn; one the
     // ingesting node has a send slot for is created leased to it, as the
     // claim would lease it.
-    let created: Vec<CreatedRow> = sqlx::query_as(
+    let inserted = sqlx::query(
         "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
          dest_headers, dest_secret, body, max_attempts, ordering_key, order_seq, state, \
          attempts, claims, lease_expires_at, leased_by, next_attempt_at, created_at, updated_at) \
@@ -118,17 +118,29 @@ pub(crate) async fn insert_deliveries(
                     WHEN s.status <> 'active' OR s.circuit_state <> 'closed' THEN 'paused' \
                     WHEN j.value->>10 THEN 'in_flight' ELSE 'pending' END \
                     FROM subscriptions s WHERE s.id = j.value->>1), 'pending') END AS state \
-               FROM json_each($1) AS j) AS x ORDER BY x.k \
-         RETURNING id, run, attempts, claims, \
-            CASE WHEN state = 'in_flight' THEN event_id END AS event_id, \
-            CASE WHEN state = 'in_flight' THEN subscription_id END AS subscription_id",
+               FROM json_each($1) AS j) AS x ORDER BY x.k",
     )
     .bind(to_json(&deliveries))
     .bind(now)
     .bind(lessee.map_or(0, |l| l.lease_ms))
     .bind(lessee.map(|l| l.node))
+    .execute(&mut **tx)
+    .await?;
+    if !deliveries.iter().any(|d| d.10) {
+        return Ok((true, Vec::new()));
+    }
+    // The statement's rows are the last ids given out: this transaction
+    // is the only writer, and ids ascend one by one.
+    let last = inserted.last_insert_rowid();
+    let first = last - i64::try_from(inserted.rows_affected()).unwrap_or(i64::MAX) + 1;
+    let leased: Vec<CreatedRow> = sqlx::query_as(
+        "SELECT id, run, attempts, claims, event_id, subscription_id FROM deliveries \
+         WHERE id BETWEEN $1 AND $2 AND state = 'in_flight'",
+    )
+    .bind(first)
+    .bind(last)
     .fetch_all(&mut **tx)
     .await?;
-    let leased: Vec<LeasedDelivery> = created.into_iter().filter_map(CreatedRow::leased).collect();
+    let leased: Vec<LeasedDelivery> = leased.into_iter().filter_map(CreatedRow::leased).collect();
     Ok((leased.len() < deliveries.len(), leased))
 }
