@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::Submission;
-use super::lease::{leased_deliveries, mark_leased};
+use super::lease::{keep_leased, leased_deliveries, mark_leased};
 use crate::matching;
 use crate::model::{Event, InsertOutcome, NewDelivery, RoutedEvent};
 use crate::queue::Handoff;
@@ -113,8 +113,8 @@ async fn commit(
             })
             .collect::<Vec<_>>();
         let mut routed = routed;
-        let reservation = handoff.reserve(mark_leased(&mut routed, usize::MAX));
-        mark_leased(&mut routed, reservation.len());
+        let reservation = handoff.reserve(mark_leased(&snap, &mut routed));
+        keep_leased(&mut routed, reservation.len());
         let lessee = (!reservation.is_empty()).then(|| handoff.lessee());
         // Even with nothing to insert, the store checks the version: an
         // unknown tenant is final only against a current snapshot.

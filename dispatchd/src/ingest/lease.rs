@@ -1,29 +1,43 @@
 //! Leasing at ingest, the committer's side: which of a group's deliveries
-//! may be created leased to this node (`mark_leased`, as many as the
-//! worker has free slots for: `queue::Handoff`), and the deliveries the
-//! store leased, rebuilt from the group for the worker (`leased_deliveries`).
+//! may be created leased to this node (`mark_leased`), how many of them
+//! will be (`keep_leased`: as many as the worker has free slots for, see
+//! `queue::Handoff`), and the ones the store leased, rebuilt from the group
+//! for the worker (`leased_deliveries`).
 
 use std::collections::HashMap;
 
-use crate::model::{ClaimedDelivery, LeasedDelivery, RoutedEvent};
+use crate::model::{ClaimedDelivery, LeasedDelivery, RoutedEvent, SubscriptionStatus};
 use crate::store::SubscriptionSnapshot;
 
-/// Marks the first `budget` deliveries that may be leased at ingest (to
-/// a subscription at its own address, not ordered; a task's, and a
-/// router's that change the address, are claimed as usual) and unmarks
-/// the rest; returns how many could be.
-pub(super) fn mark_leased(routed: &mut [RoutedEvent], budget: usize) -> usize {
+/// Marks every delivery that may be leased at ingest: to an active
+/// subscription (per the snapshot the insert is checked against) at its
+/// own address, not ordered. A task's, a router's that change the address,
+/// and a parked endpoint's are claimed as usual (the store still checks
+/// the circuit). Returns how many were marked.
+pub(super) fn mark_leased(snap: &SubscriptionSnapshot, routed: &mut [RoutedEvent]) -> usize {
     let mut n = 0;
     for r in routed.iter_mut() {
+        let lane = snap.lane(r.event.tenant_id.as_deref());
         for d in &mut r.deliveries {
-            let may = d.subscription_id.is_some()
-                && d.ordering_key.is_none()
-                && d.inline == Default::default();
-            d.leased = may && n < budget;
-            n += usize::from(may);
+            d.leased = d.ordering_key.is_none()
+                && d.inline == Default::default()
+                && d.subscription_id.as_ref().is_some_and(|id| {
+                    lane.iter()
+                        .any(|s| &s.id == id && s.status == SubscriptionStatus::Active)
+                });
+            n += usize::from(d.leased);
         }
     }
     n
+}
+
+/// Keeps the first `budget` marks (the slots reserved), drops the rest.
+pub(super) fn keep_leased(routed: &mut [RoutedEvent], budget: usize) {
+    let mut n = 0;
+    for d in routed.iter_mut().flat_map(|r| &mut r.deliveries) {
+        d.leased &= n < budget;
+        n += usize::from(d.leased);
+    }
 }
 
 /// The deliveries the store created leased, ready to send: each with its

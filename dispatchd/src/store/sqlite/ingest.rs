@@ -101,44 +101,48 @@ pub(crate) async fn insert_deliveries(
         return Ok((false, Vec::new()));
     }
     // A delivery to a parked endpoint (paused, disabled, circuit not
-    // closed) is created parked; an ordered one waits its turn; one the
-    // ingesting node has a send slot for is created leased to it, as the
-    // claim would lease it.
+    // closed) is created parked; an ordered one waits its turn.
     let inserted = sqlx::query(
         "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
          dest_headers, dest_secret, body, max_attempts, ordering_key, order_seq, state, \
-         attempts, claims, lease_expires_at, leased_by, next_attempt_at, created_at, updated_at) \
-         SELECT x.v->>0, x.v->>1, x.v->>2, x.v->>3, x.v->>4, x.v->>5, x.v->>6, x.v->>7, \
-            x.v->>8, x.v->>9, x.state, x.state = 'in_flight', x.state = 'in_flight', \
-            CASE WHEN x.state = 'in_flight' THEN $2 + $3 END, \
-            CASE WHEN x.state = 'in_flight' THEN $4 END, $2, $2, $2 \
-         FROM (SELECT j.key AS k, j.value AS v, \
-                CASE WHEN j.value->>8 IS NOT NULL THEN 'held' \
-                ELSE COALESCE((SELECT CASE \
-                    WHEN s.status <> 'active' OR s.circuit_state <> 'closed' THEN 'paused' \
-                    WHEN j.value->>10 THEN 'in_flight' ELSE 'pending' END \
-                    FROM subscriptions s WHERE s.id = j.value->>1), 'pending') END AS state \
-               FROM json_each($1) AS j) AS x ORDER BY x.k",
+         next_attempt_at, created_at, updated_at) \
+         SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, \
+            j.value->>5, j.value->>6, j.value->>7, j.value->>8, j.value->>9, \
+            CASE WHEN j.value->>8 IS NOT NULL THEN 'held' ELSE COALESCE((SELECT CASE \
+                WHEN s.status <> 'active' OR s.circuit_state <> 'closed' \
+                THEN 'paused' ELSE 'pending' END FROM subscriptions s \
+                WHERE s.id = j.value->>1), 'pending') END, \
+            $2, $2, $2 \
+         FROM json_each($1) AS j ORDER BY j.key",
     )
     .bind(to_json(&deliveries))
     .bind(now)
-    .bind(lessee.map_or(0, |l| l.lease_ms))
-    .bind(lessee.map(|l| l.node))
     .execute(&mut **tx)
     .await?;
-    if !deliveries.iter().any(|d| d.10) {
+    let Some(lessee) = lessee.filter(|_| deliveries.iter().any(|d| d.10)) else {
         return Ok((true, Vec::new()));
-    }
-    // The statement's rows are the last ids given out: this transaction
-    // is the only writer, and ids ascend one by one.
+    };
+    // The ones this node has a send slot for are then leased to it, as
+    // a claim would lease them, unless they were created parked. The
+    // statement's rows took the last ids in array order: this transaction
+    // is the only writer, and AUTOINCREMENT ids ascend one by one. The
+    // pages are this transaction's already: SQLite writes each once.
     let last = inserted.last_insert_rowid();
     let first = last - i64::try_from(inserted.rows_affected()).unwrap_or(i64::MAX) + 1;
+    let ids: Vec<i64> = (first..=last)
+        .zip(&deliveries)
+        .filter_map(|(id, d)| d.10.then_some(id))
+        .collect();
     let leased: Vec<CreatedRow> = sqlx::query_as(
-        "SELECT id, run, attempts, claims, event_id, subscription_id FROM deliveries \
-         WHERE id BETWEEN $1 AND $2 AND state = 'in_flight'",
+        "UPDATE deliveries SET state = 'in_flight', attempts = 1, claims = 1, \
+            lease_expires_at = $2 + $3, leased_by = $4 \
+         WHERE id IN (SELECT value FROM json_each($1)) AND state = 'pending' \
+         RETURNING id, run, attempts, claims, event_id, subscription_id",
     )
-    .bind(first)
-    .bind(last)
+    .bind(to_json(&ids))
+    .bind(now)
+    .bind(lessee.lease_ms)
+    .bind(lessee.node)
     .fetch_all(&mut **tx)
     .await?;
     let leased: Vec<LeasedDelivery> = leased.into_iter().filter_map(CreatedRow::leased).collect();
