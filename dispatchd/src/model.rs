@@ -297,9 +297,11 @@ pub struct NewDelivery {
     /// waits its turn behind the key's earlier ones.
     pub ordering_key: Option<String>,
     /// Created leased to the ingesting node (`Lessee`), which sends it from
-    /// memory after the commit instead of claiming it: set only by the
-    /// committer, for a delivery it has a free send slot for. A delivery
-    /// that is created parked or held is not leased whatever this says.
+    /// memory after the commit instead of claiming it. Routing marks the
+    /// deliveries that may be (an active subscription at its own address,
+    /// unordered); the committer keeps as many as it has free send slots
+    /// for. A delivery created parked or held is not leased whatever this
+    /// says, nor any without a `Lessee`.
     pub leased: bool,
 }
 
@@ -315,6 +317,7 @@ pub struct Lessee<'a> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct LeasedDelivery {
     pub token: ClaimToken,
+    pub max_attempts: i32,
     pub event_id: String,
     pub subscription_id: String,
 }

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use super::Submission;
-use super::lease::{keep_leased, leased_deliveries, mark_leased};
+use super::lease::{keep_leased, leasable, leased_deliveries};
 use crate::matching;
-use crate::model::{Event, InsertOutcome, NewDelivery, RoutedEvent};
+use crate::model::{Event, InsertOutcome, NewDelivery, RoutedEvent, SubscriptionStatus};
 use crate::queue::Handoff;
 use crate::store::{Store, StoreError, SubscriptionSnapshot};
 
@@ -113,7 +113,7 @@ async fn commit(
             })
             .collect::<Vec<_>>();
         let mut routed = routed;
-        let reservation = handoff.reserve(mark_leased(&snap, &mut routed));
+        let reservation = handoff.reserve(leasable(&routed));
         keep_leased(&mut routed, reservation.len());
         let lessee = (!reservation.is_empty()).then(|| handoff.lessee());
         // Even with nothing to insert, the store checks the version: an
@@ -168,10 +168,11 @@ fn rekeyed(snap: &SubscriptionSnapshot, event: &Event, fixed: &[NewDelivery]) ->
         .map(|d| {
             let mut d = d.clone();
             if let Some(id) = &d.subscription_id {
-                d.ordering_key = lane
-                    .iter()
-                    .find(|s| &s.id == id)
-                    .and_then(|s| s.ordering_key_for(event));
+                let sub = lane.iter().find(|s| &s.id == id);
+                d.ordering_key = sub.and_then(|s| s.ordering_key_for(event));
+                d.leased = sub.is_some_and(|s| s.status == SubscriptionStatus::Active)
+                    && d.ordering_key.is_none()
+                    && d.inline == Default::default();
             }
             d
         })
@@ -184,12 +185,15 @@ fn rekeyed(snap: &SubscriptionSnapshot, event: &Event, fixed: &[NewDelivery]) ->
 /// was deleted after it was checked finds an empty lane: no deliveries.
 pub fn route(snap: &SubscriptionSnapshot, event: &Event) -> Vec<NewDelivery> {
     matching::select(snap.lane(event.tenant_id.as_deref()), event)
-        .map(|s| NewDelivery {
-            subscription_id: Some(s.id.clone()),
-            inline: Default::default(),
-            max_attempts: s.max_attempts,
-            ordering_key: s.ordering_key_for(event),
-            leased: false,
+        .map(|s| {
+            let ordering_key = s.ordering_key_for(event);
+            NewDelivery {
+                subscription_id: Some(s.id.clone()),
+                inline: Default::default(),
+                max_attempts: s.max_attempts,
+                leased: ordering_key.is_none() && s.status == SubscriptionStatus::Active,
+                ordering_key,
+            }
         })
         .collect()
 }

@@ -544,6 +544,7 @@ pub(crate) struct CreatedRow {
     run: i32,
     attempts: i32,
     claims: i32,
+    max_attempts: i32,
     event_id: Option<String>,
     subscription_id: Option<String>,
 }
@@ -558,6 +559,7 @@ impl CreatedRow {
                 attempt: self.attempts,
                 claim: self.claims,
             },
+            max_attempts: self.max_attempts,
             event_id: self.event_id?,
             subscription_id: self.subscription_id?,
         })

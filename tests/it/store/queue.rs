@@ -93,11 +93,7 @@ async fn leased_at_ingest(backend: Backend) {
 
     // The lease runs out: the reaper hands it back, and the next claim
     // fences the first holder's outcome off.
-    let reaped = eventually(Duration::from_secs(5), || async {
-        store.reap_expired_leases().await.unwrap() == 1
-    })
-    .await;
-    assert!(reaped);
+    reap_one(store.as_ref()).await;
     let again = store.claim("n2", 10, LEASE).await.unwrap().remove(0);
     assert_eq!(
         (again.event.id.as_str(), again.attempt, again.claim),
@@ -105,27 +101,32 @@ async fn leased_at_ingest(backend: Backend) {
     );
     let mut first = again.clone();
     (first.attempt, first.claim) = (l.token.attempt, l.token.claim);
-    let stale = store
-        .complete(
-            &[completion(&first, NextState::Delivered, Some(200))],
-            &POLICY,
-        )
-        .await
-        .unwrap();
+    let stale = delivered(store.as_ref(), &first).await;
     assert_eq!(stale, 0, "the first lease's outcome is fenced off");
-    let done = store
-        .complete(
-            &[completion(&again, NextState::Delivered, Some(200))],
-            &POLICY,
-        )
-        .await
-        .unwrap();
+    let done = delivered(store.as_ref(), &again).await;
     assert_eq!(done, 1);
     assert_eq!(
         states("e1").await[0],
         ("s1".into(), DeliveryState::Delivered)
     );
     db.drop_db().await;
+}
+
+/// Waits (up to 5 s) until the reaper hands one expired lease back.
+async fn reap_one(store: &dyn Store) {
+    let reaped = eventually(Duration::from_secs(5), || async {
+        store.reap_expired_leases().await.unwrap() == 1
+    })
+    .await;
+    assert!(reaped, "an expired lease was reaped");
+}
+
+/// Reports `d` delivered; returns how many deliveries changed state.
+async fn delivered(store: &dyn Store, d: &ClaimedDelivery) -> u64 {
+    store
+        .complete(&[completion(d, NextState::Delivered, Some(200))], &POLICY)
+        .await
+        .unwrap()
 }
 
 async fn stale_completion_is_fenced(backend: Backend) {
@@ -137,22 +138,12 @@ async fn stale_completion_is_fenced(backend: Backend) {
         .unwrap()
         .remove(0);
     // The lease runs out; the reaper hands the delivery back; n2 claims it.
-    let reaped = eventually(Duration::from_secs(5), || async {
-        store.reap_expired_leases().await.unwrap() == 1
-    })
-    .await;
-    assert!(reaped);
+    reap_one(store.as_ref()).await;
     let second = store.claim("n2", 1, LEASE).await.unwrap().remove(0);
     assert_eq!(second.attempt, 2);
 
     // n1 finally reports: its outcome must not overwrite n2's claim.
-    let stale = store
-        .complete(
-            &[completion(&first, NextState::Delivered, Some(200))],
-            &POLICY,
-        )
-        .await
-        .unwrap();
+    let stale = delivered(store.as_ref(), &first).await;
     assert_eq!(stale, 0);
     assert_eq!(
         state_of(store.as_ref(), "e1").await,
@@ -176,11 +167,7 @@ async fn expired_last_attempt_is_dead(backend: Backend) {
         .claim("n1", 1, Duration::from_millis(20))
         .await
         .unwrap();
-    let reaped = eventually(Duration::from_secs(5), || async {
-        store.reap_expired_leases().await.unwrap() == 1
-    })
-    .await;
-    assert!(reaped);
+    reap_one(store.as_ref()).await;
     let d = &store.event_deliveries("e1").await.unwrap()[0];
     assert_eq!(d.state, DeliveryState::Dead);
     assert!(d.last_error.as_deref().unwrap().contains("lease expired"));

@@ -116,8 +116,9 @@ pub(crate) async fn insert_deliveries(
                 WHEN t.leased AND s.id IS NOT NULL THEN 'in_flight' \
                 ELSE 'pending' END AS state) x \
             ORDER BY t.ord \
-            RETURNING id, run, attempts, claims, event_id, subscription_id, state \
-         ) SELECT id, run, attempts, claims, event_id, subscription_id FROM created \
+            RETURNING id, run, attempts, claims, max_attempts, event_id, subscription_id, state \
+         ) SELECT id, run, attempts, claims, max_attempts, event_id, subscription_id \
+         FROM created \
          WHERE state = 'in_flight'",
     )
     .bind(&d.event_id)

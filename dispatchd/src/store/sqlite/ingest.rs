@@ -137,7 +137,7 @@ pub(crate) async fn insert_deliveries(
         "UPDATE deliveries SET state = 'in_flight', attempts = 1, claims = 1, \
             lease_expires_at = $2 + $3, leased_by = $4 \
          WHERE id IN (SELECT value FROM json_each($1)) AND state = 'pending' \
-         RETURNING id, run, attempts, claims, event_id, subscription_id",
+         RETURNING id, run, attempts, claims, max_attempts, event_id, subscription_id",
     )
     .bind(to_json(&ids))
     .bind(now)
