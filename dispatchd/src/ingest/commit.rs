@@ -96,7 +96,7 @@ async fn commit(
                     .is_none_or(|t| snap.tenant(t).is_some())
             })
             .collect();
-        let routed: Vec<RoutedEvent> = order
+        let mut routed: Vec<RoutedEvent> = order
             .iter()
             .zip(&known)
             .filter(|(_, k)| **k)
@@ -111,8 +111,7 @@ async fn commit(
                     },
                 }
             })
-            .collect::<Vec<_>>();
-        let mut routed = routed;
+            .collect();
         let reservation = handoff.reserve(leasable(&routed));
         keep_leased(&mut routed, reservation.len());
         let lessee = (!reservation.is_empty()).then(|| handoff.lessee());
