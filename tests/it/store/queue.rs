@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use dispatch_tests::{Backend, both_backends, eventually};
+use dispatch_tests::{Backend, TestDb, both_backends, eventually};
 use dispatchd::model::{
     ClaimedDelivery, DeliveryState, Event, InlineDestination, Lessee, NextState, SubscriptionStatus,
 };
@@ -337,6 +337,51 @@ async fn transformed_requests_are_kept_for_retries(backend: Backend) {
         .unwrap();
     assert_eq!(state_of(store.as_ref(), "e1").await, DeliveryState::Dropped);
     assert!(DeliveryState::Dropped.is_final());
+    db.drop_db().await;
+}
+
+/// PostgreSQL: the store's sessions plan without JIT, whatever the
+/// database asks for. With a backlog, the claim's cost estimate passes
+/// `jit_above_cost`, and compiling the statement took ~170 ms of the
+/// database's CPU per claim, far more than running it: long runs decayed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sessions_run_without_jit() {
+    use sqlx::Connection;
+    if !dispatch_tests::postgres_available().await {
+        return;
+    }
+    let db = TestDb::new(Backend::Postgres).await;
+    let mut admin = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let name: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    // The database JITs every statement for its sessions unless told not to.
+    for setting in ["jit = on", "jit_above_cost = 0"] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "ALTER DATABASE \"{name}\" SET {setting}"
+        )))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+    }
+    let mut fresh = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let asked: String = sqlx::query_scalar("SHOW jit_above_cost")
+        .fetch_one(&mut fresh)
+        .await
+        .unwrap();
+    assert_eq!(asked, "0", "the database setting took");
+    let store = dispatchd::store::PgStore::connect(&db.config())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let jit: String = sqlx::query_scalar("SHOW jit")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(jit, "off");
+    }
+    drop((admin, fresh, store));
     db.drop_db().await;
 }
 

@@ -48,7 +48,11 @@ impl PgStore {
             .expose()
             .parse()
             .map_err(|e| StoreError::Other(format!("database.url: {e}")))?;
-        let opts = opts.application_name("dispatchd");
+        // JIT off: the queue's statements are short, but their cost
+        // estimates pass `jit_above_cost` once the table holds a backlog,
+        // and then every claim spent ~170 ms compiling itself (the decay of
+        // long runs). OLTP statements never win that back.
+        let opts = opts.application_name("dispatchd").options([("jit", "off")]);
         let pool = PgPoolOptions::new()
             .max_connections(cfg.database.max_connections)
             .acquire_timeout(Duration::from_millis(cfg.database.acquire_timeout_ms))
