@@ -146,9 +146,14 @@ pub async fn run_dispatchd_within(
     env: &[(&str, String)],
 ) -> (Option<i32>, String) {
     let mut cmd = tokio::process::Command::new(dispatchd_binary());
+    // The plugin commands cache compiled components; unless the test
+    // names a cache, each call gets its own, gone when it returns, so
+    // nothing is written under the working directory.
+    let cache = tempfile::tempdir().expect("a cache directory");
     cmd.args(args)
         .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default());
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DISPATCH_PLUGIN_HOST__CACHE_DIR", cache.path());
     for (k, v) in env {
         cmd.env(k, v);
     }

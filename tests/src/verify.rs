@@ -39,6 +39,14 @@ pub fn verify_with_standardwebhooks(secret: &str, got: &Received) -> Result<(), 
     }
 }
 
+/// The compile cache the plugin tests share (under target/): JavaScript
+/// and Python components compile for seconds, and an entry is keyed by
+/// the file's hash and the engine's settings, so it is never stale. Tests
+/// of the cache itself use one of their own.
+pub fn shared_plugin_cache() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugin-cache")
+}
+
 /// A compiled example plugin from `plugins/dist/` (scripts/build-plugins.sh
 /// builds them; scripts/test.sh runs it first).
 pub fn plugin_wasm(file: &str) -> PathBuf {

@@ -52,21 +52,28 @@ pub enum PluginCommand {
 }
 
 /// A plugin named on the command line: one declared in the config, or a
-/// file with default limits. A `--config` that does not load is an error,
-/// not a silent fallback to reading the name as a file.
+/// file with default limits, and the compile cache the daemon would use
+/// (`plugin_host.cache_dir`), so a second `plugin test` of an unchanged
+/// component skips compiling it. A `--config` that does not load is an
+/// error, not a silent fallback to reading the name as a file.
 fn resolve(
     plugin: &str,
     config: Option<&std::path::Path>,
     env: &[(String, String)],
-) -> Result<PluginConfig, String> {
+) -> Result<(PluginConfig, PathBuf), String> {
     match Config::load(config, env, true) {
-        Ok(c) => Ok(c
-            .plugins
-            .get(plugin)
-            .cloned()
-            .unwrap_or_else(|| PluginConfig::at(plugin))),
+        Ok(c) => Ok((
+            c.plugins
+                .get(plugin)
+                .cloned()
+                .unwrap_or_else(|| PluginConfig::at(plugin)),
+            c.plugin_host.cache_dir,
+        )),
         Err(e) if config.is_some() => Err(e.to_string()),
-        Err(_) => Ok(PluginConfig::at(plugin)),
+        Err(_) => Ok((
+            PluginConfig::at(plugin),
+            crate::config::PluginHostConfig::default().cache_dir,
+        )),
     }
 }
 
@@ -80,40 +87,31 @@ pub fn run(
 ) -> std::process::ExitCode {
     use std::process::ExitCode;
     match cmd {
-        PluginCommand::Check { file } => match super::load_file("check", &PluginConfig::at(file)) {
-            Ok(p) => {
-                println!(
-                    "ok: {} is a dispatch:plugin@0.1.0 {} ({} bytes, sha256 {})",
-                    file.display(),
-                    p.world(),
-                    p.size,
-                    p.hash
-                );
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!(
-                    "dispatchd: {} is not a usable plugin: {e:#}",
-                    file.display()
-                );
-                ExitCode::FAILURE
-            }
-        },
+        PluginCommand::Check { file } => {
+            let cache = match resolve("", config, env) {
+                Ok((_, cache)) => cache,
+                Err(e) => {
+                    eprintln!("dispatchd: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            check(file, &cache)
+        }
         PluginCommand::New(args) => super::scaffold::run(args),
         PluginCommand::Test {
             plugin,
             cases,
             settings,
         } => match resolve(plugin, config, env) {
-            Ok(pc) => test(plugin, &pc, cases, settings.as_deref()),
+            Ok((pc, cache)) => test(plugin, &pc, &cache, cases, settings.as_deref()),
             Err(e) => {
                 eprintln!("dispatchd: {e}");
                 ExitCode::from(2)
             }
         },
         PluginCommand::Run { plugin, event, url } => {
-            let pc = match resolve(plugin, config, env) {
-                Ok(pc) => pc,
+            let (pc, cache) = match resolve(plugin, config, env) {
+                Ok(x) => x,
                 Err(e) => {
                     eprintln!("dispatchd: {e}");
                     return ExitCode::from(2);
@@ -133,7 +131,7 @@ pub fn run(
                     return ExitCode::from(2);
                 }
             };
-            let loaded = match super::load_file(plugin, &pc) {
+            let loaded = match super::load_file(plugin, &pc, &cache) {
                 Ok(p) => p,
                 Err(e) => {
                     eprintln!("dispatchd: plugin {plugin}: {e:#}");
@@ -154,11 +152,42 @@ pub fn run(
     }
 }
 
+/// `dispatchd plugin check`: the world it implements, or why it is not a
+/// usable plugin.
+fn check(file: &std::path::Path, cache: &std::path::Path) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    match super::load_file("check", &PluginConfig::at(file), cache) {
+        Ok(p) => {
+            println!(
+                "ok: {} is a dispatch:plugin@0.1.0 {} ({} bytes, sha256 {}; {})",
+                file.display(),
+                p.world(),
+                p.size,
+                p.hash,
+                if p.cached {
+                    "compiled form from the cache"
+                } else {
+                    "compiled and cached"
+                }
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!(
+                "dispatchd: {} is not a usable plugin: {e:#}",
+                file.display()
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
 /// `dispatchd plugin test`: a line per case, the differences under a
 /// failed one, and a summary.
 fn test(
     name: &str,
     pc: &PluginConfig,
+    cache: &std::path::Path,
     dir: &std::path::Path,
     settings: Option<&std::path::Path>,
 ) -> std::process::ExitCode {
@@ -180,7 +209,7 @@ fn test(
             }
         }
     }
-    let loaded = match super::load_file(name, pc) {
+    let loaded = match super::load_file(name, pc, cache) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("dispatchd: plugin {name}: {e:#}");

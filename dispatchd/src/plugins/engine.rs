@@ -119,6 +119,8 @@ pub struct Loaded {
     /// Hex SHA-256 of the component file.
     pub hash: String,
     pub size: u64,
+    /// Loaded from the compile cache rather than compiled.
+    pub cached: bool,
     pub limits: Limits,
     engine: Engine,
     kind: Kind,
@@ -158,9 +160,9 @@ impl Loaded {
     ) -> anyhow::Result<Self> {
         let engine = engine_for(&limits, slots)?;
         let hash = hex::encode(Sha256::digest(bytes));
-        let component = match cache_dir {
+        let (component, cached) = match cache_dir {
             Some(dir) => cached_compile(&engine, bytes, &hash, dir)?,
-            None => Component::new(&engine, bytes)?,
+            None => (Component::new(&engine, bytes)?, false),
         };
         let mut linker = Linker::<Guest>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
@@ -187,6 +189,7 @@ impl Loaded {
             path: path.to_path_buf(),
             hash,
             size: bytes.len() as u64,
+            cached,
             limits,
             engine,
             kind,
@@ -204,6 +207,7 @@ impl Loaded {
             path: self.path.clone(),
             hash: self.hash.clone(),
             size: self.size,
+            cached: self.cached,
             limits: self.limits.clone(),
             engine: self.engine.clone(),
             kind: match &self.kind {
@@ -501,14 +505,15 @@ fn engine_config(limits: &Limits, slots: u32, pagemap: bool) -> wasmtime::Config
 /// Loads the compiled form of `bytes` from `dir`, compiling and storing it
 /// first when missing. The key is the file's hash plus the engine's
 /// compatibility hash (wasmtime version, target, settings), so a changed
-/// setting or upgrade compiles afresh instead of loading a mismatch.
+/// setting or upgrade compiles afresh instead of loading a mismatch. Says
+/// whether the entry was there.
 #[allow(unsafe_code)] // wasmtime's deserialize: see the SAFETY notes inside
 fn cached_compile(
     engine: &Engine,
     bytes: &[u8],
     hash: &str,
     dir: &Path,
-) -> anyhow::Result<Component> {
+) -> anyhow::Result<(Component, bool)> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
@@ -519,7 +524,7 @@ fn cached_compile(
         // `precompile_component` below, and wasmtime checks the header
         // against this engine before using one.
         match unsafe { Component::deserialize_file(engine, &file) } {
-            Ok(c) => return Ok(c),
+            Ok(c) => return Ok((c, true)),
             Err(e) => {
                 tracing::warn!(file = %file.display(), error = %e, "ignoring an unusable plugin cache entry")
             }
@@ -531,7 +536,7 @@ fn cached_compile(
     }
     // SAFETY: these bytes came from `precompile_component` on this engine
     // just now.
-    Ok(unsafe { Component::deserialize(engine, &compiled)? })
+    Ok((unsafe { Component::deserialize(engine, &compiled)? }, false))
 }
 
 fn write_cache(dir: &Path, file: &Path, compiled: &[u8]) -> std::io::Result<()> {

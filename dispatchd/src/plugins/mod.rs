@@ -17,7 +17,7 @@ mod scaffold;
 pub mod stage;
 
 use std::collections::{BTreeMap, HashMap};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -234,8 +234,8 @@ pub fn limits_of(pc: &PluginConfig, max_output_bytes: usize) -> Limits {
 }
 
 /// Loads one component outside the daemon (the `dispatchd plugin` commands),
-/// uncached.
-pub fn load_file(name: &str, pc: &PluginConfig) -> anyhow::Result<Loaded> {
+/// through the compile cache in `cache_dir`.
+pub fn load_file(name: &str, pc: &PluginConfig, cache_dir: &Path) -> anyhow::Result<Loaded> {
     let bytes = std::fs::read(&pc.path)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", pc.path.display()))?;
     if !bytes.starts_with(b"\0asm") {
@@ -254,7 +254,7 @@ pub fn load_file(name: &str, pc: &PluginConfig) -> anyhow::Result<Loaded> {
         &bytes,
         limits_of(pc, 5 << 20),
         pc.settings_text(),
-        None,
+        Some(cache_dir),
         2,
     )
 }

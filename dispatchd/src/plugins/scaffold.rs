@@ -134,7 +134,7 @@ fn files(lang: Lang, world: World) -> Vec<File> {
                 ),
             ),
             text("build.sh", template!("rust/build.sh")),
-            text(".gitignore", "/target\n*.wasm\n"),
+            text(".gitignore", "/target\n*.wasm\n.dispatch-cache/\n"),
         ]),
         Lang::Javascript => out.extend([
             text("package.json", template!("javascript/package.json")),
@@ -147,7 +147,7 @@ fn files(lang: Lang, world: World) -> Vec<File> {
                 ),
             ),
             text("build.sh", template!("javascript/build.sh")),
-            text(".gitignore", "node_modules/\n*.wasm\n"),
+            text(".gitignore", "node_modules/\n*.wasm\n.dispatch-cache/\n"),
         ]),
         Lang::Python => out.extend([
             text(
@@ -159,7 +159,7 @@ fn files(lang: Lang, world: World) -> Vec<File> {
             ),
             text("requirements.txt", template!("python/requirements.txt")),
             text("build.sh", template!("python/build.sh")),
-            text(".gitignore", ".venv/\n*.wasm\n"),
+            text(".gitignore", ".venv/\n*.wasm\n.dispatch-cache/\n"),
         ]),
         Lang::C => {
             out.extend([
@@ -169,7 +169,7 @@ fn files(lang: Lang, world: World) -> Vec<File> {
                 ),
                 text("requirements.txt", template!("c/requirements.txt")),
                 text("build.sh", template!("c/build.sh")),
-                text(".gitignore", ".venv/\n*.wasm\n"),
+                text(".gitignore", ".venv/\n*.wasm\n.dispatch-cache/\n"),
             ]);
             let bindings: [(&str, &'static [u8]); 3] = if router {
                 [

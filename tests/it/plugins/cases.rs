@@ -11,12 +11,18 @@ fn plugins_dir() -> PathBuf {
 }
 
 /// Runs `dispatchd plugin test` (JavaScript and Python components take
-/// seconds to compile on a busy machine).
+/// seconds to compile on a busy machine: the shared cache saves that).
 async fn plugin_test(wasm: &Path, cases: &Path, extra: &[&str]) -> (Option<i32>, String) {
     let (wasm, cases) = (wasm.display().to_string(), cases.display().to_string());
     let mut args = vec!["plugin", "test", &wasm, "--cases", &cases];
     args.extend_from_slice(extra);
-    run_dispatchd_within(Duration::from_secs(120), &args, &[]).await
+    let cache = dispatch_tests::shared_plugin_cache().display().to_string();
+    run_dispatchd_within(
+        Duration::from_secs(120),
+        &args,
+        &[("DISPATCH_PLUGIN_HOST__CACHE_DIR", cache)],
+    )
+    .await
 }
 
 #[tokio::test]

@@ -167,10 +167,9 @@ async fn router_and_chain_deliver_transformed_and_signed(backend: Backend) {
 }
 
 /// JavaScript and Python components compile for seconds: tests share one
-/// cache (keyed by content hash, so it is never stale) under target/.
+/// cache.
 pub(super) fn shared_cache(cfg: &mut Config) {
-    cfg.plugin_host.cache_dir =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugin-cache");
+    cfg.plugin_host.cache_dir = dispatch_tests::shared_plugin_cache();
 }
 
 /// Rust, JavaScript and Python plugins in one chain, in that order: each

@@ -68,20 +68,33 @@ async fn new_build_check_test(lang: &str, world: &str) {
     build(&dir).await;
 
     let wasm = dir.join(format!("{name}.wasm")).display().to_string();
-    // Checking compiles the component: JavaScript and Python ones take
-    // tens of seconds on a loaded 2-core machine.
-    let (code, out) =
-        run_dispatchd_within(Duration::from_secs(120), &["plugin", "check", &wasm], &[]).await;
+    // Checking compiles the component (JavaScript and Python ones take
+    // tens of seconds on a loaded 2-core machine) and caches the compiled
+    // form, which the commands after it load instead.
+    let cache = [(
+        "DISPATCH_PLUGIN_HOST__CACHE_DIR",
+        tmp.path().join("cache").display().to_string(),
+    )];
+    let (code, out) = run_dispatchd_within(
+        Duration::from_secs(120),
+        &["plugin", "check", &wasm],
+        &cache,
+    )
+    .await;
     assert_eq!(code, Some(0), "{out}");
     assert!(
-        out.contains(&format!("is a dispatch:plugin@0.1.0 {world}")),
+        out.contains(&format!("is a dispatch:plugin@0.1.0 {world}"))
+            && out.contains("; compiled and cached)"),
         "{out}"
     );
+    let (code, out) = run_dispatchd(&["plugin", "check", &wasm], &cache).await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("; compiled form from the cache)"), "{out}");
     let cases = dir.join("cases").display().to_string();
     let (code, out) = run_dispatchd_within(
         Duration::from_secs(120),
         &["plugin", "test", &wasm, "--cases", &cases],
-        &[],
+        &cache,
     )
     .await;
     let n = if world == "router" { 4 } else { 3 };
