@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs every test of the workspace. Installs what the tests need when it is
-# missing: the wasm32-wasip2 target (plugins build for it; rustup will not
-# install it on its own where RUSTUP_AUTO_INSTALL=0) and a Python venv with
-# the published `standardwebhooks` library, which verifies our signatures.
+# Runs every test of both workspaces (the daemon's, and plugins/ with the
+# SDK). Installs what the tests need when it is missing: the wasm32-wasip2
+# target (plugins build for it; rustup will not install it on its own where
+# RUSTUP_AUTO_INSTALL=0) and a Python venv with the published `standardwebhooks` library, which verifies our signatures.
 #
 # PostgreSQL tests use TEST_PG_URL (default
 # postgres://postgres@127.0.0.1:5432/postgres); without a server they are
@@ -41,6 +41,10 @@ fi
 
 # The plugin tests load the example components from plugins/dist/.
 ./scripts/build-plugins.sh
+# The plugin SDK's and the example plugins' own tests (their workspace,
+# on the host).
+echo "== plugin SDK and example plugins: their own tests"
+cargo test --quiet --manifest-path plugins/Cargo.toml
 
 # The process tests run the real dispatchd executable.
 cargo build --workspace --bins
