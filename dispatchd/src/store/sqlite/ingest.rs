@@ -56,6 +56,37 @@ pub(crate) async fn insert_events(
     Ok(plan::first_occurrences(events, &inserted))
 }
 
+/// The insert of a group's deliveries, the rows bound as one JSON array
+/// (`$1`), created at `$2`, leased for `$3` ms to node `$4`. A delivery to
+/// a parked endpoint (paused, disabled, circuit not closed) is created
+/// parked; an ordered one waits its turn; one marked leased (the ingesting
+/// node has a send slot for it) is created leased, as a claim would lease
+/// it, so it never enters the waiting indexes (`deliveries_due`,
+/// `deliveries_lanes`): with deliveries spread over many endpoints those
+/// are a page per endpoint, and SQLite's WAL writes whole pages. Ids
+/// follow the array's order, as on PostgreSQL. The endpoint is a join,
+/// not a subquery: SQLite flattens the inner select, and a subquery
+/// would be run once for each use of `state`.
+macro_rules! insert_deliveries {
+    () => {
+        "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
+         dest_headers, dest_secret, body, max_attempts, ordering_key, order_seq, state, \
+         attempts, claims, lease_expires_at, leased_by, next_attempt_at, created_at, updated_at) \
+         SELECT v->>0, v->>1, v->>2, v->>3, v->>4, v->>5, v->>6, v->>7, v->>8, v->>9, state, \
+            state = 'in_flight', state = 'in_flight', \
+            CASE WHEN state = 'in_flight' THEN $2 + $3 END, \
+            CASE WHEN state = 'in_flight' THEN $4 END, \
+            $2, $2, $2 \
+         FROM (SELECT j.key AS k, j.value AS v, CASE \
+                WHEN j.value->>8 IS NOT NULL THEN 'held' \
+                WHEN s.id IS NULL THEN 'pending' \
+                WHEN s.status <> 'active' OR s.circuit_state <> 'closed' THEN 'paused' \
+                WHEN j.value->>10 THEN 'in_flight' ELSE 'pending' END AS state \
+            FROM json_each($1) AS j LEFT JOIN subscriptions s ON s.id = j.value->>1) \
+         ORDER BY k"
+    };
+}
+
 /// Inserts the deliveries of the fresh events (`fresh`), the ordered ones
 /// `held` with their sequence number from `seqs` (by event and delivery
 /// index), the ones marked `leased` leased to `lessee`; returns whether any
@@ -100,46 +131,24 @@ pub(crate) async fn insert_deliveries(
     if deliveries.is_empty() {
         return Ok((false, Vec::new()));
     }
-    // A delivery to a parked endpoint (paused, disabled, circuit not
-    // closed) is created parked; an ordered one waits its turn.
-    let inserted = sqlx::query(
-        "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
-         dest_headers, dest_secret, body, max_attempts, ordering_key, order_seq, state, \
-         next_attempt_at, created_at, updated_at) \
-         SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, \
-            j.value->>5, j.value->>6, j.value->>7, j.value->>8, j.value->>9, \
-            CASE WHEN j.value->>8 IS NOT NULL THEN 'held' ELSE COALESCE((SELECT CASE \
-                WHEN s.status <> 'active' OR s.circuit_state <> 'closed' \
-                THEN 'paused' ELSE 'pending' END FROM subscriptions s \
-                WHERE s.id = j.value->>1), 'pending') END, \
-            $2, $2, $2 \
-         FROM json_each($1) AS j ORDER BY j.key",
-    )
-    .bind(to_json(&deliveries))
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
     let Some(lessee) = lessee.filter(|_| deliveries.iter().any(|d| d.10)) else {
+        sqlx::query(insert_deliveries!())
+            .bind(to_json(&deliveries))
+            .bind(now)
+            .bind(0_i64)
+            .bind(None::<&str>)
+            .execute(&mut **tx)
+            .await?;
         return Ok((true, Vec::new()));
     };
-    // The ones this node has a send slot for are then leased to it, as
-    // a claim would lease them, unless they were created parked. The
-    // statement's rows took the last ids in array order: this transaction
-    // is the only writer, and AUTOINCREMENT ids ascend one by one. The
-    // pages are this transaction's already: SQLite writes each once.
-    let last = inserted.last_insert_rowid();
-    let first = last - i64::try_from(inserted.rows_affected()).unwrap_or(i64::MAX) + 1;
-    let ids: Vec<i64> = (first..=last)
-        .zip(&deliveries)
-        .filter_map(|(id, d)| d.10.then_some(id))
-        .collect();
-    let leased: Vec<CreatedRow> = sqlx::query_as(
-        "UPDATE deliveries SET state = 'in_flight', attempts = 1, claims = 1, \
-            lease_expires_at = $2 + $3, leased_by = $4 \
-         WHERE id IN (SELECT value FROM json_each($1)) AND state = 'pending' \
-         RETURNING id, run, attempts, claims, max_attempts, event_id, subscription_id",
-    )
-    .bind(to_json(&ids))
+    // A row created unleased returns no event id, so `CreatedRow::leased`
+    // passes it over.
+    let leased: Vec<CreatedRow> = sqlx::query_as(concat!(
+        insert_deliveries!(),
+        " RETURNING id, run, attempts, claims, max_attempts, \
+            CASE WHEN state = 'in_flight' THEN event_id END AS event_id, subscription_id"
+    ))
+    .bind(to_json(&deliveries))
     .bind(now)
     .bind(lessee.lease_ms)
     .bind(lessee.node)
