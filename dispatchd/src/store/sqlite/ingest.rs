@@ -56,17 +56,14 @@ pub(crate) async fn insert_events(
     Ok(plan::first_occurrences(events, &inserted))
 }
 
-/// The insert of a group's deliveries, the rows bound as one JSON array
-/// (`$1`), created at `$2`, leased for `$3` ms to node `$4`. A delivery to
-/// a parked endpoint (paused, disabled, circuit not closed) is created
-/// parked; an ordered one waits its turn; one marked leased (the ingesting
-/// node has a send slot for it) is created leased, as a claim would lease
-/// it, so it never enters the waiting indexes (`deliveries_due`,
-/// `deliveries_lanes`): with deliveries spread over many endpoints those
-/// are a page per endpoint, and SQLite's WAL writes whole pages. Ids
-/// follow the array's order, as on PostgreSQL. The endpoint is a join,
-/// not a subquery: SQLite flattens the inner select, and a subquery
-/// would be run once for each use of `state`.
+/// The insert of a group's deliveries (`$1`, one JSON array), created at
+/// `$2`. One to a parked endpoint (paused, disabled, circuit not closed) is
+/// created parked; an ordered one waits its turn; one marked leased is
+/// leased for `$3` ms to node `$4`, as a claim would lease it, so it never
+/// enters the waiting indexes (`deliveries_due`, `deliveries_lanes`: a page
+/// per endpoint, and SQLite's WAL writes whole pages). Ids follow the
+/// array. The endpoint is a join: SQLite flattens the inner select, so a
+/// subquery would run once for each use of `state`.
 macro_rules! insert_deliveries {
     () => {
         "INSERT INTO deliveries (event_id, subscription_id, dest_url, dest_method, \
@@ -75,8 +72,7 @@ macro_rules! insert_deliveries {
          SELECT v->>0, v->>1, v->>2, v->>3, v->>4, v->>5, v->>6, v->>7, v->>8, v->>9, state, \
             state = 'in_flight', state = 'in_flight', \
             CASE WHEN state = 'in_flight' THEN $2 + $3 END, \
-            CASE WHEN state = 'in_flight' THEN $4 END, \
-            $2, $2, $2 \
+            CASE WHEN state = 'in_flight' THEN $4 END, $2, $2, $2 \
          FROM (SELECT j.key AS k, j.value AS v, CASE \
                 WHEN j.value->>8 IS NOT NULL THEN 'held' \
                 WHEN s.id IS NULL THEN 'pending' \
@@ -131,29 +127,24 @@ pub(crate) async fn insert_deliveries(
     if deliveries.is_empty() {
         return Ok((false, Vec::new()));
     }
-    let Some(lessee) = lessee.filter(|_| deliveries.iter().any(|d| d.10)) else {
-        sqlx::query(insert_deliveries!())
-            .bind(to_json(&deliveries))
-            .bind(now)
-            .bind(0_i64)
-            .bind(None::<&str>)
-            .execute(&mut **tx)
-            .await?;
-        return Ok((true, Vec::new()));
+    // Rows come back when some were marked leased (`CreatedRow::leased`
+    // skips the unleased, which return no event id).
+    let lessee = lessee.filter(|_| deliveries.iter().any(|d| d.10));
+    let statement = match lessee {
+        Some(_) => concat!(
+            insert_deliveries!(),
+            " RETURNING id, run, attempts, claims, max_attempts, \
+               CASE WHEN state = 'in_flight' THEN event_id END AS event_id, subscription_id"
+        ),
+        None => insert_deliveries!(),
     };
-    // A row created unleased returns no event id, so `CreatedRow::leased`
-    // passes it over.
-    let leased: Vec<CreatedRow> = sqlx::query_as(concat!(
-        insert_deliveries!(),
-        " RETURNING id, run, attempts, claims, max_attempts, \
-            CASE WHEN state = 'in_flight' THEN event_id END AS event_id, subscription_id"
-    ))
-    .bind(to_json(&deliveries))
-    .bind(now)
-    .bind(lessee.lease_ms)
-    .bind(lessee.node)
-    .fetch_all(&mut **tx)
-    .await?;
+    let leased: Vec<CreatedRow> = sqlx::query_as(statement)
+        .bind(to_json(&deliveries))
+        .bind(now)
+        .bind(lessee.map_or(0, |l| l.lease_ms))
+        .bind(lessee.map(|l| l.node))
+        .fetch_all(&mut **tx)
+        .await?;
     let leased: Vec<LeasedDelivery> = leased.into_iter().filter_map(CreatedRow::leased).collect();
     Ok((leased.len() < deliveries.len(), leased))
 }
