@@ -158,17 +158,19 @@ fn check(file: &std::path::Path, cache: &std::path::Path) -> std::process::ExitC
     use std::process::ExitCode;
     match super::load_file("check", &PluginConfig::at(file), cache) {
         Ok(p) => {
+            use super::CacheUse;
+            let cache = match &p.cache {
+                CacheUse::Loaded => "compiled form from the cache".to_owned(),
+                CacheUse::Stored => "compiled and cached".to_owned(),
+                CacheUse::NotStored(why) => format!("compiled; not cached: {why}"),
+                CacheUse::Off => "compiled".to_owned(),
+            };
             println!(
-                "ok: {} is a dispatch:plugin@0.1.0 {} ({} bytes, sha256 {}; {})",
+                "ok: {} is a dispatch:plugin@0.1.0 {} ({} bytes, sha256 {}; {cache})",
                 file.display(),
                 p.world(),
                 p.size,
                 p.hash,
-                if p.cached {
-                    "compiled form from the cache"
-                } else {
-                    "compiled and cached"
-                }
             );
             ExitCode::SUCCESS
         }

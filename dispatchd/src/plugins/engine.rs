@@ -112,6 +112,19 @@ enum Warm {
     Router(Store<Guest>, Router),
 }
 
+/// What the compile cache did for one load.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CacheUse {
+    /// The compiled form was in the cache.
+    Loaded,
+    /// Compiled, and the compiled form stored for the next load.
+    Stored,
+    /// Compiled, but the cache could not store it: why.
+    NotStored(String),
+    /// Compiled; no cache was asked for.
+    Off,
+}
+
 /// A compiled, pre-instantiated plugin.
 pub struct Loaded {
     pub name: Arc<str>,
@@ -119,8 +132,9 @@ pub struct Loaded {
     /// Hex SHA-256 of the component file.
     pub hash: String,
     pub size: u64,
-    /// Loaded from the compile cache rather than compiled.
-    pub cached: bool,
+    /// Whether the compiled form came from the compile cache, or was
+    /// compiled and stored there.
+    pub cache: CacheUse,
     pub limits: Limits,
     engine: Engine,
     kind: Kind,
@@ -160,9 +174,9 @@ impl Loaded {
     ) -> anyhow::Result<Self> {
         let engine = engine_for(&limits, slots)?;
         let hash = hex::encode(Sha256::digest(bytes));
-        let (component, cached) = match cache_dir {
+        let (component, cache) = match cache_dir {
             Some(dir) => cached_compile(&engine, bytes, &hash, dir)?,
-            None => (Component::new(&engine, bytes)?, false),
+            None => (Component::new(&engine, bytes)?, CacheUse::Off),
         };
         let mut linker = Linker::<Guest>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
@@ -189,7 +203,7 @@ impl Loaded {
             path: path.to_path_buf(),
             hash,
             size: bytes.len() as u64,
-            cached,
+            cache,
             limits,
             engine,
             kind,
@@ -207,7 +221,7 @@ impl Loaded {
             path: self.path.clone(),
             hash: self.hash.clone(),
             size: self.size,
-            cached: self.cached,
+            cache: self.cache.clone(),
             limits: self.limits.clone(),
             engine: self.engine.clone(),
             kind: match &self.kind {
@@ -506,14 +520,14 @@ fn engine_config(limits: &Limits, slots: u32, pagemap: bool) -> wasmtime::Config
 /// first when missing. The key is the file's hash plus the engine's
 /// compatibility hash (wasmtime version, target, settings), so a changed
 /// setting or upgrade compiles afresh instead of loading a mismatch. Says
-/// whether the entry was there.
+/// whether the entry was there, or why it could not be stored.
 #[allow(unsafe_code)] // wasmtime's deserialize: see the SAFETY notes inside
 fn cached_compile(
     engine: &Engine,
     bytes: &[u8],
     hash: &str,
     dir: &Path,
-) -> anyhow::Result<(Component, bool)> {
+) -> anyhow::Result<(Component, CacheUse)> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
@@ -524,19 +538,23 @@ fn cached_compile(
         // `precompile_component` below, and wasmtime checks the header
         // against this engine before using one.
         match unsafe { Component::deserialize_file(engine, &file) } {
-            Ok(c) => return Ok((c, true)),
+            Ok(c) => return Ok((c, CacheUse::Loaded)),
             Err(e) => {
                 tracing::warn!(file = %file.display(), error = %e, "ignoring an unusable plugin cache entry")
             }
         }
     }
     let compiled = engine.precompile_component(bytes)?;
-    if let Err(e) = write_cache(dir, &file, &compiled) {
-        tracing::warn!(dir = %dir.display(), error = %e, "could not cache a compiled plugin");
-    }
+    let cache = match write_cache(dir, &file, &compiled) {
+        Ok(()) => CacheUse::Stored,
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "could not cache a compiled plugin");
+            CacheUse::NotStored(format!("{}: {e}", dir.display()))
+        }
+    };
     // SAFETY: these bytes came from `precompile_component` on this engine
     // just now.
-    Ok((unsafe { Component::deserialize(engine, &compiled)? }, false))
+    Ok((unsafe { Component::deserialize(engine, &compiled)? }, cache))
 }
 
 fn write_cache(dir: &Path, file: &Path, compiled: &[u8]) -> std::io::Result<()> {

@@ -24,7 +24,7 @@ use std::time::Duration;
 
 pub use bindings::types::{BodyFormat, Decision, Destination, Event, Request};
 pub use calls::{DryRun, run_once};
-pub use engine::{CallError, Limits, Loaded, scanned_resets};
+pub use engine::{CacheUse, CallError, Limits, Loaded, scanned_resets};
 use reload::FileStamp;
 use runner::Runner;
 

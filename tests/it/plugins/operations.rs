@@ -229,6 +229,21 @@ async fn the_plugin_commands_check_and_dry_run() {
     let (code, out) = run_dispatchd(&["plugin", "check", &path("route_by_field.wasm")], &[]).await;
     assert_eq!(code, Some(0), "{out}");
     assert!(out.contains("router"), "{out}");
+    // A compile cache that cannot be written: the plugin still checks,
+    // and the answer says it was not cached (not "compiled and cached").
+    let file = tmp.path().join("a-file");
+    std::fs::write(&file, "not a directory").unwrap();
+    let cache = file.join("cache").display().to_string();
+    let (code, out) = run_dispatchd(
+        &["plugin", "check", &path("route_by_field.wasm")],
+        &[("DISPATCH_PLUGIN_HOST__CACHE_DIR", cache.clone())],
+    )
+    .await;
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains(&format!("compiled; not cached: {cache}")),
+        "{out}"
+    );
     // A core module, not a component; and not wasm at all.
     let core = tmp.path().join("core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
