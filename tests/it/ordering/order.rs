@@ -2,6 +2,8 @@
 //! accepted, through random failures; keys do not wait for each other;
 //! unordered subscriptions beside them are unaffected.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use dispatch_tests::{Backend, Daemon, Receiver, both_backends, eventually};
@@ -105,11 +107,17 @@ async fn a_retrying_head_holds_only_its_key(backend: Backend) {
 /// every key goes on, in order.
 async fn an_open_circuit_holds_every_key_in_order(backend: Backend) {
     let rx = Receiver::start().await;
-    // The first four requests fail: the circuit opens at the second.
-    let n = std::sync::atomic::AtomicUsize::new(0);
+    // Every request fails until the test has seen the circuit open (at
+    // the second failure). A fixed count of failures raced: a batch that
+    // held a failure and a retried head's success kept it closed.
+    let failing = Arc::new(AtomicBool::new(true));
+    let fail = failing.clone();
     rx.respond_with(move |_| {
-        let i = n.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        dispatch_tests::Reply::status(if i < 4 { 500 } else { 200 })
+        dispatch_tests::Reply::status(if fail.load(Ordering::SeqCst) {
+            500
+        } else {
+            200
+        })
     });
     let d = Daemon::start_with(backend, |c| {
         c.circuit.failure_threshold = 2;
@@ -128,6 +136,7 @@ async fn an_open_circuit_holds_every_key_in_order(backend: Backend) {
     })
     .await;
     assert!(opened, "the circuit never opened");
+    failing.store(false, Ordering::SeqCst);
     wait_delivered(&rx, 4, 10, Duration::from_secs(30)).await;
     let (_, sub) = d.get("/subscriptions/sub-o").await;
     assert_eq!(sub["circuit"]["state"], "closed", "{sub}");
