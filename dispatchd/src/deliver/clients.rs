@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::model::TlsSettings;
+use crate::ssrf::{Guard, GuardedResolver};
 
 /// A CONNECT proxy a delivery goes out through.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +17,6 @@ pub struct Proxy {
     /// guarded. A subscription's is.
     pub trusted: bool,
 }
-use crate::ssrf::{Guard, GuardedResolver};
 
 /// Most bytes of each PEM field.
 pub const MAX_PEM_BYTES: usize = 65536;
@@ -123,14 +123,10 @@ pub fn check_tls(t: &TlsSettings) -> Result<(), String> {
 }
 
 fn source_chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        out.push_str(": ");
-        out.push_str(&s.to_string());
-        cur = s.source();
-    }
-    out
+    let chain: Vec<String> = std::iter::successors(Some(e), |e| e.source())
+        .map(ToString::to_string)
+        .collect();
+    chain.join(": ")
 }
 
 /// The cache key of a client: a hash of its TLS settings and proxy, so

@@ -2,9 +2,7 @@
 //! find the lines of some deliveries.
 
 use super::Line;
-use crate::store::Result;
-use crate::store::db::Tx;
-use crate::store::rows::to_json;
+use crate::store::{Result, db::Tx, rows::to_json};
 
 /// Lets the next held delivery of each line in `$lines` (a SQL source of
 /// `(sid, okey)` rows) go, if the line has none out and no dead head
