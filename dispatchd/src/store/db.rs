@@ -117,6 +117,11 @@ impl Tx {
         Ok(now)
     }
 
+    /// The clock `now` answers from here on, read by another statement.
+    pub(crate) fn set_now(&mut self, now: Millis) {
+        self.now.get_or_insert(now);
+    }
+
     /// Wakes the queue's workers once this transaction commits.
     pub(crate) async fn wake(&mut self) -> Result<()> {
         if !self.wake {

@@ -265,6 +265,9 @@ pub(crate) struct EndpointRow {
     pub circuit_next_probe_at: Option<i64>,
     pub status: String,
     pub last_success_at: Option<i64>,
+    /// The database's clock, when the read asked for it.
+    #[sqlx(default)]
+    pub now: Option<i64>,
 }
 
 impl TryFrom<EndpointRow> for EndpointBefore {

@@ -17,29 +17,28 @@ pub(crate) async fn insert_events(
     events: &[RoutedEvent],
     routed_at_version: i64,
 ) -> Result<Vec<bool>> {
-    // FOR SHARE: a subscription change (which updates this row first)
-    // waits for in-flight ingests, and ingests wait for it, so fan-out
-    // and subscription changes are ordered, never interleaved.
-    let version: i64 = sqlx::query_scalar(
-        "SELECT value FROM dispatch_meta WHERE key = 'subscriptions_version' FOR SHARE",
-    )
-    .fetch_one(&mut **tx)
-    .await?;
-    if version != routed_at_version {
-        return Err(StoreError::StaleSubscriptions);
-    }
     let mut e = EventColumns::default();
     for r in events {
         e.push(&r.event);
     }
+    // The version row FOR SHARE, in the insert's own statement: a
+    // subscription change (which updates this row first) waits for
+    // in-flight ingests, and ingests wait for it, so fan-out and
+    // subscription changes are ordered, never interleaved. A moved version
+    // inserts nothing; one row always comes back to carry it.
     // Rows go in sorted by id (see `ingest`), so concurrent batches
     // take unique-index locks in the same order and do not deadlock.
-    let inserted: Vec<(String, Option<String>)> = sqlx::query_as(
-        "INSERT INTO events (id, kind, type, source, data, idempotency_key, created_at, \
-         tenant_id, channels, ordering_key) \
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
-                              $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[]) \
-         ON CONFLICT DO NOTHING RETURNING id, idempotency_key",
+    let rows: Vec<(i64, Option<String>, Option<String>)> = sqlx::query_as(
+        "WITH v AS (SELECT value FROM dispatch_meta WHERE key = 'subscriptions_version' \
+            FOR SHARE), \
+         ins AS (INSERT INTO events (id, kind, type, source, data, idempotency_key, \
+            created_at, tenant_id, channels, ordering_key) \
+            SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], \
+                                 $6::text[], $7::int8[], $8::text[], $9::text[], $10::text[]) \
+            WHERE (SELECT value FROM v) = $11 \
+            ON CONFLICT DO NOTHING RETURNING id, idempotency_key) \
+         SELECT (SELECT value FROM v), ins.id, ins.idempotency_key \
+         FROM (SELECT 1) AS one LEFT JOIN ins ON true",
     )
     .bind(&e.id)
     .bind(&e.kind)
@@ -51,8 +50,16 @@ pub(crate) async fn insert_events(
     .bind(&e.tenant_id)
     .bind(&e.channels)
     .bind(&e.ordering_key)
+    .bind(routed_at_version)
     .fetch_all(&mut **tx)
     .await?;
+    if rows.first().map(|r| r.0) != Some(routed_at_version) {
+        return Err(StoreError::StaleSubscriptions);
+    }
+    let inserted: Vec<(String, Option<String>)> = rows
+        .into_iter()
+        .filter_map(|(_, id, key)| id.map(|id| (id, key)))
+        .collect();
     Ok(plan::first_occurrences(events, &inserted))
 }
 

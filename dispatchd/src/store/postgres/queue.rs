@@ -1,8 +1,8 @@
 //! PostgreSQL: the hot path of the queue. A claim is one statement (walk
 //! the lanes, pick each one's share, lock with `SKIP LOCKED`, lease on the
 //! database's clock, increment the attempt, join event and subscription); a batch's outcomes are one
-//! `unnest` update of the deliveries, fenced by `(id, run, attempt, claim,
-//! in_flight)`, and one `unnest` insert of the attempts.
+//! statement: an `unnest` update of the deliveries, fenced by `(id, run,
+//! attempt, claim, in_flight)`, with an `unnest` insert of the attempts.
 
 use std::collections::HashSet;
 
@@ -111,8 +111,13 @@ pub(crate) async fn write_outcomes(
     for x in completions {
         c.push(x, parked);
     }
+    // The attempts go in with the outcomes, in one statement. No attempt
+    // without its delivery (the schema has no foreign key): the rows the
+    // update changed are locked by it until commit, so nothing deletes
+    // them meanwhile; a late completion's delivery (not updated) is locked
+    // here the way a foreign key check would.
     let updated: Vec<(i64, bool)> = sqlx::query_as(concat!(
-        "UPDATE deliveries d SET state = v.state, \
+        "WITH u AS (UPDATE deliveries d SET state = v.state, \
             next_attempt_at = CASE WHEN v.state IN ('scheduled', 'paused') \
                 THEN $14 + v.delay_ms ELSE d.next_attempt_at END, \
             lease_expires_at = NULL, leased_by = NULL, \
@@ -132,7 +137,18 @@ pub(crate) async fn write_outcomes(
                   t, t_url, t_method, t_headers, t_body, t_type, claim) \
          WHERE d.id = v.id AND d.run = v.run AND d.attempts = v.attempt \
            AND d.claims = v.claim AND d.state = 'in_flight'",
-        exited!("d.")
+        exited!("d."),
+        "), a AS (INSERT INTO attempts (delivery_id, event_id, run, attempt, url, status_code, \
+            error, duration_ms, response_body, created_at) \
+         SELECT x.* FROM unnest($1::int8[], $16::text[], $2::int4[], $3::int4[], $17::text[], \
+                                $6::int4[], $7::text[], $18::int8[], $19::text[], $20::int8[]) \
+             AS x(delivery_id, event_id, run, attempt, url, status_code, error, duration_ms, \
+                  response_body, created_at) \
+         WHERE x.delivery_id IN (SELECT id FROM u) \
+            OR EXISTS (SELECT 1 FROM deliveries d WHERE d.id = x.delivery_id \
+                AND d.id NOT IN (SELECT id FROM u) FOR KEY SHARE) \
+         ON CONFLICT DO NOTHING) \
+         SELECT id, exited FROM u"
     ))
     .bind(&c.id)
     .bind(&c.run)
@@ -149,36 +165,12 @@ pub(crate) async fn write_outcomes(
     .bind(&c.t_type)
     .bind(now)
     .bind(&c.claim)
-    .fetch_all(&mut **tx)
-    .await?;
-    let changed: Vec<i64> = updated.iter().map(|(id, _)| *id).collect();
-    // No attempt without its delivery (the schema has no foreign key):
-    // the rows the update changed are locked by it until commit, so
-    // nothing deletes them meanwhile; a late completion's delivery (not
-    // updated) is locked here the way a foreign key check would.
-    sqlx::query(
-        "INSERT INTO attempts (delivery_id, event_id, run, attempt, url, status_code, error, \
-         duration_ms, response_body, created_at) \
-         SELECT u.* FROM unnest($1::int8[], $2::text[], $3::int4[], $4::int4[], $5::text[], \
-                                $6::int4[], $7::text[], $8::int8[], $9::text[], $10::int8[]) \
-             AS u(delivery_id, event_id, run, attempt, url, status_code, error, duration_ms, \
-                  response_body, created_at) \
-         WHERE u.delivery_id = ANY($11) \
-            OR EXISTS (SELECT 1 FROM deliveries d WHERE d.id = u.delivery_id FOR KEY SHARE) \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(&c.id)
     .bind(&c.event_id)
-    .bind(&c.run)
-    .bind(&c.attempt)
     .bind(&c.url)
-    .bind(&c.status_code)
-    .bind(&c.error)
     .bind(&c.duration_ms)
     .bind(&c.response_body)
     .bind(&c.created_at)
-    .bind(&changed)
-    .execute(&mut **tx)
+    .fetch_all(&mut **tx)
     .await?;
     Ok(crate::store::plan::split_exits(updated))
 }
