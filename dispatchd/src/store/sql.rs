@@ -365,11 +365,16 @@ pub(crate) const EVENT_DELIVERIES: &str = concat!(
       WHERE d.event_id = $1 ORDER BY d.id"
 );
 
+/// An event's attempts: the rows of `attempts`, and the successful ones
+/// written on their delivery rows (`ok_*`).
 pub(crate) const EVENT_ATTEMPTS: &str = concat!(
     "SELECT ",
     attempt_columns!(),
-    " FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
-      WHERE d.event_id = $1 ORDER BY a.delivery_id, a.run, a.attempt"
+    " FROM attempts a JOIN deliveries d ON d.id = a.delivery_id WHERE d.event_id = $1 \
+      UNION ALL SELECT d.id, d.event_id, d.subscription_id, d.run, d.attempts, d.ok_url, \
+        d.last_status_code, d.last_error, d.ok_duration_ms, d.ok_response_body, d.ok_at \
+      FROM deliveries d WHERE d.event_id = $1 AND d.ok_id IS NOT NULL \
+      ORDER BY delivery_id, run, attempt"
 );
 
 /// Dead letters by filter ($1..$5), after id $6, at most $7.

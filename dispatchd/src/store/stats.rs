@@ -143,6 +143,10 @@ pub struct PluginCounters {
 pub const MAX_ENDPOINTS: i64 = 500;
 /// Most latency samples one snapshot reads.
 pub const MAX_LATENCY_SAMPLES: i64 = 10_000;
+/// How far back the tail looks for successes on delivery rows.
+pub(crate) const TAIL_OK_MS: i64 = 5_000;
+/// The same, for the first read (the latest attempts).
+pub(crate) const TAIL_FIRST_MS: i64 = 60_000;
 
 /// Ordered keys stopped by a dead head.
 pub(crate) const BLOCKED_KEYS: &str =
@@ -171,16 +175,13 @@ macro_rules! read_stats {
         use $crate::store::stats as st;
         let pool = $pool;
         let since: i64 = $since;
-        let counts: Vec<(String, i64)> = sqlx::query_as(st::COUNT_BY_STATE)
-            .fetch_all(pool)
-            .await?;
-        let oldest_pending_at: Option<i64> =
-            sqlx::query_scalar(
-                "SELECT MIN(next_attempt_at) FROM deliveries \
+        let counts: Vec<(String, i64)> = sqlx::query_as(st::COUNT_BY_STATE).fetch_all(pool).await?;
+        let oldest_pending_at: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM deliveries \
                  WHERE state IN ('pending', 'scheduled') AND state = 'pending'",
-            )
-                .fetch_one(pool)
-                .await?;
+        )
+        .fetch_one(pool)
+        .await?;
         let ingested: Vec<(i64, i64)> = sqlx::query_as(
             "SELECT created_at / 1000 AS s, COUNT(*) FROM events \
              WHERE created_at >= $1 GROUP BY created_at / 1000",
@@ -189,14 +190,21 @@ macro_rules! read_stats {
         .fetch_all(pool)
         .await?;
         let attempts: Vec<(i64, i64, i64)> = sqlx::query_as(
-            "SELECT created_at / 1000 AS s, \
-                    CAST(SUM(CASE WHEN status_code BETWEEN 200 AND 299 THEN 1 ELSE 0 END) AS BIGINT), \
+            "SELECT s, CAST(SUM(ok) AS BIGINT), CAST(SUM(n) AS BIGINT) FROM ( \
+                SELECT created_at / 1000 AS s, \
+                    SUM(CASE WHEN status_code BETWEEN 200 AND 299 THEN 1 ELSE 0 END) AS ok, \
+                    COUNT(*) AS n \
+                FROM attempts WHERE created_at >= $1 GROUP BY created_at / 1000 \
+                UNION ALL SELECT ok_at / 1000, \
+                    SUM(CASE WHEN last_status_code BETWEEN 200 AND 299 THEN 1 ELSE 0 END), \
                     COUNT(*) \
-             FROM attempts WHERE created_at >= $1 GROUP BY created_at / 1000",
+                FROM deliveries WHERE state IN ('delivered', 'dropped') AND state = 'delivered' \
+                    AND updated_at >= $1 AND ok_at >= $1 GROUP BY ok_at / 1000 \
+             ) AS x GROUP BY s",
         )
-            .bind(since)
-            .fetch_all(pool)
-            .await?;
+        .bind(since)
+        .fetch_all(pool)
+        .await?;
         let latencies: Vec<i64> = sqlx::query_scalar(
             "SELECT delivered_at - created_at FROM deliveries \
              WHERE state IN ('delivered', 'dropped') AND state = 'delivered' \
@@ -235,16 +243,24 @@ macro_rules! read_stats {
         .fetch_all(pool)
         .await?;
         let recent: Vec<(String, i64, i64)> = sqlx::query_as(
-            "SELECT d.subscription_id, \
-                    CAST(SUM(CASE WHEN a.status_code BETWEEN 200 AND 299 THEN 1 ELSE 0 END) AS BIGINT), \
+            "SELECT sid, CAST(SUM(ok) AS BIGINT), CAST(SUM(n) AS BIGINT) FROM ( \
+                SELECT d.subscription_id AS sid, \
+                    SUM(CASE WHEN a.status_code BETWEEN 200 AND 299 THEN 1 ELSE 0 END) AS ok, \
+                    COUNT(*) AS n \
+                FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
+                WHERE a.created_at >= $1 AND d.subscription_id IS NOT NULL \
+                GROUP BY d.subscription_id \
+                UNION ALL SELECT subscription_id, \
+                    SUM(CASE WHEN last_status_code BETWEEN 200 AND 299 THEN 1 ELSE 0 END), \
                     COUNT(*) \
-             FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
-             WHERE a.created_at >= $1 AND d.subscription_id IS NOT NULL \
-             GROUP BY d.subscription_id",
+                FROM deliveries WHERE state IN ('delivered', 'dropped') AND state = 'delivered' \
+                    AND updated_at >= $1 AND ok_at >= $1 AND subscription_id IS NOT NULL \
+                GROUP BY subscription_id \
+             ) AS x GROUP BY sid",
         )
-            .bind(since)
-            .fetch_all(pool)
-            .await?;
+        .bind(since)
+        .fetch_all(pool)
+        .await?;
         let plugins: Vec<(String, i64, i64, i64)> = sqlx::query_as(
             "SELECT name, CAST(SUM(invocations) AS BIGINT), CAST(SUM(errors) AS BIGINT), \
                     CAST(SUM(total_us) AS BIGINT) \
@@ -252,9 +268,7 @@ macro_rules! read_stats {
         )
         .fetch_all(pool)
         .await?;
-        let blocked_keys: i64 = sqlx::query_scalar(st::BLOCKED_KEYS)
-            .fetch_one(pool)
-            .await?;
+        let blocked_keys: i64 = sqlx::query_scalar(st::BLOCKED_KEYS).fetch_one(pool).await?;
         let nodes: Vec<(String, i64, i64)> =
             sqlx::query_as("SELECT id, started_at, last_seen FROM nodes ORDER BY id")
                 .fetch_all(pool)
@@ -275,28 +289,42 @@ macro_rules! read_stats {
     }};
 }
 
-/// Reads attempts after `$after` (or the latest `$limit` when `None`).
+/// Reads attempts after `$after` (or the latest `$limit` when `None`):
+/// rows of `attempts`, and the successful ones written on their delivery
+/// rows, looked for among the deliveries finished in the last `TAIL_OK_MS`
+/// (`TAIL_FIRST_MS` for the first read). The hub reads every second, so
+/// the window only drops what a reader that paused for that long skips.
 macro_rules! read_attempt_tail {
     ($pool:expr, $after:expr, $limit:expr) => {{
         let after: Option<i64> = $after;
         let limit: i64 = i64::from($limit);
+        let now = $crate::model::now_ms();
         let mut rows: Vec<$crate::store::stats::AttemptTail> = match after {
             Some(after) => {
                 sqlx::query_as(concat!(
+                    "SELECT * FROM (",
                     $crate::store::stats::tail_select!(),
-                    " WHERE a.id > $1 ORDER BY a.id LIMIT $2"
+                    " WHERE a.id > $1 UNION ALL ",
+                    $crate::store::stats::tail_ok_select!(),
+                    " AND d.updated_at >= $3 AND d.ok_id > $1) AS t ORDER BY id LIMIT $2"
                 ))
                 .bind(after)
                 .bind(limit)
+                .bind(now - $crate::store::stats::TAIL_OK_MS)
                 .fetch_all($pool)
                 .await?
             }
             None => {
                 sqlx::query_as(concat!(
+                    "SELECT * FROM (SELECT * FROM (",
                     $crate::store::stats::tail_select!(),
-                    " ORDER BY a.id DESC LIMIT $1"
+                    " ORDER BY a.id DESC LIMIT $1) AS x UNION ALL SELECT * FROM (",
+                    $crate::store::stats::tail_ok_select!(),
+                    " AND d.updated_at >= $2 ORDER BY d.ok_id DESC LIMIT $1) AS y) AS t \
+                     ORDER BY id DESC LIMIT $1"
                 ))
                 .bind(limit)
+                .bind(now - $crate::store::stats::TAIL_FIRST_MS)
                 .fetch_all($pool)
                 .await?
             }
@@ -312,6 +340,20 @@ macro_rules! tail_select {
                 a.run, a.attempt, a.url, a.status_code, a.error, a.duration_ms, a.created_at \
          FROM attempts a JOIN deliveries d ON d.id = a.delivery_id \
               JOIN events e ON e.id = a.event_id"
+    };
+}
+
+/// The successful attempts written on delivery rows, for the tail; the
+/// caller adds a bound on `d.updated_at` (`deliveries_done`'s column).
+macro_rules! tail_ok_select {
+    () => {
+        "SELECT d.ok_id AS id, d.id AS delivery_id, d.event_id, e.type AS event_type, \
+                d.subscription_id, d.run, d.attempts AS attempt, d.ok_url AS url, \
+                d.last_status_code AS status_code, d.last_error AS error, \
+                d.ok_duration_ms AS duration_ms, d.ok_at AS created_at \
+         FROM deliveries d JOIN events e ON e.id = d.event_id \
+         WHERE d.state IN ('delivered', 'dropped') AND d.state = 'delivered' \
+           AND d.ok_id IS NOT NULL"
     };
 }
 
@@ -367,4 +409,4 @@ pub trait StatsStore: super::Backend {
     }
 }
 
-use tail_select;
+use {tail_ok_select, tail_select};

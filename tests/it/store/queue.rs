@@ -396,6 +396,98 @@ async fn eventually_claim(store: &dyn Store) -> ClaimedDelivery {
     }
 }
 
+/// A delivered attempt is written on its delivery row, not as a row of
+/// `attempts`; failed attempts still are. Every reader shows both the
+/// same: an event's attempts (in order, each field as completed), the
+/// live tail (one id sequence for both kinds) and the figures.
+async fn a_success_is_kept_on_its_delivery(backend: Backend) {
+    let (db, store) = with_subscription(backend, 5).await;
+    let since = now_ms() - 1000;
+    ingest(
+        store.as_ref(),
+        vec![event("e1", "t.x", None), event("e2", "t.x", None)],
+    )
+    .await;
+    let claimed = store.claim("n1", 10, LEASE).await.unwrap();
+    let by = |id: &str| claimed.iter().find(|d| d.event.id == id).unwrap();
+    let mut ok = completion(by("e1"), NextState::Delivered, Some(200));
+    ok.attempt.duration_ms = 7;
+    ok.attempt.response_body = Some("thanks".into());
+    let failed = completion(by("e2"), NextState::Retry { delay_ms: 0 }, Some(500));
+    assert_eq!(
+        store
+            .complete(&[ok.clone(), failed.clone()], &POLICY)
+            .await
+            .unwrap(),
+        2
+    );
+    let again = store.claim("n1", 10, LEASE).await.unwrap().remove(0);
+    assert_eq!((again.event.id.as_str(), again.attempt), ("e2", 2));
+    let second = completion(&again, NextState::Delivered, Some(204));
+    assert_eq!(delivered_with(store.as_ref(), &second).await, 1);
+    assert_eq!(
+        db.count_rows("attempts").await,
+        1,
+        "only the failure is a row"
+    );
+
+    assert_eq!(
+        store.event_attempts("e1").await.unwrap(),
+        vec![ok.attempt.clone()]
+    );
+    assert_eq!(
+        store.event_attempts("e2").await.unwrap(),
+        vec![failed.attempt.clone(), second.attempt.clone()]
+    );
+
+    // A failure after them takes the next id of the one sequence.
+    ingest(store.as_ref(), vec![event("e3", "t.x", None)]).await;
+    let third = store.claim("n1", 10, LEASE).await.unwrap().remove(0);
+    let late = completion(&third, NextState::Retry { delay_ms: 60_000 }, Some(503));
+    assert_eq!(store.complete(&[late], &POLICY).await.unwrap(), 1);
+    let tail = store.attempt_tail(None, 50).await.unwrap();
+    let seen: Vec<(&str, i32, Option<i32>)> = tail
+        .iter()
+        .map(|a| (a.event_id.as_str(), a.attempt, a.status_code))
+        .collect();
+    assert_eq!(seen.len(), 4, "{seen:?}");
+    assert_eq!(
+        seen[3],
+        ("e3", 1, Some(503)),
+        "the newest is last: {seen:?}"
+    );
+    for want in [
+        ("e1", 1, Some(200)),
+        ("e2", 1, Some(500)),
+        ("e2", 2, Some(204)),
+    ] {
+        assert!(seen.contains(&want), "{want:?} in {seen:?}");
+    }
+    let ids: HashSet<i64> = tail.iter().map(|a| a.id).collect();
+    assert_eq!(ids.len(), 4, "distinct ids");
+    let e1 = tail.iter().find(|a| a.event_id == "e1").unwrap();
+    assert_eq!((e1.duration_ms, e1.event_type.as_str()), (7, "t.x"));
+    let after = store.attempt_tail(Some(e1.id), 50).await.unwrap();
+    assert!(after.iter().all(|a| a.id > e1.id));
+    assert_eq!(after.len(), tail.iter().filter(|a| a.id > e1.id).count());
+
+    let figures = store.stats(since).await.unwrap();
+    let (ok_n, all_n) = figures
+        .attempts
+        .iter()
+        .fold((0, 0), |(o, n), &(_, ok, all)| (o + ok, n + all));
+    assert_eq!((ok_n, all_n), (2, 4));
+    assert_eq!(figures.recent, vec![("s1".to_string(), 2, 4)]);
+    db.drop_db().await;
+}
+
+async fn delivered_with(store: &dyn Store, c: &Completion) -> u64 {
+    store
+        .complete(std::slice::from_ref(c), &POLICY)
+        .await
+        .unwrap()
+}
+
 both_backends!(
     leased_at_ingest,
     stale_completion_is_fenced,
@@ -405,4 +497,5 @@ both_backends!(
     concurrent_claims_never_overlap,
     retries_wait_until_due,
     transformed_requests_are_kept_for_retries,
+    a_success_is_kept_on_its_delivery,
 );

@@ -2,7 +2,8 @@
 //! the lanes, pick each one's share, lock with `SKIP LOCKED`, lease on the
 //! database's clock, increment the attempt, join event and subscription); a batch's outcomes are one
 //! statement: an `unnest` update of the deliveries, fenced by `(id, run,
-//! attempt, claim, in_flight)`, with an `unnest` insert of the attempts.
+//! attempt, claim, in_flight)`, which writes a delivered one's attempt on
+//! its row, with an `unnest` insert of the other attempts.
 
 use std::collections::HashSet;
 
@@ -100,7 +101,8 @@ struct FairRow {
 }
 
 /// Writes a batch's outcomes and attempts; returns how many deliveries
-/// changed state (the others' tokens were stale).
+/// changed state (the others' tokens were stale) and which ordered ones
+/// finished.
 pub(crate) async fn write_outcomes(
     tx: &mut Transaction<'static, Postgres>,
     completions: &[Completion],
@@ -111,11 +113,14 @@ pub(crate) async fn write_outcomes(
     for x in completions {
         c.push(x, parked);
     }
-    // The attempts go in with the outcomes, in one statement. No attempt
-    // without its delivery (the schema has no foreign key): the rows the
-    // update changed are locked by it until commit, so nothing deletes
-    // them meanwhile; a late completion's delivery (not updated) is locked
-    // here the way a foreign key check would.
+    // One statement: the outcomes, and the attempts. A delivered one's
+    // attempt is written on its row (`ok_*`, its id from the attempts'
+    // sequence); the others, and every attempt whose token was stale, go
+    // to `attempts`. No attempt row without its delivery (the schema has
+    // no foreign key): the rows the update changed are locked by it until
+    // commit, so nothing deletes them meanwhile; a late completion's
+    // delivery (not updated) is locked here the way a foreign key check
+    // would.
     let updated: Vec<(i64, bool)> = sqlx::query_as(concat!(
         "WITH u AS (UPDATE deliveries d SET state = v.state, \
             next_attempt_at = CASE WHEN v.state IN ('scheduled', 'paused') \
@@ -129,24 +134,35 @@ pub(crate) async fn write_outcomes(
             dest_headers = CASE WHEN v.t THEN v.t_headers ELSE d.dest_headers END, \
             body = CASE WHEN v.t THEN v.t_body ELSE d.body END, \
             dest_type = CASE WHEN v.t THEN v.t_type ELSE d.dest_type END, \
+            ok_id = CASE WHEN v.state = 'delivered' THEN nextval('attempts_id_seq') END, \
+            ok_url = CASE WHEN v.state = 'delivered' THEN v.url END, \
+            ok_duration_ms = CASE WHEN v.state = 'delivered' THEN v.duration_ms END, \
+            ok_response_body = CASE WHEN v.state = 'delivered' THEN v.response_body END, \
+            ok_at = CASE WHEN v.state = 'delivered' THEN v.created_at END, \
             updated_at = $14 \
          FROM unnest($1::int8[], $2::int4[], $3::int4[], $4::text[], $5::int8[], \
                      $6::int4[], $7::text[], $8::bool[], $9::text[], $10::text[], \
-                     $11::text[], $12::text[], $13::text[], $15::int4[]) \
+                     $11::text[], $12::text[], $13::text[], $15::int4[], $17::text[], \
+                     $18::int8[], $19::text[], $20::int8[]) \
              AS v(id, run, attempt, state, delay_ms, status_code, error, \
-                  t, t_url, t_method, t_headers, t_body, t_type, claim) \
+                  t, t_url, t_method, t_headers, t_body, t_type, claim, url, \
+                  duration_ms, response_body, created_at) \
          WHERE d.id = v.id AND d.run = v.run AND d.attempts = v.attempt \
            AND d.claims = v.claim AND d.state = 'in_flight'",
         exited!("d."),
-        "), a AS (INSERT INTO attempts (delivery_id, event_id, run, attempt, url, status_code, \
+        ", d.state = 'delivered' AS ok), \
+         a AS (INSERT INTO attempts (delivery_id, event_id, run, attempt, url, status_code, \
             error, duration_ms, response_body, created_at) \
-         SELECT x.* FROM unnest($1::int8[], $16::text[], $2::int4[], $3::int4[], $17::text[], \
-                                $6::int4[], $7::text[], $18::int8[], $19::text[], $20::int8[]) \
+         SELECT x.delivery_id, x.event_id, x.run, x.attempt, x.url, x.status_code, x.error, \
+            x.duration_ms, x.response_body, x.created_at \
+         FROM unnest($1::int8[], $16::text[], $2::int4[], $3::int4[], $17::text[], \
+                     $6::int4[], $7::text[], $18::int8[], $19::text[], $20::int8[]) \
              AS x(delivery_id, event_id, run, attempt, url, status_code, error, duration_ms, \
                   response_body, created_at) \
-         WHERE x.delivery_id IN (SELECT id FROM u) \
+         WHERE NOT EXISTS (SELECT 1 FROM u WHERE u.id = x.delivery_id AND u.ok) \
+           AND (x.delivery_id IN (SELECT id FROM u) \
             OR EXISTS (SELECT 1 FROM deliveries d WHERE d.id = x.delivery_id \
-                AND d.id NOT IN (SELECT id FROM u) FOR KEY SHARE) \
+                AND d.id NOT IN (SELECT id FROM u) FOR KEY SHARE)) \
          ON CONFLICT DO NOTHING) \
          SELECT id, exited FROM u"
     ))

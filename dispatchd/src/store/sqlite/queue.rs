@@ -1,6 +1,7 @@
 //! SQLite: the hot path of the queue. A claim is an `UPDATE … RETURNING id`
 //! and one read of the claimed rows; a batch's outcomes are one update and
-//! one insert, each with its rows bound as one JSON array (`json_each`),
+//! an insert of the attempts not written on their rows, each with its rows
+//! bound as one JSON array (`json_each`),
 //! fenced by `(id, run, attempt, claim, in_flight)`. The single writer orders
 //! every write, so no row locks are needed.
 
@@ -124,21 +125,49 @@ pub(crate) async fn update_circuits(
 }
 
 /// Writes a batch's outcomes and attempts; returns how many deliveries
-/// changed state (the others' tokens were stale).
+/// changed state (the others' tokens were stale) and which ordered ones
+/// finished. A delivered one's attempt is written on its row (`ok_*`, its
+/// id taken from the attempts' AUTOINCREMENT counter); the others, and
+/// every attempt whose token was stale, go to `attempts`.
 pub(crate) async fn write_outcomes(
     tx: &mut Transaction<'static, Sqlite>,
     completions: &[Completion],
     parked: &HashSet<String>,
     now: i64,
 ) -> Result<(u64, Vec<i64>)> {
+    let states: Vec<(DeliveryState, i64)> = completions
+        .iter()
+        .map(|c| plan::final_state(c, parked))
+        .collect();
+    let delivered = states
+        .iter()
+        .filter(|(s, _)| *s == DeliveryState::Delivered)
+        .count();
+    let mut next_id = reserve_attempt_ids(tx, delivered).await?;
     let mut updates = Vec::with_capacity(completions.len());
-    let mut attempts = Vec::with_capacity(completions.len());
-    for c in completions {
+    for (c, &(state, delay_ms)) in completions.iter().zip(&states) {
         let a = &c.attempt;
-        let (state, delay_ms) = plan::final_state(c, parked);
         let waits = matches!(state, DeliveryState::Scheduled | DeliveryState::Paused);
         let ended = matches!(state, DeliveryState::Delivered | DeliveryState::Dropped);
-        let t = c.transformed.as_deref();
+        let ok = (state == DeliveryState::Delivered).then(|| {
+            next_id += 1;
+            (
+                next_id - 1,
+                &a.url,
+                a.duration_ms,
+                &a.response_body,
+                a.created_at,
+            )
+        });
+        let t = c.transformed.as_deref().map(|t| {
+            (
+                t.url.as_deref(),
+                t.method.as_deref(),
+                t.headers.as_ref().map(to_json),
+                t.body.as_deref(),
+                t.event_type.as_deref(),
+            )
+        });
         updates.push((
             c.token.id,
             c.token.run,
@@ -148,25 +177,9 @@ pub(crate) async fn write_outcomes(
             a.status_code,
             &a.error,
             ended.then_some(now),
-            t.is_some(),
-            t.and_then(|t| t.url.as_deref()),
-            t.and_then(|t| t.method.as_deref()),
-            t.and_then(|t| t.headers.as_ref()).map(to_json),
-            t.and_then(|t| t.body.as_deref()),
-            t.and_then(|t| t.event_type.as_deref()),
+            t,
             c.token.claim,
-        ));
-        attempts.push((
-            c.token.id,
-            &a.event_id,
-            c.token.run,
-            c.token.attempt,
-            &a.url,
-            a.status_code,
-            &a.error,
-            a.duration_ms,
-            &a.response_body,
-            a.created_at,
+            ok,
         ));
     }
     let changed: Vec<(i64, bool)> = sqlx::query_as(concat!(
@@ -179,12 +192,18 @@ pub(crate) async fn write_outcomes(
             dest_method = CASE WHEN v.t THEN v.t_method ELSE deliveries.dest_method END, \
             dest_headers = CASE WHEN v.t THEN v.t_headers ELSE deliveries.dest_headers END, \
             body = CASE WHEN v.t THEN v.t_body ELSE deliveries.body END, \
-            dest_type = CASE WHEN v.t THEN v.t_type ELSE deliveries.dest_type END \
+            dest_type = CASE WHEN v.t THEN v.t_type ELSE deliveries.dest_type END, \
+            ok_id = v.ok_id, ok_url = v.ok_url, ok_duration_ms = v.ok_duration_ms, \
+            ok_response_body = v.ok_response_body, ok_at = v.ok_at \
          FROM (SELECT value->>0 AS id, value->>1 AS run, value->>2 AS attempt, \
                   value->>3 AS state, value->>4 AS next_at, value->>5 AS status_code, \
-                  value->>6 AS error, value->>7 AS delivered_at, value->>8 AS t, \
-                  value->>9 AS t_url, value->>10 AS t_method, value->>11 AS t_headers, \
-                  value->>12 AS t_body, value->>13 AS t_type, value->>14 AS claim \
+                  value->>6 AS error, value->>7 AS delivered_at, \
+                  value->>8 IS NOT NULL AS t, value->>'$[8][0]' AS t_url, \
+                  value->>'$[8][1]' AS t_method, value->>'$[8][2]' AS t_headers, \
+                  value->>'$[8][3]' AS t_body, value->>'$[8][4]' AS t_type, \
+                  value->>9 AS claim, value->>'$[10][0]' AS ok_id, \
+                  value->>'$[10][1]' AS ok_url, value->>'$[10][2]' AS ok_duration_ms, \
+                  value->>'$[10][3]' AS ok_response_body, value->>'$[10][4]' AS ok_at \
                FROM json_each($1)) AS v \
          ",
         fenced!(),
@@ -194,20 +213,75 @@ pub(crate) async fn write_outcomes(
     .bind(now)
     .fetch_all(&mut **tx)
     .await?;
-    sqlx::query(
-        "INSERT INTO attempts (delivery_id, event_id, run, attempt, url, status_code, \
-         error, duration_ms, response_body, created_at) \
-         SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, \
-            j.value->>5, j.value->>6, j.value->>7, j.value->>8, j.value->>9 \
-         FROM json_each($1) AS j \
-         WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = j.value->>0) \
-         ORDER BY j.key \
-         ON CONFLICT DO NOTHING",
-    )
-    .bind(to_json(&attempts))
-    .execute(&mut **tx)
-    .await?;
+    // Every other attempt is a row: the failed ones, and the stale ones
+    // (their delivery was not changed) of deliveries that still exist.
+    let written: HashSet<i64> = changed.iter().map(|(id, _)| *id).collect();
+    let attempts: Vec<_> = completions
+        .iter()
+        .zip(&states)
+        .filter(|(c, (s, _))| *s != DeliveryState::Delivered || !written.contains(&c.token.id))
+        .map(|(c, _)| {
+            let a = &c.attempt;
+            (
+                c.token.id,
+                &a.event_id,
+                c.token.run,
+                c.token.attempt,
+                &a.url,
+                a.status_code,
+                &a.error,
+                a.duration_ms,
+                &a.response_body,
+                a.created_at,
+            )
+        })
+        .collect();
+    if !attempts.is_empty() {
+        sqlx::query(
+            "INSERT INTO attempts (delivery_id, event_id, run, attempt, url, status_code, \
+             error, duration_ms, response_body, created_at) \
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, \
+                j.value->>5, j.value->>6, j.value->>7, j.value->>8, j.value->>9 \
+             FROM json_each($1) AS j \
+             WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.id = j.value->>0) \
+             ORDER BY j.key \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(to_json(&attempts))
+        .execute(&mut **tx)
+        .await?;
+    }
     Ok(plan::split_exits(changed))
+}
+
+/// Takes `n` ids from the attempts' AUTOINCREMENT counter (which SQLite
+/// keeps in `sqlite_sequence`, and lets statements move) and returns the
+/// first: no row of `attempts` will take them.
+async fn reserve_attempt_ids(tx: &mut Transaction<'static, Sqlite>, n: usize) -> Result<i64> {
+    if n == 0 {
+        return Ok(0);
+    }
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    let top: Option<i64> = sqlx::query_scalar(
+        "UPDATE sqlite_sequence SET seq = MAX(seq, (SELECT COALESCE(MAX(id), 0) FROM attempts)) \
+            + $1 WHERE name = 'attempts' RETURNING seq",
+    )
+    .bind(n)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let top = match top {
+        Some(top) => top,
+        None => {
+            sqlx::query_scalar(
+                "INSERT INTO sqlite_sequence (name, seq) \
+                 SELECT 'attempts', COALESCE(MAX(id), 0) + $1 FROM attempts RETURNING seq",
+            )
+            .bind(n)
+            .fetch_one(&mut **tx)
+            .await?
+        }
+    };
+    Ok(top - n + 1)
 }
 
 /// Hands claims back unattempted, each due after its delay (one statement
